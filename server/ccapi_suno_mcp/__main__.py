@@ -1,0 +1,3 @@
+from ccapi_suno_mcp.cli import main
+
+main()
