@@ -1,0 +1,56 @@
+"""A typed async client of CCAPI's Suno API. It knows nothing of MCP."""
+
+from ccapi_suno_mcp.ccapi._client import (
+    BATCH_SIZE,
+    DEFAULT_BASE_URL,
+    DEFAULT_MAX_RETRIES,
+    INITIAL_RETRY_DELAY,
+    MAX_RETRY_DELAY,
+    RETRYABLE_STATUS_CODES,
+    SunoClient,
+)
+from ccapi_suno_mcp.ccapi._errors import (
+    APIConnectionError,
+    APIStatusError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    CCAPIError,
+    InsufficientBalanceError,
+    MissingAPIKeyError,
+    NotFoundError,
+    PermissionDeniedError,
+    RateLimitedError,
+    ServerError,
+    UnexpectedResponseError,
+    error_from_response,
+)
+from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus
+
+__all__ = [
+    "BATCH_SIZE",
+    "DEFAULT_BASE_URL",
+    "DEFAULT_MAX_RETRIES",
+    "INITIAL_RETRY_DELAY",
+    "MAX_RETRY_DELAY",
+    "RETRYABLE_STATUS_CODES",
+    "APIConnectionError",
+    "APIStatusError",
+    "APITimeoutError",
+    "AuthenticationError",
+    "BadRequestError",
+    "Balance",
+    "CCAPIError",
+    "Clip",
+    "InsufficientBalanceError",
+    "MissingAPIKeyError",
+    "NotFoundError",
+    "PermissionDeniedError",
+    "RateLimitedError",
+    "ServerError",
+    "SunoClient",
+    "SunoTask",
+    "TaskStatus",
+    "UnexpectedResponseError",
+    "error_from_response",
+]

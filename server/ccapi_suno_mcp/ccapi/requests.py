@@ -1,0 +1,379 @@
+"""Request models, one per Suno action.
+
+Field names here are the ones a user (or a model) sees: `lyrics`, `description`, `model`,
+`clip_id`. The names CCAPI expects on the wire (`prompt`, `gpt_description_prompt`, `mv`,
+`continue_clip_id`...) are mostly unconfirmed, so they are not written here: they live in the
+catalogue's one table of unknowns, where users can override them. Limits and enums are in the
+models so that bad input is refused before anything billable is sent.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Self
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+__all__ = [
+    "ID_PATTERN",
+    "TASK_ID_PATTERN",
+    "AddInstrumentalRequest",
+    "AddVocalsRequest",
+    "ConcatenateMusicRequest",
+    "CreateCoverRequest",
+    "CreateVoicePersonaRequest",
+    "DetectBpmRequest",
+    "ExportWavRequest",
+    "ExtendMusicRequest",
+    "ExtractAllStemsRequest",
+    "ExtractStemsRequest",
+    "ExtractVocalsRequest",
+    "GenerateLyricsRequest",
+    "GenerateMidiRequest",
+    "GenerateMusicRequest",
+    "GenerateMusicVideoRequest",
+    "GenerateSoundsRequest",
+    "GetAlignedLyricsRequest",
+    "MashupMusicRequest",
+    "ModelVersion",
+    "RemasterMusicRequest",
+    "ReplaceSectionRequest",
+    "SampleSectionRequest",
+    "SunoRequest",
+    "UploadAudioRequest",
+    "UpsampleTagsRequest",
+]
+
+ModelVersion = Literal["v3.5", "v4", "v4.5", "v4.5+", "v5", "v5.5"]
+_OLD_MODELS: frozenset[str] = frozenset({"v3.5", "v4"})
+_OLD_LYRICS_MAX, LYRICS_MAX = 3000, 5000
+_OLD_TAGS_MAX, TAGS_MAX = 200, 1000
+
+ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+TASK_ID_PATTERN = r"^task_[A-Za-z0-9]{1,64}$"
+
+Weight = Annotated[float | None, Field(ge=0, le=1)]
+Seconds = Annotated[float | None, Field(ge=0, le=3600)]
+
+
+class SunoRequest(BaseModel):
+    """Base of every action's request: forbids unknown names, carries `extra` for unmodelled fields."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    extra: dict[str, Any] | None = Field(
+        default=None,
+        description=(
+            "Advanced: further CCAPI body fields this server does not model, sent as given "
+            '(for example {"auto_lyrics": true}). Leave empty unless CCAPI documents the field.'
+        ),
+    )
+
+    def payload(self) -> dict[str, Any]:
+        """The set fields, by our names, plus `custom_mode` where the action has one."""
+        return self.model_dump(exclude_none=True, exclude={"extra"})
+
+
+class _SourceClip(SunoRequest):
+    """A follow-up on an existing clip; the clip's parent task id goes along (new-api's rule)."""
+
+    clip_id: Annotated[
+        str,
+        Field(
+            pattern=ID_PATTERN,
+            description="The clip to work on: a clip_id from an earlier task's result (or from suno_upload_audio).",
+        ),
+    ]
+    task_id: Annotated[
+        str | None,
+        Field(
+            pattern=TASK_ID_PATTERN,
+            description=(
+                "The CCAPI task that produced the clip (task_...). Leave empty: the server finds it in its "
+                "ledger. Give it only for a clip this server has not seen."
+            ),
+        ),
+    ] = None
+
+
+class _Style(SunoRequest):
+    """Style fields shared by the generating actions."""
+
+    model: Annotated[
+        ModelVersion | None,
+        Field(description="Suno model version. Empty: CCAPI's default. v4.5 and later allow longer lyrics and tags."),
+    ] = None
+    title: Annotated[str | None, Field(min_length=1, max_length=80, description="Song title, at most 80 chars.")] = None
+    tags: Annotated[
+        str | None,
+        Field(
+            min_length=1,
+            max_length=TAGS_MAX,
+            description="Comma-separated styles, e.g. 'indie pop, dreamy, female vocal'. At most 1000 characters "
+            "(200 on v3.5 and v4).",
+        ),
+    ] = None
+    negative_tags: Annotated[
+        str | None, Field(min_length=1, max_length=TAGS_MAX, description="Comma-separated styles to avoid.")
+    ] = None
+    style_weight: Annotated[Weight, Field(description="How strongly to follow the tags, 0 to 1.")] = None
+    weirdness_constraint: Annotated[Weight, Field(description="How experimental to be, 0 (safe) to 1 (weird).")] = None
+
+    @model_validator(mode="after")
+    def _limits_of_older_models(self) -> Self:
+        if self.model in _OLD_MODELS:
+            lyrics: str | None = getattr(self, "lyrics", None)
+            if lyrics is not None and len(lyrics) > _OLD_LYRICS_MAX:
+                raise ValueError(
+                    f"lyrics: model {self.model} takes at most {_OLD_LYRICS_MAX} characters "
+                    f"(got {len(lyrics)}); shorten them or use model v4.5 or later"
+                )
+            for name in ("tags", "negative_tags"):
+                value: str | None = getattr(self, name)
+                if value is not None and len(value) > _OLD_TAGS_MAX:
+                    raise ValueError(
+                        f"{name}: model {self.model} takes at most {_OLD_TAGS_MAX} characters "
+                        f"(got {len(value)}); shorten them or use model v4.5 or later"
+                    )
+        return self
+
+
+_Lyrics = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=LYRICS_MAX,
+        description="Exact lyrics to sing, with section tags like [Verse] and [Chorus]. At most 5000 characters "
+        "(3000 on v3.5 and v4). Give lyrics OR description.",
+    ),
+]
+_Description = Annotated[
+    str | None,
+    Field(
+        min_length=1,
+        max_length=400,
+        description="A plain description of the song to write (Suno writes the lyrics), at most 400 characters. "
+        "Give description OR lyrics.",
+    ),
+]
+
+
+class _Prompted(_Style):
+    """Actions steered by lyrics (custom mode) or by a description (Suno writes the lyrics)."""
+
+    lyrics: _Lyrics = None
+    description: _Description = None
+
+    @model_validator(mode="after")
+    def _lyrics_or_description(self) -> Self:
+        if self.lyrics is not None and self.description is not None:
+            raise ValueError("give either lyrics (sung as written) or description (Suno writes lyrics), not both")
+        return self
+
+    def payload(self) -> dict[str, Any]:
+        body = super().payload()
+        if self.lyrics is not None or self.description is not None:
+            body["custom_mode"] = self.description is None
+        return body
+
+
+class GenerateMusicRequest(_Prompted):
+    instrumental: Annotated[bool, Field(description="True for music without vocals.")] = False
+
+    @model_validator(mode="after")
+    def _something_to_make(self) -> Self:
+        if self.lyrics is None and self.description is None and not (self.instrumental and self.tags):
+            raise ValueError(
+                "say what to make: give description (Suno writes the lyrics) or lyrics (sung as written); "
+                "an instrumental needs at least tags"
+            )
+        return self
+
+    def payload(self) -> dict[str, Any]:
+        body = super().payload()
+        body.setdefault("custom_mode", True)  # an instrumental from tags alone is custom mode
+        return body
+
+
+class GenerateLyricsRequest(SunoRequest):
+    prompt: Annotated[
+        str,
+        Field(min_length=1, max_length=3000, description="What the lyrics should be about: theme, mood, structure."),
+    ]
+
+
+class ExtendMusicRequest(_SourceClip, _Prompted):
+    continue_at: Annotated[
+        float,
+        Field(ge=0, le=3600, description="Second of the source clip to continue from (less than its duration)."),
+    ]
+
+
+class CreateCoverRequest(_SourceClip, _Prompted):
+    audio_weight: Annotated[Weight, Field(description="How close to stay to the original audio, 0 to 1.")] = None
+
+
+class ExtractStemsRequest(_SourceClip):
+    pass
+
+
+class ExtractAllStemsRequest(_SourceClip):
+    pass
+
+
+class _Overpainting(_SourceClip, _Style):
+    audio_weight: Annotated[Weight, Field(description="How much of the source audio to keep, 0 to 1.")] = None
+    overpainting_start_s: Annotated[Seconds, Field(description="Start of the range to fill, in seconds.")] = None
+    overpainting_end_s: Annotated[Seconds, Field(description="End of the range to fill, in seconds.")] = None
+
+    @model_validator(mode="after")
+    def _range_in_order(self) -> Self:
+        start, end = self.overpainting_start_s, self.overpainting_end_s
+        if start is not None and end is not None and end <= start:
+            raise ValueError("overpainting_end_s must be greater than overpainting_start_s")
+        return self
+
+
+class AddVocalsRequest(_Overpainting):
+    lyrics: Annotated[
+        str,
+        Field(min_length=1, max_length=LYRICS_MAX, description="Lyrics to sing over the instrumental clip."),
+    ]
+
+
+class AddInstrumentalRequest(_Overpainting):
+    pass
+
+
+class ReplaceSectionRequest(_SourceClip, _Style):
+    start_s: Annotated[float, Field(ge=0, le=3600, description="Start of the section to replace, in seconds.")]
+    end_s: Annotated[
+        float,
+        Field(gt=0, le=3600, description="End of the section, in seconds. Suno works best with 6 to 60 seconds."),
+    ]
+    section_lyrics: Annotated[
+        str | None, Field(min_length=1, max_length=LYRICS_MAX, description="New lyrics for the replaced section.")
+    ] = None
+    lyrics: Annotated[
+        str | None,
+        Field(min_length=1, max_length=LYRICS_MAX, description="The song's full lyrics, as context for the section."),
+    ] = None
+    full_song: Annotated[
+        bool | None, Field(description="True to also get the whole song re-joined with the new section.")
+    ] = None
+
+    @model_validator(mode="after")
+    def _section_in_order(self) -> Self:
+        if self.end_s <= self.start_s:
+            raise ValueError("end_s must be greater than start_s")
+        return self
+
+
+class RemasterMusicRequest(_SourceClip):
+    model: Annotated[ModelVersion | None, Field(description="Suno model version for the remaster.")] = None
+    variation: Annotated[
+        Literal["subtle", "normal", "high"] | None,
+        Field(description="How far the remaster may move from the original (v5)."),
+    ] = None
+
+
+class MashupMusicRequest(_Prompted):
+    clip_ids: Annotated[
+        list[Annotated[str, Field(pattern=ID_PATTERN)]],
+        Field(min_length=2, max_length=2, description="Exactly two clip ids to blend into one song."),
+    ]
+    vocal_gender: Annotated[Literal["f", "m"] | None, Field(description="Preferred voice: f or m (v4.5+).")] = None
+
+    @model_validator(mode="after")
+    def _two_different_clips(self) -> Self:
+        if self.clip_ids[0] == self.clip_ids[1]:
+            raise ValueError("clip_ids: a mashup needs two different clips")
+        return self
+
+
+class SampleSectionRequest(_SourceClip, _Prompted):
+    start_s: Annotated[float, Field(ge=0, le=3600, description="Start of the sample in the source clip, seconds.")]
+    end_s: Annotated[float, Field(gt=0, le=3600, description="End of the sample in the source clip, seconds.")]
+    instrumental: Annotated[bool | None, Field(description="True for a new song without vocals.")] = None
+
+    @model_validator(mode="after")
+    def _sample_in_order(self) -> Self:
+        if self.end_s <= self.start_s:
+            raise ValueError("end_s must be greater than start_s")
+        return self
+
+
+MusicalKey = Literal[
+    "Any", "C", "C#", "D", "D#", "E", "F", "F#", "G", "G#", "A", "A#", "B",
+    "Cm", "C#m", "Dm", "D#m", "Em", "Fm", "F#m", "Gm", "G#m", "Am", "A#m", "Bm",
+]  # fmt: skip
+
+
+class GenerateSoundsRequest(SunoRequest):
+    prompt: Annotated[
+        str, Field(min_length=1, max_length=500, description="The sound to make, e.g. 'rain on a tin roof, loop'.")
+    ]
+    model: Annotated[ModelVersion | None, Field(description="Suno model version. Empty: CCAPI's default.")] = None
+    loop: Annotated[bool | None, Field(description="True for a seamless loop.")] = None
+    bpm: Annotated[int | None, Field(ge=1, le=300, description="Tempo in beats per minute, 1 to 300.")] = None
+    key: Annotated[MusicalKey | None, Field(description="Musical key, e.g. 'C' or 'Am'.")] = None
+
+
+class GenerateMidiRequest(_SourceClip):
+    pass
+
+
+class UploadAudioRequest(SunoRequest):
+    url: Annotated[
+        str,
+        Field(
+            pattern=r"^https?://[^\s/$.?#][^\s]*$",
+            max_length=2048,
+            description="Public http(s) link to an audio file you own or may use (mp3, wav, m4a).",
+        ),
+    ]
+
+
+class ConcatenateMusicRequest(_SourceClip):
+    pass
+
+
+class GetAlignedLyricsRequest(_SourceClip):
+    pass
+
+
+class GenerateMusicVideoRequest(_SourceClip):
+    pass
+
+
+class ExportWavRequest(_SourceClip):
+    pass
+
+
+class DetectBpmRequest(_SourceClip):
+    pass
+
+
+class ExtractVocalsRequest(_SourceClip):
+    start_s: Annotated[Seconds, Field(description="Start of the vocal window, seconds.")] = None
+    end_s: Annotated[Seconds, Field(description="End of the vocal window, seconds (at most 30 s after start).")] = None
+
+    @model_validator(mode="after")
+    def _window(self) -> Self:
+        if self.start_s is not None and self.end_s is not None:
+            if self.end_s <= self.start_s:
+                raise ValueError("end_s must be greater than start_s")
+            if self.end_s - self.start_s > 30:
+                raise ValueError("the vocal window is at most 30 seconds long")
+        return self
+
+
+class UpsampleTagsRequest(SunoRequest):
+    tags: Annotated[
+        str,
+        Field(min_length=1, max_length=TAGS_MAX, description="Short style tags to expand, e.g. 'jazz, smooth'."),
+    ]
+
+
+class CreateVoicePersonaRequest(_SourceClip):
+    name: Annotated[str, Field(min_length=1, max_length=80, description="Name of the persona.")]
+    description: Annotated[str | None, Field(max_length=400, description="What the voice is like.")] = None

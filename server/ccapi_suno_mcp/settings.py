@@ -1,0 +1,115 @@
+"""Settings: the one place that reads the environment, once, at start-up."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
+from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
+
+__all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
+
+ENVIRONMENT: Mapping[str, str] = {
+    "CCAPI_API_KEY": "Your CCAPI API key (sk-...). Secret. Without it the server starts and lists tools, "
+    "but calls that reach CCAPI fail with an explanation.",
+    "CCAPI_BASE_URL": f"CCAPI's origin. Default {DEFAULT_BASE_URL}.",
+    "CCAPI_SUNO_HOME": "Folder for the task ledger (ledger.sqlite3) and, by default, downloads. "
+    "Default: the platform's user data folder.",
+    "CCAPI_SUNO_DOWNLOAD_DIR": "Folder that suno_download writes into. Default: <CCAPI_SUNO_HOME>/downloads.",
+    "CCAPI_SUNO_TOOLSETS": f"Comma list of tool groups to expose: {', '.join(TOOLSETS)}. Default: all.",
+    "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
+    "names and model names (see README).",
+}
+
+
+class SettingsError(ValueError):
+    """The environment holds a value the server cannot use; the message says which and how to fix it."""
+
+
+def _default_home() -> Path:
+    from platformdirs import user_data_path  # only needed when CCAPI_SUNO_HOME is unset
+
+    return user_data_path("ccapi-suno-mcp", appauthor=False)
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    """Everything configurable, read once by `from_env` (or built directly by tests)."""
+
+    api_key: str | None = field(default=None, repr=False)
+    base_url: str = DEFAULT_BASE_URL
+    home: Path = field(default_factory=_default_home)
+    download_dir: Path | None = None
+    toolsets: frozenset[Toolset] = frozenset(TOOLSETS)
+    action_overrides: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
+    sandbox: bool = False
+
+    @property
+    def downloads(self) -> Path:
+        return self.download_dir or self.home / "downloads"
+
+    @property
+    def ledger_path(self) -> Path:
+        return self.home / "ledger.sqlite3"
+
+    def catalogue(self) -> Catalogue:
+        """The action catalogue with `CCAPI_SUNO_ACTIONS` applied.
+
+        Raises:
+            SettingsError: if the overrides do not fit the catalogue.
+        """
+        try:
+            return Catalogue().apply_overrides(self.action_overrides)
+        except CatalogueError as exc:
+            raise SettingsError(str(exc)) from exc
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, *, sandbox: bool = False) -> Settings:
+        """Read the settings from the environment.
+
+        Raises:
+            SettingsError: for a value that cannot be used (the message names the variable).
+        """
+        env = os.environ if environ is None else environ
+        base_url = (env.get("CCAPI_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
+        if not base_url.startswith(("https://", "http://")):
+            raise SettingsError(f"CCAPI_BASE_URL must start with https:// (got {base_url!r})")
+        home_text = env.get("CCAPI_SUNO_HOME", "").strip()
+        home = Path(home_text).expanduser() if home_text else _default_home()
+        download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
+        settings = cls(
+            api_key=(env.get("CCAPI_API_KEY") or "").strip() or None,
+            base_url=base_url,
+            home=home,
+            download_dir=Path(download_text).expanduser() if download_text else None,
+            toolsets=_parse_toolsets(env.get("CCAPI_SUNO_TOOLSETS", "")),
+            action_overrides=_parse_actions(env.get("CCAPI_SUNO_ACTIONS", "")),
+            sandbox=sandbox,
+        )
+        settings.catalogue()  # fail at start-up, not at the first call
+        return settings
+
+
+def _parse_toolsets(text: str) -> frozenset[Toolset]:
+    names = [name.strip().lower() for name in text.split(",") if name.strip()]
+    if not names or names == ["all"]:
+        return frozenset(TOOLSETS)
+    unknown = [name for name in names if name not in TOOLSETS]
+    if unknown:
+        raise SettingsError(f"CCAPI_SUNO_TOOLSETS: unknown toolset {unknown[0]!r}; choose from {', '.join(TOOLSETS)}")
+    chosen: set[Toolset] = {toolset for toolset in TOOLSETS if toolset in names}
+    chosen.add("status")  # without status tools nothing submitted could be followed
+    return frozenset(chosen)
+
+
+def _parse_actions(text: str) -> dict[str, Any]:
+    if not text.strip():
+        return {}
+    try:
+        return load_overrides(text)
+    except CatalogueError as exc:
+        raise SettingsError(str(exc)) from exc

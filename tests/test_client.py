@@ -1,0 +1,365 @@
+"""The CCAPI client over `httpx2.MockTransport`: request shapes, error mapping, retry policy."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import httpx2
+import pytest
+
+from ccapi_suno_mcp import ccapi
+from ccapi_suno_mcp.catalogue import ACTIONS, Catalogue
+from ccapi_suno_mcp.ccapi import SunoClient
+
+KEY = "sk-test-0123456789"
+BASE = "https://ccapi.test"
+PARENT = "task_7f11c4b772f44710ac0fae0d5b3dc4c1"
+CLIP = "07c958f3-8293-4a11-96d3-240dd62bbb31"
+CLIP2 = "2b4f1d7e-0c1a-4e55-9f3a-6d1e2f3a4b5c"
+
+# One valid call per action, and the exact body CCAPI should receive for it.
+EXAMPLES: dict[str, tuple[dict[str, Any], str, dict[str, Any]]] = {
+    "suno_generate_music": (
+        {"description": "an indie-pop song about rain", "model": "v5", "tags": "indie pop", "instrumental": False},
+        "MUSIC",
+        {"gpt_description_prompt": "an indie-pop song about rain", "mv": "chirp-v5", "tags": "indie pop",
+         "make_instrumental": False, "custom_mode": False},
+    ),
+    "suno_generate_lyrics": ({"prompt": "rain on a city"}, "LYRICS", {"prompt": "rain on a city"}),
+    "suno_extend_music": (
+        {"clip_id": CLIP, "task_id": PARENT, "continue_at": 92.5, "lyrics": "[Bridge] la"},
+        "EXTEND",
+        {"continue_clip_id": CLIP, "task_id": PARENT, "continue_at": 92.5, "prompt": "[Bridge] la",
+         "custom_mode": True},
+    ),
+    "suno_create_cover": (
+        {"clip_id": CLIP, "task_id": PARENT, "tags": "jazz", "audio_weight": 0.7},
+        "COVER",
+        {"continue_clip_id": CLIP, "task_id": PARENT, "tags": "jazz", "audio_weight": 0.7},
+    ),
+    "suno_extract_stems": ({"clip_id": CLIP, "task_id": PARENT}, "STEMS", {"clip_id": CLIP, "task_id": PARENT}),
+    "suno_extract_all_stems": (
+        {"clip_id": CLIP, "task_id": PARENT}, "STEMS_FULL", {"clip_id": CLIP, "task_id": PARENT},
+    ),
+    "suno_add_vocals": (
+        {"clip_id": CLIP, "task_id": PARENT, "lyrics": "[Verse] hello", "overpainting_start_s": 0,
+         "overpainting_end_s": 30},
+        "ADD_VOCALS",
+        {"continue_clip_id": CLIP, "task_id": PARENT, "prompt": "[Verse] hello", "overpainting_start_s": 0.0,
+         "overpainting_end_s": 30.0},
+    ),
+    "suno_add_instrumental": (
+        {"clip_id": CLIP, "task_id": PARENT, "tags": "lofi"},
+        "ADD_INSTRUMENTAL",
+        {"continue_clip_id": CLIP, "task_id": PARENT, "tags": "lofi"},
+    ),
+    "suno_replace_section": (
+        {"clip_id": CLIP, "task_id": PARENT, "start_s": 10, "end_s": 20, "section_lyrics": "new line",
+         "full_song": True},
+        "REPLACE_SECTION",
+        {"clip_id": CLIP, "task_id": PARENT, "infill_start_s": 10.0, "infill_end_s": 20.0,
+         "infill_lyrics": "new line", "auto_concat": True},
+    ),
+    "suno_remaster_music": (
+        {"clip_id": CLIP, "task_id": PARENT, "model": "v5", "variation": "subtle"},
+        "REMASTER",
+        {"continue_clip_id": CLIP, "task_id": PARENT, "mv": "chirp-v5", "variation_category": "subtle"},
+    ),
+    "suno_mashup_music": (
+        {"clip_ids": [CLIP, CLIP2], "description": "blend them"},
+        "MASHUP",
+        {"clip_ids": [CLIP, CLIP2], "gpt_description_prompt": "blend them", "custom_mode": False},
+    ),
+    "suno_sample_section": (
+        {"clip_id": CLIP, "task_id": PARENT, "start_s": 5, "end_s": 12, "description": "a funk song"},
+        "SAMPLE",
+        {"sample_clip_id": CLIP, "task_id": PARENT, "chop_sample_start_s": 5.0, "chop_sample_end_s": 12.0,
+         "gpt_description_prompt": "a funk song", "custom_mode": False},
+    ),
+    "suno_generate_sounds": (
+        {"prompt": "rain on a tin roof", "loop": True, "bpm": 90, "key": "Am"},
+        "SOUNDS",
+        {"prompt": "rain on a tin roof", "loop": True, "bpm": 90, "key": "Am"},
+    ),
+    "suno_generate_midi": ({"clip_id": CLIP, "task_id": PARENT}, "MIDI", {"clip_id": CLIP, "task_id": PARENT}),
+    "suno_upload_audio": ({"url": "https://example.com/a.mp3"}, "UPLOAD", {"url": "https://example.com/a.mp3"}),
+    "suno_concatenate_music": (
+        {"clip_id": CLIP, "task_id": PARENT}, "CONCAT", {"continue_clip_id": CLIP, "task_id": PARENT},
+    ),
+    "suno_get_aligned_lyrics": (
+        {"clip_id": CLIP, "task_id": PARENT}, "ALIGNED_LYRICS", {"clip_id": CLIP, "task_id": PARENT},
+    ),
+    "suno_generate_music_video": (
+        {"clip_id": CLIP, "task_id": PARENT}, "VIDEO", {"clip_id": CLIP, "task_id": PARENT},
+    ),
+    "suno_export_wav": ({"clip_id": CLIP, "task_id": PARENT}, "WAV", {"clip_id": CLIP, "task_id": PARENT}),
+    "suno_detect_bpm": ({"clip_id": CLIP, "task_id": PARENT}, "BPM", {"clip_id": CLIP, "task_id": PARENT}),
+    "suno_extract_vocals": (
+        {"clip_id": CLIP, "task_id": PARENT, "start_s": 30, "end_s": 50},
+        "VOX",
+        {"clip_id": CLIP, "task_id": PARENT, "vocal_start_s": 30.0, "vocal_end_s": 50.0},
+    ),
+    "suno_upsample_tags": ({"tags": "jazz, smooth"}, "UPSAMPLE_TAGS", {"tags": "jazz, smooth"}),
+}  # fmt: skip
+
+Handler = Callable[[httpx2.Request], httpx2.Response]
+
+
+class Recorder:
+    """A MockTransport handler that records requests and answers from a script."""
+
+    def __init__(self, *answers: httpx2.Response | Exception) -> None:
+        self.requests: list[httpx2.Request] = []
+        self._answers = list(answers)
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        answer = self._answers.pop(0) if len(self._answers) > 1 else self._answers[0]
+        if isinstance(answer, Exception):
+            raise answer
+        return answer
+
+
+class SleepRecorder:
+    def __init__(self) -> None:
+        self.delays: list[float] = []
+
+    async def __call__(self, seconds: float) -> None:
+        self.delays.append(seconds)
+
+
+def ok(data: Any) -> httpx2.Response:
+    return httpx2.Response(200, json={"code": "success", "message": "", "data": data})
+
+
+def task_record(task_id: str = PARENT, status: str = "IN_PROGRESS", **extra: Any) -> dict[str, Any]:
+    return {"id": 4, "task_id": task_id, "platform": "suno", "action": "MUSIC", "status": status,
+            "progress": "20%", "fail_reason": "", "submit_time": 1773385996, "start_time": 0, "finish_time": 0,
+            "properties": {"input": ""}, "data": {"progress": "20%", "status": status, "task_id": "upstream"},
+            **extra}  # fmt: skip
+
+
+def make_client(handler: Handler, *, api_key: str | None = KEY, sleep: SleepRecorder | None = None) -> SunoClient:
+    http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
+    return SunoClient(
+        api_key=api_key, base_url=BASE, http_client=http, sleep=sleep or SleepRecorder(), jitter=lambda: 1.0
+    )
+
+
+def test_every_enabled_action_has_a_request_shape_example() -> None:
+    assert set(EXAMPLES) == {spec.tool for spec in ACTIONS if spec.enabled}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("tool", sorted(EXAMPLES))
+async def test_submit_sends_each_action_to_its_route_with_the_mapped_body(tool: str) -> None:
+    arguments, token, expected_body = EXAMPLES[tool]
+    catalogue = Catalogue()
+    spec = catalogue.spec(tool)
+    body = catalogue.build_body(spec, spec.request.model_validate(arguments))
+    recorder = Recorder(ok("task_new0000000000000000000000000001"))
+    async with make_client(recorder) as client:
+        task_id = await client.submit(spec.action, body)
+    assert task_id == "task_new0000000000000000000000000001"
+    [request] = recorder.requests
+    assert (request.method, str(request.url)) == ("POST", f"{BASE}/suno/submit/{token}")
+    assert request.headers["authorization"] == f"Bearer {KEY}"
+    assert request.headers["content-type"] == "application/json"
+    assert json.loads(request.content) == expected_body
+
+
+@pytest.mark.anyio
+async def test_fetch_task_gets_one_record_and_keeps_raw_data() -> None:
+    recorder = Recorder(ok(task_record(extra_field="kept")))
+    async with make_client(recorder) as client:
+        task = await client.fetch_task(PARENT)
+    [request] = recorder.requests
+    assert (request.method, str(request.url)) == ("GET", f"{BASE}/suno/fetch/{PARENT}")
+    assert task.state is ccapi.TaskStatus.IN_PROGRESS
+    assert task.progress_percent == 20
+    assert task.data == {"progress": "20%", "status": "IN_PROGRESS", "task_id": "upstream"}
+    assert task.model_extra == {"id": 4, "extra_field": "kept"}
+
+
+@pytest.mark.anyio
+async def test_fetch_tasks_batches_a_hundred_ids_per_request_in_order() -> None:
+    ids = [f"task_{n:032d}" for n in range(250)]
+    seen: list[list[str]] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        chunk: list[str] = json.loads(request.content)["ids"]
+        seen.append(chunk)
+        return ok([task_record(task_id) for task_id in chunk])
+
+    async with make_client(handler) as client:
+        tasks = await client.fetch_tasks([*ids, ids[0]])
+    assert [len(chunk) for chunk in seen] == [100, 100, 50]
+    assert [task.task_id for task in tasks] == ids
+
+
+@pytest.mark.anyio
+async def test_unknown_status_strings_count_as_pending() -> None:
+    async with make_client(Recorder(ok(task_record(status="WARMING_UP")))) as client:
+        task = await client.fetch_task(PARENT)
+    assert task.state is ccapi.TaskStatus.UNKNOWN
+    assert not task.is_terminal
+
+
+@pytest.mark.anyio
+async def test_get_balance_reads_new_api_billing_routes() -> None:
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        if request.url.path.endswith("/subscription"):
+            return httpx2.Response(200, json={"object": "billing_subscription", "hard_limit_usd": 12.5})
+        return httpx2.Response(200, json={"object": "list", "total_usage": 250.0})
+
+    async with make_client(handler) as client:
+        balance = await client.get_balance()
+    assert balance == ccapi.Balance(remaining_usd=10.0, used_usd=2.5, total_usd=12.5)
+
+
+@pytest.mark.anyio
+async def test_a_missing_key_fails_before_any_request() -> None:
+    recorder = Recorder(ok("task_x"))
+    async with make_client(recorder, api_key=None) as client:
+        with pytest.raises(ccapi.MissingAPIKeyError):
+            await client.submit("MUSIC", {})
+    assert recorder.requests == []
+
+
+ERROR_CASES: list[tuple[httpx2.Response, type[ccapi.CCAPIError], str | None]] = [
+    (
+        httpx2.Response(401, json={"error": {"message": "invalid token (request id: x)", "type": "new_api_error",
+                                             "code": ""}}),
+        ccapi.AuthenticationError, None,
+    ),
+    (httpx2.Response(402, json={"error": {"message": "Insufficient balance", "code": "insufficient_funds"}}),
+     ccapi.InsufficientBalanceError, "insufficient_funds"),
+    (httpx2.Response(403, json={"code": "insufficient_user_quota", "message": "user quota is not enough",
+                                "data": None}), ccapi.InsufficientBalanceError, "insufficient_user_quota"),
+    (httpx2.Response(403, json={"code": "forbidden", "message": "user is banned", "data": None}),
+     ccapi.PermissionDeniedError, "forbidden"),
+    (httpx2.Response(400, json={"code": "task_not_exist", "message": "task_not_exist", "data": None}),
+     ccapi.NotFoundError, "task_not_exist"),
+    (httpx2.Response(400, json={"code": "invalid_action", "message": "invalid_action", "data": None}),
+     ccapi.BadRequestError, "invalid_action"),
+    (httpx2.Response(429, headers={"retry-after": "7"}, json={"code": "rate_limited", "message": "slow down"}),
+     ccapi.RateLimitedError, "rate_limited"),
+    (httpx2.Response(500, json={"code": "do_request_failed", "message": "请求上游地址失败", "data": None}),
+     ccapi.ServerError, "do_request_failed"),
+    (httpx2.Response(502, headers={"content-type": "text/html"}, text="<html><h1>Bad gateway</h1></html>"),
+     ccapi.ServerError, None),
+    (httpx2.Response(200, text="not json"), ccapi.UnexpectedResponseError, None),
+    (httpx2.Response(200, json={"unexpected": True}), ccapi.UnexpectedResponseError, None),
+    (httpx2.Response(200, json={"code": "fail_to_fetch_task", "message": "upstream", "data": None}),
+     ccapi.BadRequestError, "fail_to_fetch_task"),
+]  # fmt: skip
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("response", "error_type", "code"), ERROR_CASES)
+async def test_each_error_answer_maps_to_its_error_type(
+    response: httpx2.Response, error_type: type[ccapi.CCAPIError], code: str | None
+) -> None:
+    async with make_client(Recorder(response)) as client:
+        with pytest.raises(error_type) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    if isinstance(caught.value, ccapi.APIStatusError):
+        assert caught.value.code == code
+    assert KEY not in str(caught.value)
+
+
+@pytest.mark.anyio
+async def test_rate_limit_keeps_retry_after() -> None:
+    response = httpx2.Response(429, headers={"retry-after": "7"}, json={"code": "x", "message": "slow"})
+    async with make_client(Recorder(response)) as client:
+        with pytest.raises(ccapi.RateLimitedError) as caught:
+            await client.submit("MUSIC", {})
+    assert caught.value.retry_after == 7.0
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("failure", "error_type"),
+    [
+        (httpx2.ReadTimeout("slow"), ccapi.APITimeoutError),
+        (httpx2.RemoteProtocolError("dropped"), ccapi.APIConnectionError),
+        (httpx2.ReadError("reset"), ccapi.APIConnectionError),
+    ],
+)
+async def test_a_submit_is_not_retried_once_the_request_may_have_been_sent(
+    failure: Exception, error_type: type[ccapi.APIConnectionError]
+) -> None:
+    recorder, sleep = Recorder(failure), SleepRecorder()
+    async with make_client(recorder, sleep=sleep) as client:
+        with pytest.raises(error_type) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert caught.value.request_may_have_been_sent
+    assert len(recorder.requests) == 1
+    assert sleep.delays == []
+
+
+@pytest.mark.anyio
+async def test_a_submit_whose_connection_never_opened_is_retried() -> None:
+    recorder, sleep = (
+        Recorder(httpx2.ConnectError("refused"), httpx2.ConnectTimeout("slow"), ok("task_ok")),
+        SleepRecorder(),
+    )
+    async with make_client(recorder, sleep=sleep) as client:
+        assert await client.submit("MUSIC", {"prompt": "x"}) == "task_ok"
+    assert len(recorder.requests) == 3
+    assert sleep.delays == [0.5, 1.0]
+
+
+@pytest.mark.anyio
+async def test_a_submit_is_not_retried_after_a_server_error() -> None:
+    recorder = Recorder(httpx2.Response(503, json={"code": "x", "message": "busy"}), ok("task_ok"))
+    async with make_client(recorder) as client:
+        with pytest.raises(ccapi.ServerError):
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_polls_retry_transient_failures_with_capped_backoff_and_retry_after() -> None:
+    recorder = Recorder(
+        httpx2.Response(429, headers={"retry-after": "3"}, json={"code": "x", "message": "slow"}),
+        httpx2.Response(502, text="<html>bad gateway</html>", headers={"content-type": "text/html"}),
+        httpx2.RemoteProtocolError("dropped"),
+        httpx2.Response(200, text="{broken"),
+        ok(task_record(status="SUCCESS")),
+    )
+    sleep = SleepRecorder()
+    async with make_client(recorder, sleep=sleep) as client:
+        task = await client.fetch_task(PARENT)
+    assert task.state is ccapi.TaskStatus.SUCCESS
+    assert sleep.delays == [3.0, 1.0, 2.0, 4.0]
+
+
+@pytest.mark.anyio
+async def test_polls_give_up_after_the_retry_budget() -> None:
+    recorder, sleep = Recorder(httpx2.Response(500, json={"code": "x", "message": "down"})), SleepRecorder()
+    async with make_client(recorder, sleep=sleep) as client:
+        with pytest.raises(ccapi.ServerError):
+            await client.fetch_tasks([PARENT])
+    assert len(recorder.requests) == ccapi.DEFAULT_MAX_RETRIES + 1
+    assert max(sleep.delays) <= ccapi.MAX_RETRY_DELAY
+
+
+@pytest.mark.anyio
+async def test_polls_do_not_retry_what_cannot_change() -> None:
+    recorder = Recorder(httpx2.Response(400, json={"code": "task_not_exist", "message": "task_not_exist"}))
+    async with make_client(recorder) as client:
+        with pytest.raises(ccapi.NotFoundError):
+            await client.fetch_task(PARENT)
+    assert len(recorder.requests) == 1
+
+
+@pytest.mark.anyio
+async def test_downloads_never_carry_the_api_key() -> None:
+    recorder = Recorder(httpx2.Response(200, content=b"RIFF....WAVE", headers={"content-type": "audio/wav"}))
+    async with make_client(recorder) as client, client.open_download("https://cdn.test/a.wav") as (kind, chunks):
+        data = b"".join([chunk async for chunk in chunks])
+    assert (kind, data) == ("audio/wav", b"RIFF....WAVE")
+    assert "authorization" not in recorder.requests[0].headers
