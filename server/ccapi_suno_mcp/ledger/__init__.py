@@ -1,0 +1,44 @@
+"""The task ledger: the server's memory of every submission, its CCAPI task, clips, lineage and local files.
+
+CCAPI has no "list my tasks" endpoint, so the server records every submission before sending it and the
+task id the moment it comes back. `TaskLedger` is the interface tools, watcher and resources use;
+`SQLiteLedger` is the embedded implementation.
+"""
+
+from ccapi_suno_mcp.ledger._models import (
+    ClipRecord,
+    LocalFile,
+    StatusChange,
+    SubmissionState,
+    TaskPage,
+    TaskRecord,
+    body_fingerprint,
+)
+from ccapi_suno_mcp.ledger._protocol import (
+    DEFAULT_DUPLICATE_WINDOW,
+    InvalidCursorError,
+    LedgerClosedError,
+    LedgerError,
+    SchemaVersionError,
+    TaskLedger,
+    UnknownSubmissionError,
+)
+from ccapi_suno_mcp.ledger._sqlite import SQLiteLedger
+
+__all__ = [
+    "DEFAULT_DUPLICATE_WINDOW",
+    "ClipRecord",
+    "InvalidCursorError",
+    "LedgerClosedError",
+    "LedgerError",
+    "LocalFile",
+    "SQLiteLedger",
+    "SchemaVersionError",
+    "StatusChange",
+    "SubmissionState",
+    "TaskLedger",
+    "TaskPage",
+    "TaskRecord",
+    "UnknownSubmissionError",
+    "body_fingerprint",
+]

@@ -1,0 +1,221 @@
+"""The ledger interface and its errors: small enough for a shared database (PostgreSQL) to implement later."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, Protocol
+
+from ccapi_suno_mcp.ccapi import SunoTask
+from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
+
+__all__ = [
+    "DEFAULT_DUPLICATE_WINDOW",
+    "InvalidCursorError",
+    "LedgerClosedError",
+    "LedgerError",
+    "SchemaVersionError",
+    "TaskLedger",
+    "UnknownSubmissionError",
+]
+
+DEFAULT_DUPLICATE_WINDOW = 600.0
+"""Seconds during which the same action and body count as a repeat of an earlier submission."""
+
+
+class LedgerError(Exception):
+    """Base class of the ledger's own errors."""
+
+
+class UnknownSubmissionError(LedgerError, LookupError):
+    """No submission has the given submission id."""
+
+    def __init__(self, submission_id: str) -> None:
+        super().__init__(f"no submission {submission_id!r} in the ledger")
+        self.submission_id = submission_id
+
+
+class InvalidCursorError(LedgerError, ValueError):
+    """A `list_tasks` cursor that no `list_tasks` call returned."""
+
+
+class LedgerClosedError(LedgerError):
+    """The ledger was used after `aclose`."""
+
+
+class SchemaVersionError(LedgerError):
+    """The database was written by a newer version of this program than the one running."""
+
+
+class TaskLedger(Protocol):
+    """The server's memory of everything it submitted to CCAPI: tasks, clips, lineage and local files.
+
+    A submission is recorded before its request is sent, and its task id the moment CCAPI answers, so that
+    no task id is ever lost and nothing is submitted (and billed) twice by accident.
+    """
+
+    async def begin_submission(
+        self,
+        *,
+        tool: str,
+        action: str,
+        body: Mapping[str, Any],
+        parent_task_id: str | None = None,
+        parent_clip_id: str | None = None,
+    ) -> TaskRecord:
+        """Record a submission about to be sent, in state `submitting` and status NOT_START.
+
+        Raises:
+            TypeError: `body` holds something JSON cannot represent.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def record_task_id(self, submission_id: str, task_id: str) -> TaskRecord:
+        """Store the task id CCAPI answered with (state `submitted`), durably before returning.
+
+        Raises:
+            UnknownSubmissionError: No submission has this id.
+            LedgerError: Another submission already holds this task id.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def mark_outcome_unknown(self, submission_id: str, error: str) -> TaskRecord:
+        """Note that the request may have reached CCAPI but no answer came.
+
+        A submission whose task id is already known keeps state `submitted`; only the error is stored.
+
+        Raises:
+            UnknownSubmissionError: No submission has this id.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def mark_rejected(self, submission_id: str, error: str) -> TaskRecord:
+        """Note that CCAPI refused the request (nothing was billed).
+
+        A submission whose task id is already known keeps state `submitted`; only the error is stored.
+
+        Raises:
+            UnknownSubmissionError: No submission has this id.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def find_duplicate(
+        self, action: str, body: Mapping[str, Any], *, within_seconds: float = DEFAULT_DUPLICATE_WINDOW
+    ) -> TaskRecord | None:
+        """The newest submission of the same action and body within the window that may have been billed.
+
+        Submissions CCAPI rejected and tasks that ended in FAILURE do not count: they can be retried.
+
+        Raises:
+            TypeError: `body` holds something JSON cannot represent.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def apply_update(self, task: SunoTask) -> bool:
+        """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
+
+        Unknown task ids are ignored. A terminal task never moves back to a non-terminal status.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def get_task(self, task_id: str) -> TaskRecord | None:
+        """The task with this CCAPI id, with its clips, local files and status history.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def get_submission(self, submission_id: str) -> TaskRecord | None:
+        """The submission with this id, with its clips, local files and status history.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
+        """The known tasks among `task_ids`, in the given order (each once), with clips and local files.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def get_clip(self, clip_id: str) -> ClipRecord | None:
+        """The clip with this id, with its local files and the lineage of the task that produced it.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def list_tasks(
+        self,
+        *,
+        status: str | None = None,
+        action: str | None = None,
+        text: str | None = None,
+        limit: int = 20,
+        cursor: str | None = None,
+    ) -> TaskPage:
+        """A page of submissions, newest first, with their clips and local files (no history).
+
+        Args:
+            status: A CCAPI status (any case), or `pending` (not terminal and not rejected), or one of the
+                submission states `submitting`, `outcome_unknown`, `rejected`.
+            action: A CCAPI action token (any case) or a tool name.
+            text: A case-insensitive substring of the title, tool, action, task id, request JSON or a clip title.
+            limit: Page size, at least 1.
+            cursor: `next_cursor` of the previous page, with the same filters.
+
+        Raises:
+            ValueError: `limit` is less than 1.
+            InvalidCursorError: `cursor` is not one that `list_tasks` returned.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def pending_task_ids(self) -> list[str]:
+        """The task ids the watcher should poll: submitted and not terminal, oldest first.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def add_local_file(self, file: LocalFile) -> None:
+        """Record a saved file; a file saved again at the same path replaces the earlier record.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def search_ids(self, prefix: str, *, kind: Literal["task", "clip"], limit: int = 20) -> list[str]:
+        """Task or clip ids starting with `prefix`, newest first (for completions).
+
+        Raises:
+            ValueError: `limit` is less than 1.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def count_tasks(self) -> int:
+        """How many submissions the ledger holds.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def aclose(self) -> None:
+        """Release the ledger's resources; calling it again does nothing."""
+        ...

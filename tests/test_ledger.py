@@ -1,0 +1,640 @@
+"""The task ledger: nothing submitted is ever forgotten, nothing is submitted twice by accident."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+
+from ccapi_suno_mcp.ccapi import SunoTask
+from ccapi_suno_mcp.ledger import (
+    ClipRecord,
+    InvalidCursorError,
+    LedgerClosedError,
+    LedgerError,
+    LocalFile,
+    SchemaVersionError,
+    SQLiteLedger,
+    StatusChange,
+    TaskRecord,
+    UnknownSubmissionError,
+    body_fingerprint,
+)
+
+START = 1_773_385_996.0
+BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5", "make_instrumental": False}
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = START
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+async def ledger(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteLedger]:
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as opened:
+        yield opened
+
+
+def clip_json(clip_id: str, title: str = "Soft Steps in the Sun", state: str = "completed") -> dict[str, Any]:
+    """One clip as the seed page shows it."""
+    return {
+        "clip_id": clip_id,
+        "state": state,
+        "title": title,
+        "tags": "pop, light, clean, indie pop, vocal",
+        "lyrics": "[Verse 1] Quiet street...",
+        "image_url": f"https://cdn2.suno.ai/image_{clip_id}.jpeg",
+        "audio_url": f"https://cdn1.suno.ai/{clip_id}.mp3",
+        "video_url": None,
+        "created_at": "2026-03-13T07:13:16.900Z",
+        "duration": 199.96,
+        "negative_tags": None,
+        "style_weight": None,
+        "weirdness_constraint": None,
+        "audio_weight": None,
+    }
+
+
+def ccapi_task(
+    task_id: str, status: str, progress: str, clips: list[dict[str, Any]] | None = None, fail_reason: str = ""
+) -> SunoTask:
+    """A task record shaped like the seed page of `POST /suno/fetch`."""
+    data: dict[str, Any] = {"progress": progress, "status": status, "task_id": "abf7366c-e769-4cdd-be0f-256d10399f33"}
+    if clips is not None:
+        data = {"clips": clips}
+    return SunoTask.model_validate(
+        {
+            "id": 4,
+            "created_at": 1773385996,
+            "updated_at": 1773386004,
+            "task_id": task_id,
+            "platform": "suno",
+            "user_id": 3,
+            "group": "suno-A",
+            "channel_id": 27,
+            "quota": 40000,
+            "action": "MUSIC",
+            "status": status,
+            "fail_reason": fail_reason,
+            "result_url": clips[0]["audio_url"] if clips else None,
+            "submit_time": 1773385996,
+            "start_time": 1773386004,
+            "finish_time": 0,
+            "progress": progress,
+            "properties": {"input": "", "upstream_model_name": "suno_music", "origin_model_name": "suno_music"},
+            "data": data,
+        }
+    )
+
+
+async def submitted(
+    ledger: SQLiteLedger,
+    task_id: str,
+    body: dict[str, Any] | None = None,
+    *,
+    tool: str = "suno_generate_music",
+    action: str = "MUSIC",
+    parent_task_id: str | None = None,
+    parent_clip_id: str | None = None,
+) -> TaskRecord:
+    record = await ledger.begin_submission(
+        tool=tool,
+        action=action,
+        body=body or {**BODY, "title": task_id},
+        parent_task_id=parent_task_id,
+        parent_clip_id=parent_clip_id,
+    )
+    return await ledger.record_task_id(record.submission_id, task_id)
+
+
+def local_file(path: str, *, clip_id: str | None, task_id: str | None, kind: str = "audio") -> LocalFile:
+    return LocalFile(
+        clip_id=clip_id, task_id=task_id, kind=kind, path=path, size=1024, content_type="audio/mpeg", created_at=START
+    )
+
+
+@pytest.mark.anyio
+async def test_begin_submission_records_the_request_before_any_task_id(ledger: SQLiteLedger) -> None:
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+
+    assert record == TaskRecord(
+        submission_id=record.submission_id,
+        task_id=None,
+        tool="suno_generate_music",
+        action="MUSIC",
+        request=BODY,
+        fingerprint=body_fingerprint("MUSIC", BODY),
+        state="submitting",
+        status="NOT_START",
+        title="a short indie-pop song about rain",
+        created_at=START,
+        updated_at=START,
+        history=[StatusChange(status="NOT_START", at=START)],
+    )
+    assert await ledger.get_submission(record.submission_id) == record
+
+
+@pytest.mark.anyio
+async def test_record_task_id_marks_the_submission_submitted(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+    clock.now += 2
+
+    stored = await ledger.record_task_id(record.submission_id, "task_a")
+
+    assert stored == record.model_copy(update={"task_id": "task_a", "state": "submitted", "updated_at": START + 2})
+    assert await ledger.get_task("task_a") == stored
+
+
+@pytest.mark.anyio
+async def test_record_task_id_of_an_unknown_submission_raises(ledger: SQLiteLedger) -> None:
+    with pytest.raises(UnknownSubmissionError):
+        await ledger.record_task_id("0" * 32, "task_a")
+
+
+@pytest.mark.anyio
+async def test_record_task_id_never_replaces_a_known_task_id(ledger: SQLiteLedger) -> None:
+    record = await submitted(ledger, "task_a")
+
+    with pytest.raises(LedgerError):
+        await ledger.record_task_id(record.submission_id, "task_b")
+    assert await ledger.get_task("task_a") == record
+
+
+@pytest.mark.anyio
+async def test_body_fingerprint_ignores_key_order_and_action_case() -> None:
+    assert body_fingerprint("music", {"a": 1, "b": [1, 2]}) == body_fingerprint("MUSIC", {"b": [1, 2], "a": 1})
+    assert body_fingerprint("MUSIC", {"a": 1}) != body_fingerprint("EXTEND", {"a": 1})
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    record = await submitted(ledger, "task_a", BODY)
+    clock.now += 599
+
+    assert await ledger.find_duplicate("MUSIC", dict(reversed(BODY.items()))) == record.model_copy(
+        update={"history": []}
+    )
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledger: SQLiteLedger) -> None:
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+    unknown = await ledger.mark_outcome_unknown(record.submission_id, "read timed out")
+
+    assert unknown.state == "outcome_unknown"
+    assert await ledger.find_duplicate("MUSIC", BODY) == unknown.model_copy(update={"history": []})
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    await submitted(ledger, "task_a", BODY)
+    clock.now += 601
+
+    assert await ledger.find_duplicate("MUSIC", BODY) is None
+    assert await ledger.find_duplicate("MUSIC", BODY, within_seconds=3600) is not None
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_ignores_rejected_submissions(ledger: SQLiteLedger) -> None:
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+    await ledger.mark_rejected(record.submission_id, "insufficient balance")
+
+    assert await ledger.find_duplicate("MUSIC", BODY) is None
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_ignores_failed_tasks(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a", BODY)
+    await ledger.apply_update(ccapi_task("task_a", "FAILURE", "100%", fail_reason="content policy"))
+
+    assert await ledger.find_duplicate("MUSIC", BODY) is None
+
+
+@pytest.mark.anyio
+async def test_find_duplicate_ignores_a_different_body_or_action(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a", BODY)
+
+    assert await ledger.find_duplicate("MUSIC", {**BODY, "mv": "chirp-v4"}) is None
+    assert await ledger.find_duplicate("EXTEND", BODY) is None
+
+
+@pytest.mark.anyio
+async def test_mark_rejected_keeps_the_error(ledger: SQLiteLedger) -> None:
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+
+    rejected = await ledger.mark_rejected(record.submission_id, "insufficient balance")
+
+    assert rejected == record.model_copy(update={"state": "rejected", "error": "insufficient balance"})
+    assert rejected.is_terminal
+
+
+@pytest.mark.anyio
+async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: SQLiteLedger) -> None:
+    record = await submitted(ledger, "task_a")
+
+    marked = await ledger.mark_outcome_unknown(record.submission_id, "connection reset")
+
+    assert marked == record.model_copy(update={"error": "connection reset"})
+    assert await ledger.pending_task_ids() == ["task_a"]
+
+
+@pytest.mark.anyio
+async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finished_at(
+    ledger: SQLiteLedger, clock: FakeClock
+) -> None:
+    record = await submitted(ledger, "task_a", BODY)
+    clock.now += 10
+    assert await ledger.apply_update(ccapi_task("task_a", "IN_PROGRESS", "20%"))
+    clock.now += 10
+    streaming = [clip_json("clip_1", state="streaming"), clip_json("clip_2", "Rain Again", state="streaming")]
+    assert await ledger.apply_update(ccapi_task("task_a", "IN_PROGRESS", "60%", streaming))
+    clock.now += 60
+    final = [clip_json("clip_1"), clip_json("clip_2", "Rain Again")]
+    done = ccapi_task("task_a", "SUCCESS", "100%", final)
+    assert await ledger.apply_update(done)
+
+    stored = await ledger.get_task("task_a")
+
+    assert stored == record.model_copy(
+        update={
+            "status": "SUCCESS",
+            "progress": "100%",
+            "title": "Soft Steps in the Sun",
+            "result_url": "https://cdn1.suno.ai/clip_1.mp3",
+            "result": {"clips": final},
+            "updated_at": START + 80,
+            "finished_at": START + 80,
+            "clips": [
+                ClipRecord(
+                    clip_id=clip["clip_id"],
+                    task_id="task_a",
+                    title=clip["title"],
+                    tags=clip["tags"],
+                    lyrics=clip["lyrics"],
+                    audio_url=clip["audio_url"],
+                    image_url=clip["image_url"],
+                    state="completed",
+                    duration=199.96,
+                    created_at=clip["created_at"],
+                    raw=clip,
+                )
+                for clip in final
+            ],
+            "history": [
+                StatusChange(status="NOT_START", at=START),
+                StatusChange(status="IN_PROGRESS", progress="20%", at=START + 10),
+                StatusChange(status="IN_PROGRESS", progress="60%", at=START + 20),
+                StatusChange(status="SUCCESS", progress="100%", at=START + 80),
+            ],
+        }
+    )
+    assert stored is not None
+    assert stored.is_terminal
+
+
+@pytest.mark.anyio
+async def test_apply_update_without_news_changes_nothing(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    await submitted(ledger, "task_a")
+    update = ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")])
+    assert await ledger.apply_update(update)
+    before = await ledger.get_task("task_a")
+    clock.now += 30
+
+    assert not await ledger.apply_update(update)
+    assert await ledger.get_task("task_a") == before
+
+
+@pytest.mark.anyio
+async def test_apply_update_ignores_unknown_task_ids(ledger: SQLiteLedger) -> None:
+    assert not await ledger.apply_update(ccapi_task("task_elsewhere", "SUCCESS", "100%", [clip_json("clip_1")]))
+    assert await ledger.get_clip("clip_1") is None
+
+
+@pytest.mark.anyio
+async def test_a_terminal_task_never_regresses(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
+    done = await ledger.get_task("task_a")
+    clock.now += 5
+
+    assert not await ledger.apply_update(ccapi_task("task_a", "IN_PROGRESS", "60%", [clip_json("clip_1")]))
+    assert await ledger.get_task("task_a") == done
+
+
+@pytest.mark.anyio
+async def test_unknown_statuses_count_as_pending(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a")
+
+    assert await ledger.apply_update(ccapi_task("task_a", "rendering", "50%"))
+    task = await ledger.get_task("task_a")
+
+    assert task is not None
+    assert (task.status, task.is_terminal) == ("RENDERING", False)
+    assert await ledger.pending_task_ids() == ["task_a"]
+
+
+@pytest.mark.anyio
+async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
+    extend_body = {"task_id": "task_a", "continue_clip_id": "clip_1", "continue_at": 120}
+    await submitted(
+        ledger,
+        "task_b",
+        extend_body,
+        tool="suno_extend_music",
+        action="EXTEND",
+        parent_task_id="task_a",
+        parent_clip_id="clip_1",
+    )
+    await ledger.apply_update(ccapi_task("task_b", "SUCCESS", "100%", [clip_json("clip_2", "Soft Steps (Extended)")]))
+
+    clip = await ledger.get_clip("clip_2")
+    parent_clip = await ledger.get_clip("clip_1")
+
+    assert clip is not None
+    assert parent_clip is not None
+    assert (clip.task_id, clip.parent_task_id, clip.parent_clip_id) == ("task_b", "task_a", "clip_1")
+    assert (parent_clip.task_id, parent_clip.parent_task_id, parent_clip.parent_clip_id) == ("task_a", None, None)
+
+
+@pytest.mark.anyio
+async def test_get_clip_includes_its_local_files(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1"), clip_json("clip_2")]))
+    audio = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a")
+    await ledger.add_local_file(audio)
+    await ledger.add_local_file(local_file("/music/clip_2.mp3", clip_id="clip_2", task_id="task_a"))
+
+    clip = await ledger.get_clip("clip_1")
+
+    assert clip is not None
+    assert clip.local_files == [audio]
+
+
+@pytest.mark.anyio
+async def test_task_files_include_its_clips_files_and_task_level_files(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
+    clip_file = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id=None)
+    task_file = local_file("/music/task_a.mid", clip_id=None, task_id="task_a", kind="midi")
+    await ledger.add_local_file(clip_file)
+    await ledger.add_local_file(task_file)
+
+    task = await ledger.get_task("task_a")
+
+    assert task is not None
+    assert task.local_files == [clip_file, task_file]
+    assert task.clips[0].local_files == [clip_file]
+
+
+@pytest.mark.anyio
+async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
+    await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
+    again = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a").model_copy(update={"size": 2048})
+
+    await ledger.add_local_file(again)
+
+    clip = await ledger.get_clip("clip_1")
+    assert clip is not None
+    assert clip.local_files == [again]
+
+
+@pytest.mark.anyio
+async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: SQLiteLedger) -> None:
+    first = await submitted(ledger, "task_a")
+    second = await submitted(ledger, "task_b")
+
+    tasks = await ledger.get_tasks(["task_b", "task_missing", "task_a", "task_b"])
+
+    assert tasks == [second.model_copy(update={"history": []}), first.model_copy(update={"history": []})]
+
+
+@pytest.mark.anyio
+async def test_list_tasks_is_newest_first_with_clips(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    for task_id in ("task_a", "task_b", "task_c"):
+        await submitted(ledger, task_id)
+        clock.now += 1
+    await ledger.apply_update(ccapi_task("task_b", "SUCCESS", "100%", [clip_json("clip_1")]))
+
+    page = await ledger.list_tasks()
+
+    assert [task.task_id for task in page.tasks] == ["task_c", "task_b", "task_a"]
+    assert [clip.clip_id for clip in page.tasks[1].clips] == ["clip_1"]
+    assert page.tasks[1].history == []
+    assert page.next_cursor is None
+
+
+@pytest.mark.anyio
+async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_done")
+    await ledger.apply_update(ccapi_task("task_done", "SUCCESS", "100%", [clip_json("clip_1")]))
+    await submitted(ledger, "task_running")
+    await ledger.apply_update(ccapi_task("task_running", "IN_PROGRESS", "20%"))
+    unknown = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "lost"})
+    await ledger.mark_outcome_unknown(unknown.submission_id, "read timed out")
+    rejected = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "refused"})
+    await ledger.mark_rejected(rejected.submission_id, "bad request")
+
+    async def titles(status: str) -> list[str | None]:
+        return [task.title for task in (await ledger.list_tasks(status=status)).tasks]
+
+    assert await titles("success") == ["Soft Steps in the Sun"]
+    assert await titles("IN_PROGRESS") == ["task_running"]
+    assert await titles("pending") == ["lost", "task_running"]
+    assert await titles("outcome_unknown") == ["lost"]
+    assert await titles("rejected") == ["refused"]
+
+
+@pytest.mark.anyio
+async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_music")
+    await submitted(ledger, "task_extend", {"continue_clip_id": "clip_1"}, tool="suno_extend_music", action="EXTEND")
+
+    by_token = await ledger.list_tasks(action="extend")
+    by_tool = await ledger.list_tasks(action="suno_extend_music")
+
+    assert [task.task_id for task in by_token.tasks] == ["task_extend"]
+    assert by_tool == by_token
+
+
+@pytest.mark.anyio
+async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_case(ledger: SQLiteLedger) -> None:
+    await submitted(ledger, "task_a", {"prompt": "Regentropfen auf dem Dach", "tags": "Ambient"})
+    await submitted(ledger, "task_b", {"title": "STRASSE", "tags": "techno"})
+    await submitted(ledger, "task_c", {"gpt_description_prompt": "morning song"})
+    await ledger.apply_update(ccapi_task("task_c", "SUCCESS", "100%", [clip_json("clip_1", "Café Sunrise")]))
+
+    async def found(text: str) -> list[str | None]:
+        return [task.task_id for task in (await ledger.list_tasks(text=text)).tasks]
+
+    assert await found("regentropfen") == ["task_a"]
+    assert await found("ambient") == ["task_a"]
+    assert await found("straße") == ["task_b"]
+    assert await found("CAFÉ") == ["task_c"]
+    assert await found("TASK_B") == ["task_b"]
+    assert await found("nowhere") == []
+
+
+@pytest.mark.anyio
+async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    expected: list[str] = []
+    for index in range(23):
+        await submitted(ledger, f"task_{index:02d}")
+        expected.insert(0, f"task_{index:02d}")
+        if index % 3 == 0:  # several submissions share a timestamp: the tiebreak must keep them apart
+            clock.now += 1
+
+    seen: list[str | None] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        page = await ledger.list_tasks(limit=5, cursor=cursor)
+        seen += [task.task_id for task in page.tasks]
+        pages += 1
+        cursor = page.next_cursor
+        if cursor is None:
+            break
+
+    assert seen == expected
+    assert pages == 5
+
+
+@pytest.mark.anyio
+async def test_list_tasks_cursor_pages_keep_the_filter(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    for index in range(6):
+        await submitted(ledger, f"task_{index}", tool="suno_extend_music" if index % 2 else "suno_generate_music")
+        clock.now += 1
+
+    first = await ledger.list_tasks(action="suno_extend_music", limit=2)
+    second = await ledger.list_tasks(action="suno_extend_music", limit=2, cursor=first.next_cursor)
+
+    assert [task.task_id for task in first.tasks + second.tasks] == ["task_5", "task_3", "task_1"]
+    assert second.next_cursor is None
+
+
+@pytest.mark.anyio
+async def test_list_tasks_refuses_a_cursor_it_did_not_make(ledger: SQLiteLedger) -> None:
+    with pytest.raises(InvalidCursorError):
+        await ledger.list_tasks(cursor="not-a-cursor")
+
+
+@pytest.mark.anyio
+async def test_pending_task_ids_are_unfinished_submitted_tasks_oldest_first(
+    ledger: SQLiteLedger, clock: FakeClock
+) -> None:
+    for task_id in ("task_old", "task_done", "task_new"):
+        await submitted(ledger, task_id)
+        clock.now += 1
+    await ledger.apply_update(ccapi_task("task_done", "SUCCESS", "100%", [clip_json("clip_1")]))
+    await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "still sending"})
+
+    assert await ledger.pending_task_ids() == ["task_old", "task_new"]
+
+
+@pytest.mark.anyio
+async def test_the_ledger_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "home" / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path, clock=clock) as ledger:
+        await submitted(ledger, "task_a")
+        await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
+        await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
+        before = await ledger.get_task("task_a")
+
+    async with await SQLiteLedger.open(path, clock=clock) as reopened:
+        assert await reopened.get_task("task_a") == before
+        assert await reopened.count_tasks() == 1
+
+
+@pytest.mark.anyio
+async def test_the_schema_version_is_recorded_in_the_file(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    await (await SQLiteLedger.open(path)).aclose()
+
+    with sqlite3.connect(path) as connection:
+        version = connection.execute("PRAGMA user_version").fetchone()[0]
+    connection.close()
+
+    assert version == SQLiteLedger.SCHEMA_VERSION >= 1
+
+
+@pytest.mark.anyio
+async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as connection:
+        connection.execute(f"PRAGMA user_version = {SQLiteLedger.SCHEMA_VERSION + 1}")
+    connection.close()
+
+    with pytest.raises(SchemaVersionError, match="upgrade ccapi-suno-mcp"):
+        await SQLiteLedger.open(path)
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_submissions_all_land(ledger: SQLiteLedger) -> None:
+    async def submit(index: int) -> None:
+        await submitted(ledger, f"task_{index}", {"prompt": f"song {index}"})
+
+    with anyio.fail_after(10):
+        async with anyio.create_task_group() as group:
+            for index in range(50):
+                group.start_soon(submit, index)
+
+    assert await ledger.count_tasks() == 50
+    assert sorted(await ledger.pending_task_ids()) == sorted(f"task_{index}" for index in range(50))
+
+
+@pytest.mark.anyio
+async def test_two_ledgers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path) as first, await SQLiteLedger.open(path) as second:
+        record = await first.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+        await second.record_task_id(record.submission_id, "task_a")
+
+        assert await first.pending_task_ids() == ["task_a"]
+
+
+@pytest.mark.anyio
+async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: SQLiteLedger, clock: FakeClock) -> None:
+    for task_id in ("task_abc", "task_abd", "task_xyz"):
+        await submitted(ledger, task_id)
+        clock.now += 1
+    await ledger.apply_update(ccapi_task("task_abc", "SUCCESS", "100%", [clip_json("07c958f3"), clip_json("07d1")]))
+
+    assert await ledger.search_ids("task_ab", kind="task") == ["task_abd", "task_abc"]
+    assert await ledger.search_ids("task_", kind="task", limit=1) == ["task_xyz"]
+    assert await ledger.search_ids("07c", kind="clip") == ["07c958f3"]
+    assert await ledger.search_ids("%", kind="clip") == []
+
+
+@pytest.mark.anyio
+async def test_title_falls_back_to_a_shortened_prompt(ledger: SQLiteLedger) -> None:
+    lyrics = "[Verse 1]\nQuiet street, the rain comes down on every roof and every window in the town"
+
+    record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": lyrics})
+
+    assert record.title == "Quiet street, the rain comes down on every roof and every…"
+
+
+@pytest.mark.anyio
+async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
+    ledger = await SQLiteLedger.open(tmp_path / "ledger.sqlite3")
+    await ledger.aclose()
+    await ledger.aclose()
+
+    with pytest.raises(LedgerClosedError):
+        await ledger.count_tasks()
