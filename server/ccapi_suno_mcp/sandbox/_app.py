@@ -1,0 +1,445 @@
+"""The sandbox: CCAPI's Suno API (a new-api fork) emulated as a Starlette app, state in memory."""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import string
+import uuid
+from collections.abc import Awaitable, Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, Literal, cast
+
+import anyio
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
+
+from ._actions import ACTIONS, ActionSpec, RequestRejected, validate_submit
+from ._clock import Clock, ManualClock, SystemClock
+from ._faults import GENERIC_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
+from ._media import CONTENT_TYPES, MediaItem, media_bytes
+from ._results import Body, Job, Studio, TaskFails
+from ._tasks import QUOTA_PER_USD, STARTED_AFTER, SUBMITTED_AFTER, Account, Clip, Outcome, TaskRecord
+
+__all__ = ["Sandbox"]
+
+logger = logging.getLogger(__name__)
+
+RouteKind = Literal["submit", "fetch_one", "fetch_batch", "account"]
+Handler = Callable[[Request, Account], Awaitable[Response]]
+
+_ALPHANUMERIC = string.ascii_letters + string.digits
+_MARKER_FIELDS = ("prompt", "gpt_description_prompt", "tags", "description")
+_MARKER_FAILURE = "The upstream model rejected this request and produced nothing (sandbox:fail marker)."
+_FAULT_FAILURE = "Generation failed upstream: the job was aborted (sandbox fault injection)."
+_HTML_502 = (
+    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
+    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+
+
+class _DroppedResponse(Response):
+    """Starts a response and never finishes it.
+
+    Over a real server (uvicorn) the app returning mid-body makes the server close the connection, so the
+    client sees a transport error (httpx2.RemoteProtocolError), not a response.
+    """
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        headers = [(b"content-type", b"application/json"), (b"content-length", b"1024")]
+        await send({"type": "http.response.start", "status": 200, "headers": headers})
+        await send({"type": "http.response.body", "body": b'{"code":"success","data":', "more_body": True})
+
+
+def _task_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    """new-api's task error body, used on the /suno routes."""
+    return JSONResponse({"code": code, "message": message, "data": None}, status_code=status, headers=headers)
+
+
+def _openai_error(status: int, message: str, code: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
+    """new-api's OpenAI-style error body, used by its middleware and on the /v1 and /api routes."""
+    body = {"error": {"message": message, "type": "new_api_error", "code": code}}
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+class Sandbox:
+    """An in-memory emulation of CCAPI's Suno API, with switches for the failures a client must survive.
+
+    Args:
+        clock: where task lifecycles read the time (default: the system clock; tests use `ManualClock`).
+        api_key: the one accepted key; `None` accepts any non-empty key, each key being its own user.
+        speed: divides every task duration (`speed=10` finishes ten times sooner).
+        base_url: origin of the media links in results; `serve_sandbox` sets it to the bound address.
+
+    Raises:
+        ValueError: if `speed` is not positive or `api_key` is empty.
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        api_key: str | None = None,
+        speed: float = 1.0,
+        base_url: str = "http://127.0.0.1",
+    ) -> None:
+        if speed <= 0:
+            raise ValueError(f"speed must be positive, not {speed}")
+        if api_key is not None and not api_key.strip():
+            raise ValueError("api_key must be a non-empty string or None")
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.faults = Faults()
+        self.stats = SandboxStats()
+        self.base_url = base_url
+        self.speed = speed
+        self._api_key = api_key
+        self._accounts: dict[str, Account] = {}
+        self._tasks: dict[str, TaskRecord] = {}
+        self._clips: dict[str, Clip] = {}
+        self._media: dict[str, MediaItem] = {}
+        self._random = random.Random()
+        self.app = Starlette(routes=self._routes())
+
+    def task(self, task_id: str) -> dict[str, Any]:
+        """The task record (TaskDto) as the API would return it now.
+
+        Raises:
+            KeyError: if no task has this id.
+        """
+        return self._tasks[task_id].render(self.clock.now())
+
+    def reset_stats(self) -> None:
+        """Zero every counter (in place, so references to `stats` stay valid)."""
+        vars(self.stats).update(vars(SandboxStats()))
+
+    def _routes(self) -> list[Route]:
+        return [
+            Route("/suno/submit/{action}", self._api("submit", self._submit), methods=["POST"]),
+            Route("/suno/fetch/{task_id}", self._api("fetch_one", self._fetch_one), methods=["GET"]),
+            Route("/suno/fetch", self._api("fetch_batch", self._fetch_batch), methods=["POST"]),
+            Route("/v1/dashboard/billing/subscription", self._api("account", self._subscription), methods=["GET"]),
+            Route("/v1/dashboard/billing/usage", self._api("account", self._usage), methods=["GET"]),
+            Route("/api/usage/token/", self._api("account", self._token_usage), methods=["GET"]),
+            Route("/v1/models", self._api("account", self._models), methods=["GET"]),
+            Route("/media/{name}", self._media_file, methods=["GET"]),
+            Route("/stream/{clip_id}", self._stream, methods=["GET"]),
+            Route("/_sandbox/stats", self._control_stats, methods=["GET"]),
+            Route("/_sandbox/faults", self._control_faults, methods=["GET", "POST"]),
+            Route("/_sandbox/clock/advance", self._control_advance, methods=["POST"]),
+            Route("/_sandbox/reset-stats", self._control_reset, methods=["POST"]),
+        ]
+
+    # --- the API pipeline: count, inject faults, authenticate, handle ---
+
+    def _api(self, kind: RouteKind, handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        family = {"submit": "submit", "fetch_one": "fetch", "fetch_batch": "fetch"}.get(kind)
+
+        async def endpoint(request: Request) -> Response:
+            self.stats.requests += 1
+            match kind:
+                case "submit":
+                    self.stats.submits += 1
+                case "fetch_one":
+                    self.stats.fetch_one += 1
+                case "fetch_batch":
+                    self.stats.fetch_batch += 1
+                case "account":
+                    pass
+            if self.faults.scope in ("all", family):
+                if self.faults.latency_seconds > 0:
+                    await anyio.sleep(self.faults.latency_seconds)
+                if (fault := self._generic_fault(openai_style=kind == "account")) is not None:
+                    return fault
+            account = self._authenticate(request)
+            if isinstance(account, Response):
+                return account
+            return await handler(request, account)
+
+        return endpoint
+
+    def _take(self, fault: FaultCounter) -> bool:
+        """Consume one unit of a fault counter, if any is left."""
+        left = cast(int, getattr(self.faults, fault))
+        if left <= 0:
+            return False
+        setattr(self.faults, fault, left - 1)
+        self.stats.faults_injected += 1
+        logger.info("sandbox: injecting fault %r (%d left)", fault, left - 1)
+        return True
+
+    def _generic_fault(self, *, openai_style: bool) -> Response | None:
+        fault = next((name for name in GENERIC_FAULTS if self._take(name)), None)
+        match fault:
+            case None:
+                return None
+            case "dropped":
+                return _DroppedResponse()
+            case "rate_limited":
+                headers = {"Retry-After": str(self.faults.retry_after_seconds)}
+                message = "upstream load saturated, retry later"
+                if openai_style:
+                    return _openai_error(429, message, "rate_limit_exceeded", headers)
+                return _task_error(429, "rate_limit_exceeded", message, headers)
+            case "server_errors":
+                if openai_style:
+                    return _openai_error(500, "请求上游地址失败", "do_request_failed")
+                return _task_error(500, "do_request_failed", "请求上游地址失败")  # new-api: "upstream request failed"
+            case "html_errors":
+                return HTMLResponse(_HTML_502, status_code=502)
+            case _:  # malformed: a truncated body under a JSON content type
+                return Response(b'{"code":"success","message":"","data":{"id":', media_type="application/json")
+
+    def _authenticate(self, request: Request) -> Account | Response:
+        key = request.headers.get("authorization", "").strip()
+        if key[:7].lower() in ("bearer ", "bearer"):
+            key = key[7:].strip()
+        if not key:
+            return self._unauthorized("no token provided")
+        if self._api_key is not None and key != self._api_key:
+            return self._unauthorized("invalid token")
+        if key not in self._accounts:
+            self._accounts[key] = Account(key, user_id=len(self._accounts) + 1)
+        return self._accounts[key]
+
+    def _unauthorized(self, reason: str) -> Response:
+        stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d%H%M%S")
+        request_id = stamp + "".join(self._random.choices(_ALPHANUMERIC, k=8))
+        return _openai_error(401, f"{reason} (request id: {request_id})")
+
+    # --- /suno ---
+
+    async def _submit(self, request: Request, account: Account) -> Response:
+        spec = ACTIONS.get(request.path_params["action"].upper())
+        if spec is None:
+            return _task_error(400, "invalid_action", "invalid_action")
+        try:
+            body = await _json_object(request)
+            sources = validate_submit(
+                spec,
+                body,
+                owned_task=lambda task_id: self._owned_task(account, task_id),
+                owned_clip=lambda clip_id: self._owned_clip(account, clip_id),
+                clip_ready=self._clip_ready,
+            )
+            self._charge(account, spec.quota)
+        except RequestRejected as rejected:
+            return _task_error(rejected.status, rejected.code, rejected.message)
+        task = self._create_task(spec, body, sources, account)
+        if self._take("lost_submit_responses"):
+            return _DroppedResponse()
+        return JSONResponse({"code": "success", "message": spec.accept_message, "data": task.task_id})
+
+    async def _fetch_one(self, request: Request, account: Account) -> Response:
+        task = self._owned_task(account, request.path_params["task_id"])
+        if task is None:
+            return _task_error(400, "task_not_exist", "task_not_exist")
+        return JSONResponse({"code": "success", "message": "", "data": task.render(self.clock.now())})
+
+    async def _fetch_batch(self, request: Request, account: Account) -> Response:
+        try:
+            ids = _task_ids(await _json_object(request))
+        except RequestRejected as rejected:
+            return _task_error(rejected.status, rejected.code, rejected.message)
+        now = self.clock.now()
+        tasks = (self._owned_task(account, task_id) for task_id in dict.fromkeys(ids))
+        return JSONResponse({"code": "success", "message": "", "data": [task.render(now) for task in tasks if task]})
+
+    def _owned_task(self, account: Account, task_id: str) -> TaskRecord | None:
+        task = self._tasks.get(task_id)
+        return task if task is not None and task.owner is account else None
+
+    def _owned_clip(self, account: Account, clip_id: str) -> Clip | None:
+        clip = self._clips.get(clip_id)
+        return clip if clip is not None and clip.owner == account.key else None
+
+    def _clip_ready(self, clip: Clip) -> bool:
+        return self._tasks[clip.task_id].status(self.clock.now()) == "SUCCESS"
+
+    def _charge(self, account: Account, quota: int) -> None:
+        """new-api pre-charges before creating the task.
+
+        Raises:
+            RequestRejected: 403 `insufficient_user_quota` when the balance is too low (or the fault is set).
+        """
+        remaining = account.granted_quota - self._used_quota(account)
+        if self._take("insufficient_balance") or remaining < quota:
+            left, needed = remaining / QUOTA_PER_USD, quota / QUOTA_PER_USD
+            message = f"user quota is not enough: {left:.4f} USD left, {needed:.4f} USD needed"
+            raise RequestRejected("insufficient_user_quota", message, status=403)
+
+    def _used_quota(self, account: Account) -> int:
+        """Quota of the key's tasks; failed tasks are refunded, as new-api does."""
+        now = self.clock.now()
+        return sum(
+            task.quota for task in self._tasks.values() if task.owner is account and task.status(now) != "FAILURE"
+        )
+
+    def _create_task(self, spec: ActionSpec, body: Body, sources: list[Clip], account: Account) -> TaskRecord:
+        now, scale = self.clock.now(), 1 / self.speed
+        task_id = "task_" + "".join(self._random.choices(_ALPHANUMERIC, k=32))
+        studio = Studio(task_id=task_id, owner=account.key, base_url=self.base_url, created_at=now, media=self._media)
+        outcome, fail_reason = self._outcome(body)
+        result: dict[str, Any] = {}
+        streaming: list[dict[str, Any]] = []
+        try:
+            result = spec.build(Job(body, sources, studio, self._clips.get))
+        except TaskFails as failure:
+            outcome, fail_reason = "failure", failure.reason
+        else:
+            self._clips.update((clip.clip_id, clip) for clip in studio.produced)
+            if spec.streams:
+                streaming = [studio.streaming(clip) for clip in result.get("clips", [])]
+        task = TaskRecord(
+            row_id=len(self._tasks) + 1,
+            task_id=task_id,
+            upstream_id=str(uuid.UUID(int=self._random.getrandbits(128), version=4)),
+            owner=account,
+            action=spec.token,
+            quota=spec.quota,
+            submitted_at=now,
+            accepted_at=now + SUBMITTED_AFTER * scale,
+            started_at=now + STARTED_AFTER * scale,
+            finishes_at=now + spec.run_seconds * scale,
+            outcome=outcome,
+            fail_reason=fail_reason,
+            result=result,
+            result_url=_primary_link(result),
+            streaming_clips=streaming,
+        )
+        self._tasks[task_id] = task
+        self.stats.accepted_submits += 1
+        self.stats.by_action[spec.token] = self.stats.by_action.get(spec.token, 0) + 1
+        return task
+
+    def _outcome(self, body: Body) -> tuple[Outcome, str]:
+        """How a new task ends: the submit-time fault counters and the text markers decide."""
+        stuck, failing = self._take("stuck"), self._take("failing")
+        text = " ".join(value for name in _MARKER_FIELDS if isinstance(value := body.get(name), str))
+        if stuck or "sandbox:stuck" in text:
+            return "stuck", ""
+        if "sandbox:fail" in text:
+            return "failure", _MARKER_FAILURE
+        if failing:
+            return "failure", _FAULT_FAILURE
+        return "success", ""
+
+    # --- billing and models (new-api's OpenAI-compatible routes) ---
+
+    async def _subscription(self, request: Request, account: Account) -> Response:
+        total = account.granted_quota / QUOTA_PER_USD
+        return JSONResponse(
+            {
+                "object": "billing_subscription",
+                "has_payment_method": True,
+                "soft_limit_usd": total,
+                "hard_limit_usd": total,
+                "system_hard_limit_usd": total,
+                "access_until": 0,
+            }
+        )
+
+    async def _usage(self, request: Request, account: Account) -> Response:
+        return JSONResponse({"object": "list", "total_usage": self._used_quota(account) / QUOTA_PER_USD * 100})
+
+    async def _token_usage(self, request: Request, account: Account) -> Response:
+        used = self._used_quota(account)
+        usage: dict[str, object] = {
+            "object": "token_usage",
+            "name": "sandbox",
+            "total_granted": account.granted_quota,
+            "total_used": used,
+            "total_available": account.granted_quota - used,
+            "unlimited_quota": False,
+            "model_limits": {},
+            "model_limits_enabled": False,
+            "expires_at": 0,
+        }
+        return JSONResponse({"code": True, "message": "ok", "data": usage})
+
+    async def _models(self, request: Request, account: Account) -> Response:
+        models = [
+            {"id": f"suno_{token.lower()}", "object": "model", "created": 1626777600, "owned_by": "custom"}
+            for token in ACTIONS
+        ]
+        return JSONResponse({"success": True, "object": "list", "data": models})
+
+    # --- media (no auth, like a CDN) ---
+
+    async def _media_file(self, request: Request) -> Response:
+        item = self._media.get(request.path_params["name"])
+        if item is None:
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        return Response(media_bytes(item), media_type=CONTENT_TYPES[item.kind])
+
+    async def _stream(self, request: Request) -> Response:
+        clip_id: str = request.path_params["clip_id"]
+        if clip_id not in self._clips:
+            return Response("Not Found", status_code=404, media_type="text/plain")
+        return Response(media_bytes(MediaItem("audio", clip_id)), media_type=CONTENT_TYPES["audio"])
+
+    # --- control (no auth, for tests and demos) ---
+
+    async def _control_stats(self, request: Request) -> Response:
+        return JSONResponse(asdict(self.stats))
+
+    async def _control_faults(self, request: Request) -> Response:
+        if request.method == "POST":
+            try:
+                update_faults(self.faults, await _json_object(request))
+            except (RequestRejected, ValueError) as error:
+                return JSONResponse({"error": str(error)}, status_code=400)
+        return JSONResponse(asdict(self.faults))
+
+    async def _control_advance(self, request: Request) -> Response:
+        if not isinstance(self.clock, ManualClock):
+            return JSONResponse({"error": "the sandbox runs on the system clock; only a ManualClock can advance"}, 409)
+        try:
+            seconds = (await _json_object(request)).get("seconds")
+        except RequestRejected as rejected:
+            return JSONResponse({"error": rejected.message}, status_code=400)
+        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
+            return JSONResponse({"error": "seconds: must be a number >= 0"}, status_code=400)
+        self.clock.advance(seconds)
+        return JSONResponse({"now": self.clock.now()})
+
+    async def _control_reset(self, request: Request) -> Response:
+        self.reset_stats()
+        return JSONResponse(asdict(self.stats))
+
+
+async def _json_object(request: Request) -> Body:
+    """The request body as a JSON object.
+
+    Raises:
+        RequestRejected: `invalid_request` when the body is not a JSON object.
+    """
+    try:
+        parsed: object = json.loads(await request.body())
+    except (json.JSONDecodeError, UnicodeDecodeError) as error:
+        raise RequestRejected("invalid_request", f"invalid JSON body: {error}") from error
+    if not isinstance(parsed, dict):
+        raise RequestRejected("invalid_request", "the request body must be a JSON object")
+    return cast(Body, parsed)
+
+
+def _task_ids(body: Body) -> list[str]:
+    ids = body.get("ids")
+    if not isinstance(ids, list) or not all(isinstance(item, str) for item in cast(list[object], ids)):
+        raise RequestRejected("invalid_request", "ids: must be a list of task ids")
+    return cast(list[str], ids)
+
+
+def _primary_link(result: dict[str, Any]) -> str | None:
+    """`result_url`: the video for a music video, else the first clip's audio, else the main file link."""
+    if isinstance(video := result.get("video_url"), str):
+        return video
+    clips = result.get("clips")
+    if isinstance(clips, list) and clips:
+        return cast(str, cast(list[dict[str, Any]], clips)[0]["audio_url"])
+    links = (result.get(key) for key in ("wav_url", "midi_url", "audio_url"))
+    return next((link for link in links if isinstance(link, str)), None)
