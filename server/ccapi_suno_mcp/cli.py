@@ -1,2 +1,108 @@
-def main() -> None:
-    raise SystemExit(0)
+"""The `ccapi-suno-mcp` command: run the server (stdio or HTTP), the sandbox alone, or a check-up."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+
+from ccapi_suno_mcp import __version__
+
+__all__ = ["main"]
+
+logger = logging.getLogger("ccapi_suno_mcp")
+
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+class _RedactingFilter(logging.Filter):
+    """Masks the API key in every log record, whatever logged it."""
+
+    def __init__(self, secret: str | None) -> None:
+        super().__init__()
+        self._secret = secret
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if self._secret:
+            from ccapi_suno_mcp.errors import redact
+
+            message = record.getMessage()
+            redacted = redact(message, self._secret)
+            if redacted != message:
+                record.msg, record.args = redacted, None
+        return True
+
+
+def _configure_logging(level: str, secret: str | None) -> None:
+    handler = logging.StreamHandler(sys.stderr)  # stdout is the MCP protocol channel
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    handler.addFilter(_RedactingFilter(secret))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level.upper())
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="ccapi-suno-mcp",
+        description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
+        epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
+        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS. See the README.",
+    )
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument(
+        "--sandbox", action="store_true", help="wire the server to a built-in CCAPI emulator: no key, no network"
+    )
+    parser.add_argument("--transport", choices=["stdio", "http"], default="stdio", help="MCP transport (stdio)")
+    parser.add_argument("--host", default="127.0.0.1", help="HTTP transport: address to bind (127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8765, help="HTTP transport: port (8765)")
+    parser.add_argument("--log-level", default="INFO", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sandbox = commands.add_parser("sandbox", help="serve the CCAPI emulator alone on 127.0.0.1")
+    sandbox.add_argument("--port", type=int, required=True, dest="sandbox_port", help="port to listen on")
+    sandbox.add_argument("--key", default=None, help="accept only this bearer key (default: any non-empty key)")
+    sandbox.add_argument("--speed", type=float, default=1.0, help="finish tasks this many times sooner (1.0)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Entry point of the `ccapi-suno-mcp` console script."""
+    args = _parser().parse_args(argv)
+    if args.command == "sandbox":
+        _configure_logging(args.log_level, None)
+        from ccapi_suno_mcp.sandbox import run_sandbox
+
+        run_sandbox(port=args.sandbox_port, api_key=args.key, speed=args.speed)
+        return
+
+    from ccapi_suno_mcp.settings import Settings, SettingsError
+
+    try:
+        settings = Settings.from_env(sandbox=args.sandbox)
+    except SettingsError as exc:
+        _configure_logging(args.log_level, None)
+        logger.error("configuration error: %s", exc)
+        raise SystemExit(2) from None
+    _configure_logging(args.log_level, settings.api_key)
+    if settings.api_key is None and not settings.sandbox:
+        logger.warning(
+            "CCAPI_API_KEY is not set: the server starts and lists its tools, but every call that reaches CCAPI "
+            "will explain how to set it. Set CCAPI_API_KEY=sk-... in the server's environment, or run with "
+            "--sandbox to try everything offline."
+        )
+
+    from ccapi_suno_mcp.app import create_server
+
+    if args.transport == "http" and args.host not in _LOOPBACK:
+        logger.error(
+            "refusing to serve MCP over HTTP on %s: without a bearer token anyone who can reach it could spend "
+            "your CCAPI balance. Bind 127.0.0.1 (the default).",
+            args.host,
+        )
+        raise SystemExit(2)
+    server = create_server(settings)
+    if args.transport == "http":
+        server.run("streamable-http", host=args.host, port=args.port)
+    else:
+        server.run()

@@ -1,0 +1,78 @@
+"""Resource change notifications, to clients of both protocol eras.
+
+2026-07-28 clients listen with `subscriptions/listen`: events go through the server's
+subscription bus. 2025-era clients get `notifications/resources/list_changed` on their connection,
+and `notifications/resources/updated` for the URIs they subscribed to with `resources/subscribe`.
+"""
+
+from __future__ import annotations
+
+import logging
+import weakref
+from collections.abc import Iterable
+from typing import Any
+
+import anyio
+from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
+
+__all__ = ["RECENT_TASKS_URI", "Notifier", "clip_uri", "connection_of", "task_uri"]
+
+logger = logging.getLogger(__name__)
+
+RECENT_TASKS_URI = "suno://tasks/recent"
+
+
+def task_uri(task_id: str) -> str:
+    return f"suno://tasks/{task_id}"
+
+
+def clip_uri(clip_id: str) -> str:
+    return f"suno://clips/{clip_id}"
+
+
+def connection_of(session: Any) -> Any:
+    """The connection behind a request's `ServerSession`, which lives as long as the client stays.
+
+    A `ServerSession` is made per request in mcp 2.x, so it cannot key a subscription; the SDK has
+    no public accessor for its connection yet.
+    """
+    return getattr(session, "_connection", session)
+
+
+class Notifier:
+    """Fans ledger changes out as resource notifications."""
+
+    def __init__(self, bus: SubscriptionBus) -> None:
+        self._bus = bus
+        # 2025-era connections seen, with the URIs each subscribed to; weak so closed ones drop out.
+        self._legacy: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
+
+    def remember(self, connection: Any, protocol_version: str | None) -> None:
+        """Note the connection of a 2025-era client, so that it hears of list changes."""
+        if protocol_version is not None and protocol_version >= "2026":
+            return
+        self._legacy.setdefault(connection, set())
+
+    def subscribe(self, connection: Any, uri: str) -> None:
+        self._legacy.setdefault(connection, set()).add(uri)
+
+    def unsubscribe(self, connection: Any, uri: str) -> None:
+        self._legacy.get(connection, set()).discard(uri)
+
+    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool) -> None:
+        """Tell every listener that these tasks changed (and the task list, if it did)."""
+        uris = [task_uri(task_id) for task_id in task_ids]
+        if list_changed:
+            await self._bus.publish(ResourcesListChanged())
+        for uri in [*uris, RECENT_TASKS_URI] if uris else []:
+            await self._bus.publish(ResourceUpdated(uri=uri))
+        for connection, subscribed in list(self._legacy.items()):
+            try:
+                if list_changed:
+                    await connection.send_resource_list_changed()
+                for uri in [*uris, RECENT_TASKS_URI]:
+                    if uri in subscribed:
+                        await connection.send_resource_updated(uri)
+            except (anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError) as exc:
+                logger.debug("dropping a closed connection from notifications: %r", exc)
+                self._legacy.pop(connection, None)

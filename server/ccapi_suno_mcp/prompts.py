@@ -1,0 +1,81 @@
+"""Workflow prompts: the common multi-step jobs, spelled out for the assistant."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from mcp.server import MCPServer
+from pydantic import Field
+
+__all__ = ["register_prompts"]
+
+_WAIT = (
+    "After each submit, call suno_wait_for_tasks with the task id (call it again while tasks are still running; "
+    "never resubmit a slow task)."
+)
+
+
+def register_prompts(server: MCPServer[Any]) -> None:
+    """Add the compose, lengthen, remix and release-pack prompts."""
+
+    @server.prompt(name="compose_song", title="Compose a song")
+    def compose_song(
+        topic: Annotated[str, Field(description="What the song is about.")],
+        style: Annotated[str, Field(description="Genre and mood, e.g. 'indie pop, dreamy'.")] = "",
+        instrumental: Annotated[Literal["yes", "no"], Field(description="yes for no vocals.")] = "no",
+    ) -> str:
+        """Write and produce a song about a topic, then report titles, lengths and links."""
+        if instrumental == "yes":
+            plan = (
+                f"Call suno_generate_music with instrumental=true, a description of an instrumental piece about "
+                f"{topic!r}, and tags {style!r}."
+            )
+        else:
+            plan = (
+                f"First draft lyrics about {topic!r} with suno_generate_lyrics and show them to me. When I approve "
+                f"(or if I said to go ahead), call suno_generate_music with those lyrics, a fitting title, and tags "
+                f"{style or 'that suit the topic'!r}."
+            )
+        return (
+            f"Make a song about {topic}.\n{plan}\n{_WAIT}\nThen tell me each clip's title, duration and audio "
+            "link, and offer to download, extend or export it."
+        )
+
+    @server.prompt(name="lengthen_song", title="Lengthen a song")
+    def lengthen_song(
+        clip_id: Annotated[str, Field(description="The clip to lengthen.")],
+        continue_at: Annotated[str, Field(description="Second to continue from (default: near the end).")] = "",
+        lyrics: Annotated[str, Field(description="Lyrics for the new part (optional).")] = "",
+    ) -> str:
+        """Extend a clip, then join the extension into one full song."""
+        at = f"continue_at={continue_at}" if continue_at else "continue_at a few seconds before the clip's end"
+        words = f" and these lyrics: {lyrics!r}" if lyrics else ""
+        return (
+            f"Lengthen clip {clip_id}. Read suno://clips/{clip_id} (or suno_list_tasks) for its duration. Call "
+            f"suno_extend_music with clip_id={clip_id}, {at}{words}. {_WAIT} The extension clips hold only the new "
+            "part: call suno_concatenate_music with the extension clip_id I prefer (or the first one) to get the "
+            "whole song, wait again, and give me the full song's link."
+        )
+
+    @server.prompt(name="remix_song", title="Remix a song")
+    def remix_song(
+        clip_id: Annotated[str, Field(description="The clip to remix.")],
+        style: Annotated[str, Field(description="The new style, e.g. 'acoustic folk'.")],
+    ) -> str:
+        """Make a cover in a new style, split stems, and optionally re-sing it."""
+        return (
+            f"Remix clip {clip_id} into {style!r}. 1) suno_create_cover with clip_id={clip_id} and tags {style!r}. "
+            f"2) suno_extract_stems on the original clip to get vocals and instrumental. {_WAIT} 3) Offer "
+            "suno_add_vocals on the instrumental stem with new lyrics if I want a new vocal. Report every result "
+            "with links."
+        )
+
+    @server.prompt(name="release_pack", title="Prepare a release pack")
+    def release_pack(clip_id: Annotated[str, Field(description="The finished clip to release.")]) -> str:
+        """Export WAV, MIDI, time-aligned lyrics and a video for a clip, and save them locally."""
+        return (
+            f"Prepare a release pack for clip {clip_id}: submit suno_export_wav, suno_generate_midi, "
+            f"suno_get_aligned_lyrics and suno_generate_music_video for clip_id={clip_id} (four separately billed "
+            f"tasks; tell me before you start). {_WAIT} Then suno_download kind=wav, kind=midi and kind=video, plus "
+            "kind=audio and kind=image, and list the saved paths and the aligned lyrics."
+        )

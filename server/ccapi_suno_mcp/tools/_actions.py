@@ -1,0 +1,215 @@
+"""The action tools: one per catalogue row, generated, never written out 22 times.
+
+Each tool's parameters are its request model's fields, flat, with their limits and enums, plus
+`force`. A call validates, finds a follow-up's parent task in the ledger, refuses an accidental
+double submit, records the submission before sending it, and records the task id the moment
+CCAPI answers.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from typing import Annotated, Any
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ToolAnnotations
+from pydantic import Field, ValidationError
+
+from ccapi_suno_mcp import ccapi
+from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
+from ccapi_suno_mcp.ccapi.requests import SunoRequest
+from ccapi_suno_mcp.errors import NO_KEY_MESSAGE
+from ccapi_suno_mcp.ledger import TaskRecord
+from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.state import AppState, app_state
+from ccapi_suno_mcp.tools._status import tool_result
+from ccapi_suno_mcp.views import SubmittedTask, render_submitted
+
+__all__ = ["ACTION_ANNOTATIONS", "DUPLICATE_WINDOW_SECONDS", "register_action_tools", "validation_message"]
+
+logger = logging.getLogger(__name__)
+
+DUPLICATE_WINDOW_SECONDS = 600.0
+ACTION_ANNOTATIONS = ToolAnnotations(
+    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
+)
+
+_FORCE = inspect.Parameter(
+    "force",
+    inspect.Parameter.KEYWORD_ONLY,
+    default=False,
+    annotation=Annotated[
+        bool,
+        Field(
+            description="Submit even if an identical request was made in the last 10 minutes (that costs again). "
+            "Leave false."
+        ),
+    ],
+)
+
+
+def validation_message(tool: str, error: ValidationError) -> str:
+    """One readable sentence naming each bad field and what is wrong with it."""
+    problems: list[str] = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "input"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(message if message.split(":")[0] in where or not item["loc"] else f"{where}: {message}")
+    return f"Invalid input for {tool}: {'; '.join(problems)}. Nothing was submitted."
+
+
+def _parameters(spec: ActionSpec) -> list[inspect.Parameter]:
+    """The request model's fields as keyword parameters that carry their constraints and descriptions."""
+    parameters: list[inspect.Parameter] = []
+    fields = sorted(spec.request.model_fields.items(), key=lambda item: (not item[1].is_required(), item[0] == "extra"))
+    for name, field in fields:
+        annotation = Annotated[(field.annotation, *field.metadata, Field(description=field.description))]  # pyright: ignore[reportInvalidTypeArguments] - a runtime-built Annotated
+        default = inspect.Parameter.empty if field.is_required() else field.default
+        parameters.append(
+            inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation)
+        )
+    return parameters
+
+
+async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoRequest) -> tuple[str | None, str | None]:
+    """The follow-up's parent task and clip: the explicit task_id, else the clip's task in the ledger.
+
+    Raises:
+        ToolError: for a clip the ledger does not know (without task_id) or one that is not finished.
+    """
+    clip_id: str | None = getattr(request, "clip_id", None)
+    clip_ids: list[str] | None = getattr(request, "clip_ids", None)
+    if clip_id is None and clip_ids:
+        clip = await state.ledger.get_clip(clip_ids[0])
+        return (clip.task_id if clip else None), clip_ids[0]
+    if clip_id is None:
+        return None, None
+    explicit: str | None = getattr(request, "task_id", None)
+    clip = await state.ledger.get_clip(clip_id)
+    if explicit is not None:
+        return explicit, clip_id
+    if clip is None:
+        raise ToolError(
+            f"Unknown clip {clip_id}: this server has no record of it. Pass task_id (the task_... that produced "
+            "the clip), or find the clip with suno_list_tasks. Nothing was submitted."
+        )
+    parent = await state.ledger.get_task(clip.task_id)
+    if parent is not None and parent.status != "SUCCESS":
+        raise ToolError(
+            f"Clip {clip_id} is not finished yet (its task {clip.task_id} is {parent.status}): wait for it with "
+            "suno_wait_for_tasks first. Nothing was submitted."
+        )
+    return clip.task_id, clip_id
+
+
+def _duplicate_answer(spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
+    if existing.task_id is None:
+        minutes = max(0, int((time.time() - existing.created_at) // 60))
+        raise ToolError(
+            f"An identical {spec.tool} request was sent {minutes} minute(s) ago and its outcome is unknown "
+            f"({existing.error or 'no answer'}); it may have been billed. Check suno_list_tasks with status "
+            "outcome_unknown and suno_get_balance first; pass force=true to submit again anyway."
+        )
+    view = render_submitted(existing, reused=True)
+    return tool_result(view, view.note or "")
+
+
+def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
+    names = list(spec.request.model_fields)
+
+    async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
+        state = app_state(ctx)
+        force = bool(arguments.pop("force", False))
+        try:
+            request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
+        except ValidationError as exc:
+            raise ToolError(validation_message(spec.tool, exc)) from None
+        parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
+        if parent_task_id is not None and "task_id" in names:
+            request = request.model_copy(update={"task_id": parent_task_id})
+        try:
+            body = catalogue.build_body(spec, request)
+        except CatalogueError as exc:
+            raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
+        if not state.client.has_api_key:
+            raise ToolError(NO_KEY_MESSAGE)
+        if not force:
+            existing = await state.ledger.find_duplicate(spec.action, body, within_seconds=DUPLICATE_WINDOW_SECONDS)
+            if existing is not None:
+                return _duplicate_answer(spec, existing)
+        record = await state.ledger.begin_submission(
+            tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id, parent_clip_id=parent_clip_id
+        )
+        task_id = await _send(state, spec, record, body)
+        submitted = await state.ledger.record_task_id(record.submission_id, task_id)
+        await state.notifier.tasks_changed([task_id], list_changed=True)
+        state.watcher.wake()
+        view = render_submitted(submitted, reused=False)
+        return tool_result(view, view.note or "")
+
+    submit_action.__name__ = spec.tool
+    submit_action.__doc__ = spec.description()
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context[AppState, Any])
+    signature = inspect.Signature(
+        [*_parameters(spec), _FORCE, context], return_annotation=Annotated[CallToolResult, SubmittedTask]
+    )
+    submit_action.__signature__ = signature  # pyright: ignore[reportFunctionMemberAccess] - read by inspect.signature
+    # get_type_hints (used to find the context parameter) reads __annotations__, not __signature__.
+    submit_action.__annotations__ = {
+        **{parameter.name: parameter.annotation for parameter in signature.parameters.values()},
+        "return": signature.return_annotation,
+    }
+    return submit_action
+
+
+async def _send(state: AppState, spec: ActionSpec, record: TaskRecord, body: dict[str, Any]) -> str:
+    """Submit once; on any doubt, mark the ledger entry so nothing is lost and nothing is resent blindly.
+
+    Raises:
+        ToolError: with what happened and what to check before retrying.
+    """
+    try:
+        return await state.client.submit(spec.action, body)
+    except (ccapi.APIConnectionError, ccapi.ServerError) as exc:
+        may_have_reached = not isinstance(exc, ccapi.APIConnectionError) or exc.request_may_have_been_sent
+        if not may_have_reached:
+            await state.ledger.mark_rejected(record.submission_id, str(exc))
+            raise state.error(exc) from None
+        await state.ledger.mark_outcome_unknown(record.submission_id, str(exc))
+        logger.warning("submit of %s may have reached CCAPI without an answer: %s", spec.action, exc)
+        raise ToolError(
+            f"The {spec.tool} request may have reached CCAPI, but no clear answer came back ({exc}); it may have "
+            "been accepted and billed. Before retrying, check suno_list_tasks with status outcome_unknown and "
+            "suno_get_balance (or your CCAPI dashboard); a retry with force=true could create a second, billed task."
+        ) from None
+    except ccapi.CCAPIError as exc:
+        await state.ledger.mark_rejected(record.submission_id, str(exc))
+        raise state.error(exc, f"for {spec.tool}") from None
+    except anyio.get_cancelled_exc_class():
+        with anyio.CancelScope(shield=True):
+            await state.ledger.mark_outcome_unknown(record.submission_id, "the call was cancelled mid-submit")
+        raise
+
+
+def register_action_tools(server: MCPServer[Any], catalogue: Catalogue, settings: Settings) -> list[str]:
+    """Add one tool per enabled catalogue action in the chosen toolsets; returns their names."""
+    names: list[str] = []
+    for spec in catalogue.enabled:
+        if spec.toolset not in settings.toolsets:
+            continue
+        server.add_tool(
+            _make_tool(spec, catalogue),
+            name=spec.tool,
+            title=spec.title,
+            description=spec.description(),
+            annotations=ACTION_ANNOTATIONS,
+            structured_output=True,
+        )
+        names.append(spec.tool)
+    return names

@@ -1,0 +1,234 @@
+"""`suno_download`: save a clip's audio, cover, video, WAV or MIDI into the download folder.
+
+Only links that came from task results are fetched (never a URL from the caller), over https
+(or the sandbox's own loopback origin in sandbox mode). The file is checked (size cap, declared
+type, magic bytes), written to a temporary file beside the target and renamed into place, so a
+half-written download never replaces a good file. Names come from titles, sanitized, and the
+target must resolve inside the download folder.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import tempfile
+import time
+import unicodedata
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
+
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ccapi_suno_mcp._json import json_object
+from ccapi_suno_mcp.ccapi import CCAPIError
+from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
+from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
+from ccapi_suno_mcp.notifications import clip_uri
+from ccapi_suno_mcp.state import AppState, app_state
+
+__all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "register_download_tool"]
+
+MAX_DOWNLOAD_BYTES = 300 * 1024 * 1024
+FileKind = Literal["audio", "image", "video", "wav", "midi"]
+
+# kind -> (acceptable content types, magic-byte checks, file extension)
+_TYPES: dict[str, tuple[tuple[str, ...], tuple[bytes, ...], str]] = {
+    "audio": (("audio/",), (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"RIFF", b"OggS", b"fLaC"), ""),
+    "image": (("image/",), (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8"), ""),
+    "video": (("video/",), (), ".mp4"),
+    "wav": (("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"), (b"RIFF",), ".wav"),
+    "midi": (("audio/midi", "audio/x-midi", "audio/mid"), (b"MThd",), ".mid"),
+}
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_DEFAULT_EXTENSIONS = {"audio": ".mp3", "image": ".jpg"}
+_RESULT_KEYS: dict[str, tuple[str, ...]] = {
+    "wav": ("wav_url", "audio_url", "url"),
+    "midi": ("midi_url", "url"),
+    "video": ("video_url", "url"),
+    "audio": ("audio_url", "url"),
+    "image": ("image_url",),
+}
+_DERIVED_ACTIONS = {"wav": "suno_export_wav", "midi": "suno_generate_midi", "video": "suno_generate_music_video"}
+
+
+class DownloadResult(BaseModel):
+    path: str = Field(description="Absolute path of the saved file.")
+    size: int = Field(description="Bytes written.")
+    content_type: str
+    kind: FileKind
+    clip_id: str | None
+    task_id: str | None
+    resource_uri: str | None = Field(description="The clip's MCP resource, which lists its local files.")
+
+
+def safe_file_name(title: str | None, identifier: str, kind: str, extension: str) -> str:
+    """A portable file name from a title: ASCII letters, digits, dashes; never a path."""
+    text = unicodedata.normalize("NFKD", title or "").encode("ascii", "ignore").decode()
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", text).strip("-").lower()[:60] or "suno"
+    tag = re.sub(r"[^A-Za-z0-9]", "", identifier)[:8] or "file"
+    variant = "" if kind == "audio" else f"-{kind}"
+    return f"{slug}-{tag}{variant}{extension}"
+
+
+def _url_for(kind: str, clip: ClipRecord | None, task: TaskRecord | None) -> str | None:
+    if clip is not None and kind in ("audio", "image", "video"):
+        url = {"audio": clip.audio_url, "image": clip.image_url, "video": clip.video_url}[kind]
+        if url:
+            return url
+    if task is not None and task.status == "SUCCESS":
+        result = json_object(task.result) or {}
+        for key in _RESULT_KEYS[kind]:
+            value = result.get(key)
+            if isinstance(value, str) and value:
+                return value
+        if task.result_url and kind != "image":
+            return task.result_url
+    return None
+
+
+def _local_emulator(state: AppState) -> str | None:
+    """The origin of a CCAPI emulator on this machine (--sandbox, or CCAPI_BASE_URL at `sandbox --port`)."""
+    if state.sandbox_url is not None:
+        return state.sandbox_url
+    parts = urlsplit(state.client.base_url)
+    return state.client.base_url if parts.scheme == "http" and parts.hostname in _LOOPBACK else None
+
+
+def _check_origin(url: str, emulator: str | None) -> None:
+    parts = urlsplit(url)
+    if emulator is not None and url.startswith(emulator.rstrip("/") + "/"):
+        return
+    if parts.scheme != "https" or not parts.hostname:
+        raise ToolError(f"Refusing to download {parts.scheme}:// links: only https links from CCAPI results are used.")
+
+
+def _target(folder: Path, name: str, overwrite: bool) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    root = folder.resolve()
+    target = root / name
+    if target.is_symlink() or target.resolve().parent != root:
+        raise ToolError(f"Refusing to write {name}: it would land outside the download folder {root}.")
+    if target.exists() and not overwrite:
+        raise ToolError(f"{target} already exists: pass overwrite=true to replace it.")
+    return target
+
+
+async def _save(state: AppState, url: str, kind: str, target: Path) -> tuple[int, str]:
+    types, magics, _ = _TYPES[kind]
+    fd, temp_name = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
+    size = 0
+    try:
+        with os.fdopen(fd, "wb") as sink:
+            async with state.client.open_download(url) as (content_type, chunks):
+                if not (content_type.startswith(types) or content_type == "application/octet-stream"):
+                    raise ToolError(f"The file is {content_type or 'of no declared type'}, not {kind}: not saved.")
+                head = b""
+                async for chunk in chunks:
+                    size += len(chunk)
+                    if size > MAX_DOWNLOAD_BYTES:
+                        raise ToolError(f"The file is larger than {MAX_DOWNLOAD_BYTES // 2**20} MB: not saved.")
+                    if len(head) < 16:
+                        head += chunk[:16]
+                    sink.write(chunk)
+                sink.flush()
+                os.fsync(sink.fileno())
+        if size == 0:
+            raise ToolError("The file is empty: not saved. Try again later.")
+        if magics and not head.startswith(magics):
+            raise ToolError(f"The file does not look like {kind} data: not saved.")
+        os.replace(temp_name, target)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp_name)
+    return size, content_type
+
+
+def register_download_tool(server: MCPServer[Any]) -> None:
+    """Add `suno_download`."""
+
+    @server.tool(
+        title="Download a file",
+        annotations=ToolAnnotations(
+            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+        ),
+    )
+    async def suno_download(
+        ctx: Context[AppState, Any],
+        clip_id: Annotated[
+            str | None, Field(pattern=ID_PATTERN, description="The clip whose file to save (from a finished task).")
+        ] = None,
+        kind: Annotated[
+            FileKind,
+            Field(
+                description="audio (mp3), image (cover art), video, wav or midi. wav, midi and video need a "
+                "finished suno_export_wav / suno_generate_midi / suno_generate_music_video task for the clip."
+            ),
+        ] = "audio",
+        task_id: Annotated[
+            str | None,
+            Field(
+                pattern=TASK_ID_PATTERN,
+                description="A finished task whose result holds the file (e.g. a WAV "
+                "export). Optional when clip_id is given.",
+            ),
+        ] = None,
+        overwrite: Annotated[bool, Field(description="Replace an existing file of the same name.")] = False,
+    ) -> Annotated[CallToolResult, DownloadResult]:
+        """Save a finished clip's audio, cover image or video, or a WAV/MIDI export, into the download folder
+        on this machine (CCAPI_SUNO_DOWNLOAD_DIR). Checks the file is complete and of the right type, never
+        writes outside the folder and never overwrites unless asked. Free (downloads are not billed)."""
+        state = app_state(ctx)
+        if clip_id is None and task_id is None:
+            raise ToolError("Give clip_id (and kind), or task_id of a finished export task.")
+        clip = await state.ledger.get_clip(clip_id) if clip_id else None
+        if clip_id and clip is None and task_id is None:
+            raise ToolError(f"Unknown clip {clip_id}: find it with suno_list_tasks, or give the task_id that holds it.")
+        task = await state.ledger.get_task(task_id) if task_id else None
+        if task_id and task is None:
+            raise ToolError(f"Unknown task {task_id}: this server did not submit it (see suno_list_tasks).")
+        if task is None and clip is not None and kind in _DERIVED_ACTIONS:
+            page = await state.ledger.list_tasks(status="SUCCESS", action=_DERIVED_ACTIONS[kind], text=clip.clip_id)
+            task = next((t for t in page.tasks if t.parent_clip_id == clip.clip_id), None)
+        if task is None and clip is not None and kind not in _DERIVED_ACTIONS:
+            task = await state.ledger.get_task(clip.task_id)
+        if task is not None and task.status != "SUCCESS":
+            raise ToolError(f"Task {task.task_id} is {task.status}, not finished: wait with suno_wait_for_tasks.")
+        url = _url_for(kind, clip, task)
+        if url is None:
+            hint = f" Run {_DERIVED_ACTIONS[kind]} on the clip first." if kind in _DERIVED_ACTIONS else ""
+            raise ToolError(f"No {kind} file is available for this {'clip' if clip else 'task'}.{hint}")
+        _check_origin(url, _local_emulator(state))
+        identifier = clip.clip_id if clip else (task.task_id if task and task.task_id else "file")
+        suffix = Path(urlsplit(url).path).suffix.lower()
+        url_extension = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+        name_extension = _TYPES[kind][2] or url_extension or _DEFAULT_EXTENSIONS[kind]
+        title = clip.title if clip else (task.title if task else None)
+        target = _target(state.settings.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
+        try:
+            size, content_type = await _save(state, url, kind, target)
+        except CCAPIError as exc:
+            raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
+        owner_task = clip.task_id if clip else (task.task_id if task else None)
+        await state.ledger.add_local_file(
+            LocalFile(
+                clip_id=clip.clip_id if clip else None, task_id=owner_task, kind=kind, path=str(target), size=size,
+                content_type=content_type, created_at=time.time(),
+            )
+        )  # fmt: skip
+        result = DownloadResult(
+            path=str(target), size=size, content_type=content_type, kind=kind,
+            clip_id=clip.clip_id if clip else None, task_id=owner_task,
+            resource_uri=clip_uri(clip.clip_id) if clip else None,
+        )  # fmt: skip
+        content: list[Any] = [TextContent(type="text", text=f"Saved {kind} ({size:,} bytes) to {target}")]
+        if clip is not None:
+            content.append(
+                ResourceLink(type="resource_link", uri=clip_uri(clip.clip_id), name=clip.title or clip.clip_id)
+            )
+        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))

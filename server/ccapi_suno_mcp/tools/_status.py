@@ -1,0 +1,277 @@
+"""Status tools: read one task or many, from the ledger when it is final, else from CCAPI."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+import anyio
+from mcp.server import MCPServer
+from mcp.server.mcpserver import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from pydantic import BaseModel, Field
+
+from ccapi_suno_mcp.ccapi import CCAPIError, NotFoundError
+from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
+from ccapi_suno_mcp.state import AppState, app_state
+from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
+
+__all__ = [
+    "READ_ONLY",
+    "TaskId",
+    "refresh_tasks",
+    "register_status_tools",
+    "register_wait_and_list_tools",
+    "tool_result",
+]
+
+logger = logging.getLogger(__name__)
+
+READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
+
+TaskId = Annotated[
+    str,
+    Field(pattern=TASK_ID_PATTERN, description="A CCAPI task id (task_...), as returned by a generation tool."),
+]
+
+
+def tool_result(view: BaseModel, text: str) -> CallToolResult:
+    """A result with the view as structured content and a short readable text."""
+    return CallToolResult(
+        content=[TextContent(type="text", text=text)], structured_content=view.model_dump(mode="json")
+    )
+
+
+async def refresh_tasks(state: AppState, task_ids: list[str]) -> tuple[list[TaskView], list[str]]:
+    """Views of the tasks, fetching from CCAPI (one batch request per 100) only those not final in the ledger.
+
+    Returns the views in the order asked and the ids that neither the ledger nor CCAPI know.
+
+    Raises:
+        CCAPIError: when CCAPI cannot be read and a task is not final in the ledger.
+    """
+    known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
+    stale = [task_id for task_id in task_ids if task_id not in known or not known[task_id].is_terminal]
+    remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)} if stale else {}
+    for task in remote.values():
+        await state.ledger.apply_update(task)
+    if remote:  # re-read even if unchanged here: the watcher may have applied the same update first
+        known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
+    views: list[TaskView] = []
+    missing: list[str] = []
+    for task_id in task_ids:
+        if task_id in remote and task_id not in known:
+            views.append(render_task(remote[task_id]))
+        elif task_id in known and (task_id in remote or known[task_id].is_terminal):
+            views.append(render_task(known[task_id]))
+        else:
+            missing.append(task_id)
+    return views, missing
+
+
+def register_status_tools(server: MCPServer[Any]) -> None:
+    """Add `suno_get_task` and `suno_get_tasks`."""
+
+    @server.tool(title="Get a task's status", annotations=READ_ONLY)
+    async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
+        """Check one Suno task once: status, progress, and when finished its clips (titles, durations, audio,
+        cover and video links) or other result (lyrics, BPM, WAV/MIDI links). Free and quick. To wait for a
+        task to finish, use suno_wait_for_tasks instead of calling this repeatedly."""
+        state = app_state(ctx)
+        try:
+            views, missing = await refresh_tasks(state, [task_id])
+        except CCAPIError as exc:
+            raise state.error(exc, f"for {task_id}") from exc
+        if missing:
+            raise state.error(NotFoundError(task_id, status_code=400, code="task_not_exist"), f"({task_id})")
+        return tool_result(views[0], render_tasks(views))
+
+    @server.tool(title="Get many tasks' status", annotations=READ_ONLY)
+    async def suno_get_tasks(
+        task_ids: Annotated[
+            list[TaskId],
+            Field(min_length=1, max_length=100, description="1 to 100 CCAPI task ids (task_...)."),
+        ],
+        ctx: Context[AppState, Any],
+    ) -> Annotated[CallToolResult, TasksView]:
+        """Check up to 100 Suno tasks at once (one batch request to CCAPI): status, progress, clips and
+        results of each, plus the ids CCAPI does not know. Free. Use suno_list_tasks to find task ids."""
+        state = app_state(ctx)
+        unique = list(dict.fromkeys(task_ids))
+        try:
+            views, missing = await refresh_tasks(state, unique)
+        except CCAPIError as exc:
+            raise state.error(exc) from exc
+        if not views and missing:
+            raise ToolError(
+                "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks "
+                "this server submitted)."
+            )
+        view = TasksView(tasks=views, missing=missing)
+        return tool_result(view, render_tasks(views, missing))
+
+
+class WaitResult(BaseModel):
+    tasks: list[TaskView]
+    all_done: bool = Field(description="True when every task reached SUCCESS or FAILURE.")
+    timed_out: bool = Field(description="True when the wait ended before every task finished.")
+    waited_seconds: float
+    missing: list[str] = Field(default_factory=lambda: list[str](), description="Ids CCAPI does not know.")
+    next_step: str
+
+
+class TaskList(BaseModel):
+    tasks: list[TaskView]
+    next_cursor: str | None = Field(description="Pass as cursor to get the next page; None on the last page.")
+
+
+class BalanceView(BaseModel):
+    remaining_usd: float | None = Field(description="Balance left in US dollars; None when unlimited.")
+    used_usd: float | None = None
+    total_usd: float | None = None
+    unlimited: bool = False
+    note: str
+
+
+def _overall_progress(views: list[TaskView]) -> float:
+    if not views:
+        return 0.0
+    return sum(100.0 if view.done else float(view.progress_percent or 0) for view in views) / len(views)
+
+
+def _progress_text(views: list[TaskView]) -> str:
+    done = sum(view.done for view in views)
+    parts = [f"{done}/{len(views)} done"]
+    parts.extend(
+        f"{view.task_id} {view.status}{f' {view.progress_percent}%' if view.progress_percent is not None else ''}"
+        for view in views
+        if not view.done
+    )
+    return "; ".join(parts[:6])
+
+
+def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
+    """Add `suno_wait_for_tasks`, `suno_list_tasks` and `suno_get_balance`."""
+
+    @server.tool(title="Wait for tasks", annotations=READ_ONLY)
+    async def suno_wait_for_tasks(
+        task_ids: Annotated[
+            list[TaskId], Field(min_length=1, max_length=100, description="The task ids to wait for (1 to 100).")
+        ],
+        ctx: Context[AppState, Any],
+        timeout_seconds: Annotated[
+            int,
+            Field(
+                ge=1,
+                le=600,
+                description="Longest wait, in seconds (default 50, max 600). Keep it under your client's tool "
+                "time limit; call again if the tasks are still running.",
+            ),
+        ] = 50,
+    ) -> Annotated[CallToolResult, WaitResult]:
+        """Wait until the given Suno tasks finish, or until timeout_seconds pass, with progress notifications
+        while waiting. Returns every task's current state either way: finished clips with their audio links,
+        or, on time-out, the progress so far (not an error) and the advice to call again. Free. A streaming
+        preview link is never reported as the finished song."""
+        state = app_state(ctx)
+        unique = list(dict.fromkeys(task_ids))
+        start = anyio.current_time()
+        deadline = start + timeout_seconds
+        reported = 0.0
+        try:
+            views, missing = await refresh_tasks(state, unique)
+        except CCAPIError as exc:
+            raise state.error(exc) from exc
+        watched = [view.task_id for view in views if view.tool is not None]
+        while True:
+            progress = max(reported, _overall_progress(views))
+            if progress > reported or reported == 0.0:
+                await ctx.report_progress(progress, 100.0, _progress_text(views))
+                reported = progress
+            all_done = all(view.done for view in views)
+            remaining = deadline - anyio.current_time()
+            if all_done or remaining <= 0:
+                break
+            state.watcher.wake()
+            await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
+            try:
+                if len(watched) == len(views):
+                    records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
+                    views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
+                else:
+                    views, missing = await refresh_tasks(state, unique)
+            except CCAPIError as exc:
+                logger.warning("while waiting: %s", exc)
+        waited = round(anyio.current_time() - start, 1)
+        all_done = all(view.done for view in views)
+        if all_done:
+            next_step = "All finished. Share titles and audio links; suno_download saves files."
+        else:
+            running = [view.task_id for view in views if not view.done]
+            next_step = (
+                f"Still running after {waited:.0f}s: this is normal (songs take 1 to 3 minutes). Call "
+                f"suno_wait_for_tasks again with {running}; do not submit the request again."
+            )
+        result = WaitResult(
+            tasks=views, all_done=all_done, timed_out=not all_done, waited_seconds=waited, missing=missing,
+            next_step=next_step,
+        )  # fmt: skip
+        return tool_result(result, f"{render_tasks(views, missing)}\n{next_step}")
+
+    @server.tool(title="List my tasks", annotations=READ_ONLY.model_copy(update={"open_world_hint": False}))
+    async def suno_list_tasks(
+        ctx: Context[AppState, Any],
+        status: Annotated[
+            Literal["pending", "SUCCESS", "FAILURE", "outcome_unknown"] | None,
+            Field(
+                description="Only tasks in this state: pending (still running), SUCCESS, FAILURE, or "
+                "outcome_unknown (a submit whose answer was lost)."
+            ),
+        ] = None,
+        action: Annotated[
+            str | None,
+            Field(
+                max_length=64,
+                description="Only this action: a tool name (suno_generate_music) or a CCAPI token (MUSIC).",
+            ),
+        ] = None,
+        text: Annotated[
+            str | None, Field(max_length=200, description="Only tasks whose title, prompt or ids contain this text.")
+        ] = None,
+        limit: Annotated[int, Field(ge=1, le=100, description="Tasks per page, 1 to 100 (default 20).")] = 20,
+        cursor: Annotated[str | None, Field(max_length=200, description="next_cursor from the previous page.")] = None,
+    ) -> Annotated[CallToolResult, TaskList]:
+        """List the tasks this server has submitted, newest first, from its local ledger (also those from earlier
+        conversations): titles, status, clips and links. Free and offline. Use it to find a task_id or clip_id
+        ("yesterday's songs"), then suno_get_task or a follow-up tool."""
+        state = app_state(ctx)
+        try:
+            page = await state.ledger.list_tasks(status=status, action=action, text=text, limit=limit, cursor=cursor)
+        except ValueError as exc:
+            raise ToolError(f"Invalid cursor: {exc}; start again without cursor.") from None
+        views = [render_task(record) for record in page.tasks]
+        for view in views:
+            for clip in view.clips:
+                clip.lyrics = None  # a list is for finding tasks; suno_get_task has the lyrics
+        result = TaskList(tasks=views, next_cursor=page.next_cursor)
+        more = f"\nMore: call again with cursor={page.next_cursor!r}." if page.next_cursor else ""
+        return tool_result(result, (render_tasks(views) if views else "No matching tasks.") + more)
+
+    @server.tool(title="Get the CCAPI balance", annotations=READ_ONLY)
+    async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
+        """Show how much money is left on the CCAPI account (US dollars). Free. Check it before large jobs
+        such as many generations or all-stem extractions."""
+        state = app_state(ctx)
+        try:
+            balance = await state.client.get_balance()
+        except CCAPIError as exc:
+            raise state.error(exc, "reading the balance") from exc
+        if balance.unlimited:
+            note = "This key has no spending limit."
+        else:
+            note = f"${balance.remaining_usd:.2f} left" + (
+                f" (${balance.used_usd:.2f} used)" if balance.used_usd is not None else ""
+            )
+        view = BalanceView(**balance.model_dump(), note=note)
+        return tool_result(view, note)

@@ -1,0 +1,73 @@
+"""A running server wired to the sandbox over real HTTP, for tests that act as an MCP client would."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from mcp import Client
+from mcp.types import CallToolResult, TextContent
+
+from ccapi_suno_mcp.app import create_server
+from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
+from ccapi_suno_mcp.settings import Settings
+
+KEY = "sk-test-harness-key-0001"
+Mode = Literal["auto", "legacy"]
+MODES: tuple[Mode, ...] = ("auto", "legacy")
+
+
+def text_of(result: CallToolResult) -> str:
+    return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
+
+
+@dataclass
+class Harness:
+    sandbox: Sandbox
+    clock: ManualClock
+    client: Client
+    home: Path
+
+    async def call(self, tool: str, arguments: dict[str, Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """Call a tool that must succeed; return its structured content."""
+        result = await self.client.call_tool(tool, arguments or {}, **kwargs)
+        assert not result.is_error, text_of(result)
+        assert result.structured_content is not None
+        return result.structured_content
+
+    async def fail(self, tool: str, arguments: dict[str, Any] | None = None) -> str:
+        """Call a tool that must fail with a tool error; return its text."""
+        result = await self.client.call_tool(tool, arguments or {})
+        assert result.is_error, result
+        return text_of(result)
+
+    async def finished(self, task_ids: list[str]) -> dict[str, Any]:
+        """Move the sandbox's clock past every task's run time and wait for the tasks."""
+        self.clock.advance(60)
+        waited = await self.call("suno_wait_for_tasks", {"task_ids": task_ids, "timeout_seconds": 20})
+        assert waited["all_done"], waited
+        return waited
+
+
+@asynccontextmanager
+async def running(
+    home: Path,
+    *,
+    mode: Mode = "auto",
+    api_key: str | None = KEY,
+    sandbox_key: str | None = None,
+    toolsets: frozenset[Any] | None = None,
+    **client_options: Any,
+) -> AsyncGenerator[Harness]:
+    clock = ManualClock()
+    sandbox = Sandbox(clock=clock, api_key=sandbox_key)
+    async with serve_sandbox(sandbox) as origin:
+        settings = Settings(api_key=api_key, base_url=origin, home=home)
+        if toolsets is not None:
+            settings = Settings(api_key=api_key, base_url=origin, home=home, toolsets=toolsets)
+        server = create_server(settings, poll_interval=0.02)
+        async with Client(server, mode=mode, **client_options) as client:
+            yield Harness(sandbox=sandbox, clock=clock, client=client, home=home)

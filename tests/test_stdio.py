@@ -1,0 +1,50 @@
+"""The real command over stdio, as an MCP client launches it."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import anyio
+import pytest
+from mcp import Client, StdioServerParameters
+
+from ccapi_suno_mcp.catalogue import ACTIONS
+
+
+def _server(home: Path, *arguments: str, key: str | None = None) -> StdioServerParameters:
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+    env["CCAPI_SUNO_HOME"] = str(home)
+    if key is not None:
+        env["CCAPI_API_KEY"] = key
+    return StdioServerParameters(command=sys.executable, args=["-m", "ccapi_suno_mcp", *arguments], env=env)
+
+
+@pytest.mark.anyio
+async def test_sandbox_mode_generates_waits_and_downloads_over_stdio(tmp_path: Path) -> None:
+    with anyio.fail_after(60):
+        async with Client(_server(tmp_path, "--sandbox")) as client:
+            submitted = await client.call_tool("suno_generate_music", {"description": "a calm piano piece"})
+            assert submitted.structured_content is not None, submitted
+            task_id = submitted.structured_content["task_id"]
+            waited = await client.call_tool("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 40})
+            assert waited.structured_content is not None, waited
+            assert waited.structured_content["all_done"], waited.structured_content
+            clip_id = waited.structured_content["tasks"][0]["clips"][0]["clip_id"]
+            saved = await client.call_tool("suno_download", {"clip_id": clip_id})
+            assert saved.structured_content is not None, saved
+    path = Path(saved.structured_content["path"])
+    assert path.is_relative_to(tmp_path / "downloads")
+    assert path.read_bytes()[:4] == b"RIFF"
+
+
+@pytest.mark.anyio
+async def test_without_a_key_the_server_starts_lists_tools_and_explains(tmp_path: Path) -> None:
+    with anyio.fail_after(30):
+        async with Client(_server(tmp_path)) as client:
+            tools = (await client.list_tools()).tools
+            answer = await client.call_tool("suno_get_balance", {})
+    assert len(tools) == len([spec for spec in ACTIONS if spec.enabled]) + 6
+    assert answer.is_error
+    assert "CCAPI_API_KEY" in str(answer.content)
