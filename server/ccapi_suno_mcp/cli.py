@@ -13,7 +13,7 @@ __all__ = ["main"]
 
 logger = logging.getLogger("ccapi_suno_mcp")
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+_LOOPBACK = ("127.0.0.1", "localhost", "::1")  # as ccapi_suno_mcp.http.LOOPBACK_HOSTS, without importing it
 
 
 class _RedactingFilter(logging.Filter):
@@ -63,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.add_argument("--port", type=int, required=True, dest="sandbox_port", help="port to listen on")
     sandbox.add_argument("--key", default=None, help="accept only this bearer key (default: any non-empty key)")
     sandbox.add_argument("--speed", type=float, default=1.0, help="finish tasks this many times sooner (1.0)")
+    commands.add_parser("doctor", help="check the key, CCAPI, the ledger and download folders (free calls only)")
     return parser
 
 
@@ -75,6 +76,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         run_sandbox(port=args.sandbox_port, api_key=args.key, speed=args.speed)
         return
+
+    if args.command == "doctor":
+        _configure_logging("WARNING", None)
+        import anyio
+
+        from ccapi_suno_mcp.doctor import run_doctor
+
+        raise SystemExit(anyio.run(lambda: run_doctor(out=sys.stdout)))
 
     from ccapi_suno_mcp.settings import Settings, SettingsError
 
@@ -94,15 +103,28 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from ccapi_suno_mcp.app import create_server
 
-    if args.transport == "http" and args.host not in _LOOPBACK:
+    server = create_server(settings)
+    if args.transport == "stdio":
+        server.run()
+        return
+    token = settings.http_token
+    if token is None and args.host not in _LOOPBACK:
         logger.error(
-            "refusing to serve MCP over HTTP on %s: without a bearer token anyone who can reach it could spend "
-            "your CCAPI balance. Bind 127.0.0.1 (the default).",
+            "refusing to serve MCP over HTTP on %s without CCAPI_SUNO_HTTP_TOKEN: anyone who can reach it could "
+            "spend your CCAPI balance. Set CCAPI_SUNO_HTTP_TOKEN, or bind 127.0.0.1 (the default).",
             args.host,
         )
         raise SystemExit(2)
-    server = create_server(settings)
-    if args.transport == "http":
-        server.run("streamable-http", host=args.host, port=args.port)
-    else:
-        server.run()
+    if token is None:
+        import secrets
+
+        token = secrets.token_urlsafe(24)
+        logger.warning(
+            "CCAPI_SUNO_HTTP_TOKEN is not set; clients must send this generated token: Authorization: Bearer %s",
+            token,
+        )
+    import anyio
+
+    from ccapi_suno_mcp.http import serve_http
+
+    anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=token))

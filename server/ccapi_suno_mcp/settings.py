@@ -23,6 +23,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_TOOLSETS": f"Comma list of tool groups to expose: {', '.join(TOOLSETS)}. Default: all.",
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
     "names and model names (see README).",
+    "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
+    "beyond 127.0.0.1; on loopback a random one is made and logged when unset.",
 }
 
 
@@ -47,6 +49,7 @@ class Settings:
     toolsets: frozenset[Toolset] = frozenset(TOOLSETS)
     action_overrides: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
     sandbox: bool = False
+    http_token: str | None = field(default=None, repr=False)
 
     @property
     def downloads(self) -> Path:
@@ -89,6 +92,7 @@ class Settings:
             toolsets=_parse_toolsets(env.get("CCAPI_SUNO_TOOLSETS", "")),
             action_overrides=_parse_actions(env.get("CCAPI_SUNO_ACTIONS", "")),
             sandbox=sandbox,
+            http_token=(env.get("CCAPI_SUNO_HTTP_TOKEN") or "").strip() or None,
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings

@@ -163,6 +163,15 @@ class SunoClient:
             tasks.extend(self._parse_task(record) for record in record_list)
         return tasks
 
+    async def check_access(self) -> None:
+        """Prove the key works with a free call: a batch fetch of no ids (`POST /suno/fetch`).
+
+        Raises:
+            AuthenticationError: the key is rejected.
+            CCAPIError: CCAPI cannot be reached or answers oddly.
+        """
+        await self._request("POST", "/suno/fetch", json_body={"ids": []}, idempotent=True)
+
     async def get_balance(self) -> Balance:
         """The account balance from new-api's OpenAI-style billing routes (inferred at CCAPI). Free.
 

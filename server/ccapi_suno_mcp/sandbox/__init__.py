@@ -12,7 +12,7 @@ switches (`Faults`) for the failures a client must survive. It imports nothing e
 from ._app import Sandbox
 from ._clock import Clock, ManualClock, SystemClock
 from ._faults import Faults, SandboxStats
-from ._serve import run_sandbox, serve_sandbox
+from ._serve import run_sandbox, serve_asgi, serve_sandbox
 
 __all__ = [
     "Clock",
@@ -22,5 +22,6 @@ __all__ = [
     "SandboxStats",
     "SystemClock",
     "run_sandbox",
+    "serve_asgi",
     "serve_sandbox",
 ]

@@ -7,13 +7,15 @@ import logging
 import socket
 import sys
 from collections.abc import AsyncGenerator, Generator
+from typing import Literal
 
 import anyio
 import uvicorn
+from starlette.types import ASGIApp
 
 from ._app import Sandbox
 
-__all__ = ["run_sandbox", "serve_sandbox"]
+__all__ = ["run_sandbox", "serve_asgi", "serve_sandbox"]
 
 logger = logging.getLogger(__name__)
 
@@ -69,9 +71,9 @@ class _EmbeddedServer(uvicorn.Server):
         self._exit_requested.set()
 
 
-def _config(sandbox: Sandbox) -> uvicorn.Config:
+def _config(app: ASGIApp, lifespan: Literal["on", "off"] = "off") -> uvicorn.Config:
     # log_config=None: uvicorn's loggers propagate to the host's logging (stderr); stdout stays untouched.
-    return uvicorn.Config(sandbox.app, log_level="warning", access_log=False, lifespan="off", log_config=None)
+    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan, log_config=None)
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -96,11 +98,13 @@ def _origin(host: str, port: int) -> str:
 
 
 @contextlib.asynccontextmanager
-async def serve_sandbox(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 0) -> AsyncGenerator[str, None]:
-    """Serve `sandbox` over HTTP for the duration of the block; yields its origin, e.g. `http://127.0.0.1:43117`.
+async def serve_asgi(
+    app: ASGIApp, *, host: str = "127.0.0.1", port: int = 0, lifespan: Literal["on", "off"] = "off"
+) -> AsyncGenerator[str, None]:
+    """Serve any ASGI app over HTTP inside the current event loop for the duration of the block; yields its origin.
 
-    Binds the socket itself (port 0 picks a free port), sets `sandbox.base_url` so media links point here,
-    and returns only once the server accepts connections. Runs on asyncio (uvicorn's requirement).
+    Binds the socket itself (port 0 picks a free port) and returns only once the server accepts connections.
+    Runs on asyncio (uvicorn's requirement).
 
     Raises:
         OSError: if the address cannot be bound.
@@ -109,8 +113,7 @@ async def serve_sandbox(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int 
     """
     sock = _bind(host, port)
     origin = _origin(host, sock.getsockname()[1])
-    server = _EmbeddedServer(_config(sandbox))
-    sandbox.base_url = origin
+    server = _EmbeddedServer(_config(app, lifespan))
     stopped = anyio.Event()
 
     async def run() -> None:
@@ -126,14 +129,30 @@ async def serve_sandbox(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int 
                 with anyio.fail_after(STARTUP_TIMEOUT_SECONDS):
                     while not server.started:
                         if stopped.is_set():
-                            raise RuntimeError("the sandbox server stopped before it started")
+                            raise RuntimeError("the server stopped before it started")
                         await anyio.sleep(_POLL_SECONDS)
-                logger.debug("sandbox serving at %s", origin)
+                logger.debug("serving at %s", origin)
                 yield origin
             finally:
                 server.request_exit()
     finally:
         sock.close()
+
+
+@contextlib.asynccontextmanager
+async def serve_sandbox(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int = 0) -> AsyncGenerator[str, None]:
+    """Serve `sandbox` over HTTP for the duration of the block; yields its origin, e.g. `http://127.0.0.1:43117`.
+
+    Sets `sandbox.base_url` so media links point here.
+
+    Raises:
+        OSError: if the address cannot be bound.
+        TimeoutError: if the server does not start within `STARTUP_TIMEOUT_SECONDS`.
+        RuntimeError: if the server stops before it starts.
+    """
+    async with serve_asgi(sandbox.app, host=host, port=port) as origin:
+        sandbox.base_url = origin
+        yield origin
 
 
 def run_sandbox(*, host: str = "127.0.0.1", port: int, api_key: str | None = None, speed: float = 1.0) -> None:
@@ -150,6 +169,6 @@ def run_sandbox(*, host: str = "127.0.0.1", port: int, api_key: str | None = Non
     keys = "only the configured key" if api_key is not None else "any non-empty key"
     logger.info("CCAPI Suno sandbox listening on %s (accepting %s, speed x%g)", sandbox.base_url, keys, speed)
     try:
-        uvicorn.Server(_config(sandbox)).run(sockets=[sock])
+        uvicorn.Server(_config(sandbox.app)).run(sockets=[sock])
     finally:
         sock.close()
