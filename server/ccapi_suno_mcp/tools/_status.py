@@ -28,6 +28,11 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
+NONE_KNOWN = (
+    "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks this server "
+    "submitted)."
+)
+
 READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 TaskId = Annotated[
@@ -104,10 +109,7 @@ def register_status_tools(server: MCPServer[Any]) -> None:
         except CCAPIError as exc:
             raise state.error(exc) from exc
         if not views and missing:
-            raise ToolError(
-                "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks "
-                "this server submitted)."
-            )
+            raise ToolError(NONE_KNOWN)
         view = TasksView(tasks=views, missing=missing)
         return tool_result(view, render_tasks(views, missing))
 
@@ -183,6 +185,8 @@ def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
             views, missing = await refresh_tasks(state, unique)
         except CCAPIError as exc:
             raise state.error(exc) from exc
+        if not views:
+            raise ToolError(NONE_KNOWN)
         watched = [view.task_id for view in views if view.tool is not None]
         while True:
             progress = max(reported, _overall_progress(views))
