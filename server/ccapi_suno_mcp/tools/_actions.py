@@ -12,7 +12,7 @@ import inspect
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import anyio
 from mcp.server import MCPServer
@@ -108,6 +108,15 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
     return clip.task_id, clip_id
 
 
+def _unknown_arguments(ctx: Context[AppState, Any], known: list[str]) -> list[str]:
+    """Argument names the call sent that the tool does not have (the SDK would drop them silently)."""
+    params = ctx.request_context.params or {}
+    arguments = params.get("arguments")
+    if not isinstance(arguments, dict):
+        return []
+    return sorted(str(name) for name in cast(dict[str, Any], arguments) if name not in known)
+
+
 def _duplicate_answer(spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
     if existing.task_id is None:
         minutes = max(0, int((time.time() - existing.created_at) // 60))
@@ -125,6 +134,11 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
 
     async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
         state = app_state(ctx)
+        if unknown := _unknown_arguments(ctx, [*names, "force"]):
+            raise ToolError(
+                f"Invalid input for {spec.tool}: unknown parameter(s) {', '.join(unknown)} (it takes "
+                f"{', '.join([*names, 'force'])}). Nothing was submitted."
+            )
         force = bool(arguments.pop("force", False))
         try:
             request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})

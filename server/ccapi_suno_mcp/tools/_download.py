@@ -31,6 +31,7 @@ from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
 from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
 from ccapi_suno_mcp.state import AppState, app_state
+from ccapi_suno_mcp.tools._status import tool
 
 __all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "register_download_tool"]
 
@@ -152,7 +153,8 @@ async def _save(state: AppState, url: str, kind: str, target: Path) -> tuple[int
 def register_download_tool(server: MCPServer[Any]) -> None:
     """Add `suno_download`."""
 
-    @server.tool(
+    @tool(
+        server,
         title="Download a file",
         annotations=ToolAnnotations(
             read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True

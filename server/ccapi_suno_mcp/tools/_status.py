@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import inspect
 import logging
-from typing import Annotated, Any, Literal
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 import anyio
 from mcp.server import MCPServer
@@ -23,10 +25,13 @@ __all__ = [
     "refresh_tasks",
     "register_status_tools",
     "register_wait_and_list_tools",
+    "tool",
     "tool_result",
 ]
 
 logger = logging.getLogger(__name__)
+
+_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 NONE_KNOWN = (
     "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks this server "
@@ -39,6 +44,15 @@ TaskId = Annotated[
     str,
     Field(pattern=TASK_ID_PATTERN, description="A CCAPI task id (task_...), as returned by a generation tool."),
 ]
+
+
+def tool(server: MCPServer[Any], **options: Any) -> Callable[[_Fn], _Fn]:
+    """`server.tool(...)` with the docstring dedented into the description (Python 3.11 keeps indentation)."""
+
+    def register(fn: _Fn) -> _Fn:
+        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
+
+    return register
 
 
 def tool_result(view: BaseModel, text: str) -> CallToolResult:
@@ -78,7 +92,7 @@ async def refresh_tasks(state: AppState, task_ids: list[str]) -> tuple[list[Task
 def register_status_tools(server: MCPServer[Any]) -> None:
     """Add `suno_get_task` and `suno_get_tasks`."""
 
-    @server.tool(title="Get a task's status", annotations=READ_ONLY)
+    @tool(server, title="Get a task's status", annotations=READ_ONLY)
     async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
         """Check one Suno task once: status, progress, and when finished its clips (titles, durations, audio,
         cover and video links) or other result (lyrics, BPM, WAV/MIDI links). Free and quick. To wait for a
@@ -92,7 +106,7 @@ def register_status_tools(server: MCPServer[Any]) -> None:
             raise state.error(NotFoundError(task_id, status_code=400, code="task_not_exist"), f"({task_id})")
         return tool_result(views[0], render_tasks(views))
 
-    @server.tool(title="Get many tasks' status", annotations=READ_ONLY)
+    @tool(server, title="Get many tasks' status", annotations=READ_ONLY)
     async def suno_get_tasks(
         task_ids: Annotated[
             list[TaskId],
@@ -156,7 +170,7 @@ def _progress_text(views: list[TaskView]) -> str:
 def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
     """Add `suno_wait_for_tasks`, `suno_list_tasks` and `suno_get_balance`."""
 
-    @server.tool(title="Wait for tasks", annotations=READ_ONLY)
+    @tool(server, title="Wait for tasks", annotations=READ_ONLY)
     async def suno_wait_for_tasks(
         task_ids: Annotated[
             list[TaskId], Field(min_length=1, max_length=100, description="The task ids to wait for (1 to 100).")
@@ -184,7 +198,13 @@ def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
         try:
             views, missing = await refresh_tasks(state, unique)
         except CCAPIError as exc:
-            raise state.error(exc) from exc
+            # CCAPI is failing right now: tasks the ledger knows can still be waited for (the watcher keeps
+            # polling, with backoff); only ids it has never seen need CCAPI to answer.
+            records = await state.ledger.get_tasks(unique)
+            if len(records) != len(unique):
+                raise state.error(exc) from exc
+            logger.warning("while waiting: %s", exc)
+            views, missing = [render_task(record) for record in records], []
         if not views:
             raise ToolError(NONE_KNOWN)
         watched = [view.task_id for view in views if view.tool is not None]
@@ -223,7 +243,7 @@ def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
         )  # fmt: skip
         return tool_result(result, f"{render_tasks(views, missing)}\n{next_step}")
 
-    @server.tool(title="List my tasks", annotations=READ_ONLY.model_copy(update={"open_world_hint": False}))
+    @tool(server, title="List my tasks", annotations=READ_ONLY.model_copy(update={"open_world_hint": False}))
     async def suno_list_tasks(
         ctx: Context[AppState, Any],
         status: Annotated[
@@ -262,7 +282,7 @@ def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
         more = f"\nMore: call again with cursor={page.next_cursor!r}." if page.next_cursor else ""
         return tool_result(result, (render_tasks(views) if views else "No matching tasks.") + more)
 
-    @server.tool(title="Get the CCAPI balance", annotations=READ_ONLY)
+    @tool(server, title="Get the CCAPI balance", annotations=READ_ONLY)
     async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
         """Show how much money is left on the CCAPI account (US dollars). Free. Check it before large jobs
         such as many generations or all-stem extractions."""

@@ -1,0 +1,437 @@
+"""Manifests that cannot drift: the registry entry, the bundle and every client snippet agree with the code,
+and every snippet, pasted as is, starts the server."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import sys
+import tomllib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from jsonschema import Draft202012Validator, ValidationError, validate
+from mcp import Client, StdioServerParameters
+
+import ccapi_suno_mcp
+from ccapi_suno_mcp.app import SERVER_NAME, create_server
+from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
+
+ROOT = Path(__file__).parent.parent
+MANIFESTS = ROOT / "manifests"
+SCHEMAS = Path(__file__).parent / "data"
+README = (ROOT / "README.md").read_text(encoding="utf-8")
+PROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+DISTRIBUTION: str = PROJECT["name"]
+VERSION: str = PROJECT["version"]
+DUMMY_KEY = "sk-manifest-test"
+HTTP_ONLY = {"CCAPI_SUNO_HTTP_TOKEN"}  # read only by the HTTP transport; bundles and snippets run stdio
+
+
+def _json(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def _registry_entry() -> dict[str, Any]:
+    return _json(MANIFESTS / "server.json")
+
+
+def _bundle() -> dict[str, Any]:
+    return _json(MANIFESTS / "mcpb" / "manifest.json")
+
+
+def _validate(instance: Any, schema_file: str) -> None:
+    """Validate against one of the abridged schemas in tests/data.
+
+    Raises:
+        ValidationError: the most relevant error, with its path.
+    """
+    schema = _json(SCHEMAS / schema_file)
+    validate(instance, schema, cls=Draft202012Validator, format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _one_line(description: str) -> str:
+    """The first sentence of a tool description, on one line: what the bundle lists."""
+    flat = " ".join(description.split())
+    first = re.match(r"(.+?[.!?])(?:\s|$)", flat)
+    return first.group(1) if first else flat
+
+
+# --- how each snippet launches the server -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Launch:
+    """What a client runs: a command line and the environment it adds."""
+
+    command: str
+    args: list[str]
+    env: dict[str, str]
+
+
+def _entry(servers: dict[str, Any]) -> Launch:
+    entry = servers[SERVER_NAME]
+    return Launch(entry["command"], list(entry["args"]), dict(entry.get("env", {})))
+
+
+def _mcp_servers(path: Path) -> list[Launch]:
+    return [_entry(_json(path)["mcpServers"])]
+
+
+def _claude_code_project(path: Path) -> list[Launch]:
+    assert _json(path)["mcpServers"][SERVER_NAME]["type"] == "stdio"
+    return _mcp_servers(path)
+
+
+def _vscode(path: Path) -> list[Launch]:
+    config = _json(path)
+    assert config["servers"][SERVER_NAME]["type"] == "stdio"
+    inputs = {declared["id"]: declared for declared in config["inputs"]}
+    launch = _entry(config["servers"])
+    env: dict[str, str] = {}
+    for name, value in launch.env.items():
+        if asked := re.fullmatch(r"\$\{input:([^}]+)\}", value):
+            declared = inputs[asked.group(1)]
+            assert (declared["type"], declared["password"]) == ("promptString", True), declared
+            value = DUMMY_KEY  # what the user would type when VS Code asks
+        env[name] = value
+    return [Launch(launch.command, launch.args, env)]
+
+
+def _codex(path: Path) -> list[Launch]:
+    return [_entry(tomllib.loads(path.read_text(encoding="utf-8"))["mcp_servers"])]
+
+
+def _claude_code_commands(path: Path) -> list[list[str]]:
+    """The `claude mcp add` lines of a shell snippet (commented ones too), split as a shell would."""
+    lines = (line.removeprefix("#").strip() for line in path.read_text(encoding="utf-8").splitlines())
+    return [shlex.split(line) for line in lines if line.startswith("claude mcp add ")]
+
+
+def _claude_mcp_add(tokens: list[str]) -> tuple[str, Launch]:
+    """Read `claude mcp add [-s scope] <name> [-e K=V ...] -- <command> [args...]` as Claude Code does.
+
+    `-e` is variadic: it takes every following argument up to the next option, so a name after it is lost.
+    """
+    assert tokens[:3] == ["claude", "mcp", "add"], tokens
+    split = tokens.index("--")
+    options, (command, *args) = tokens[3:split], tokens[split + 1 :]
+    name: str | None = None
+    env: dict[str, str] = {}
+    position = 0
+    while position < len(options):
+        token = options[position]
+        if token in ("-s", "--scope"):
+            position += 2
+        elif token in ("-e", "--env"):
+            position += 1
+            while position < len(options) and not options[position].startswith("-"):
+                key, _, value = options[position].partition("=")
+                assert re.fullmatch(r"[A-Z_][A-Z0-9_]*", key), f"-e swallowed {options[position]!r}"
+                env[key] = value
+                position += 1
+        else:
+            assert name is None, f"two server names: {name!r} and {token!r}"
+            name = token
+            position += 1
+    assert name is not None, f"no server name in {tokens}"
+    return name, Launch(command, args, env)
+
+
+def _claude_code_shell(path: Path) -> list[Launch]:
+    return [_claude_mcp_add(tokens)[1] for tokens in _claude_code_commands(path)]
+
+
+def _mcpb(path: Path) -> list[Launch]:
+    manifest = _json(path)
+    config = manifest["server"]["mcp_config"]
+    env: dict[str, str] = {}
+    for name, value in config["env"].items():
+        asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
+        assert asked, f"{name}={value!r} is not a user_config reference"
+        option = manifest["user_config"][asked.group(1)]
+        # what Claude Desktop passes when the user leaves an optional field alone: its default
+        env[name] = DUMMY_KEY if option.get("sensitive") else str(option["default"])
+    return [Launch(config["command"], list(config["args"]), env)]
+
+
+SNIPPETS: dict[str, Callable[[Path], list[Launch]]] = {
+    "clients/claude-code.mcp.json": _claude_code_project,
+    "clients/claude-code.sh": _claude_code_shell,
+    "clients/claude_desktop_config.json": _mcp_servers,
+    "clients/cursor.mcp.json": _mcp_servers,
+    "clients/vscode.mcp.json": _vscode,
+    "clients/codex.config.toml": _codex,
+    "clients/gemini.settings.json": _mcp_servers,
+    "mcpb/manifest.json": _mcpb,
+}
+
+
+def _resolve(value: str) -> str:
+    """Expand `${CCAPI_API_KEY}` (or `$CCAPI_API_KEY`) as the client or the shell would, to a dummy key."""
+    resolved = re.sub(r"\$\{CCAPI_API_KEY\}|\$CCAPI_API_KEY\b", DUMMY_KEY, value)
+    assert "$" not in resolved, f"unresolved variable in {value!r}"
+    return resolved
+
+
+def _from_this_checkout(launch: Launch) -> list[str]:
+    """The command line with `uvx ccapi-suno-mcp[==version]` run from this checkout; later arguments kept."""
+    assert launch.command == "uvx", launch
+    package, *arguments = launch.args
+    assert package in (DISTRIBUTION, f"{DISTRIBUTION}=={VERSION}"), package
+    return [sys.executable, "-m", "ccapi_suno_mcp", *arguments]
+
+
+# --- every file parses and validates ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "name", sorted(path.relative_to(MANIFESTS).as_posix() for path in MANIFESTS.rglob("*") if path.is_file())
+)
+def test_every_manifest_file_parses(name: str) -> None:
+    path = MANIFESTS / name
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".json":
+        assert isinstance(json.loads(text), dict)
+    elif path.suffix == ".toml":
+        assert tomllib.loads(text)
+    elif path.suffix == ".sh":
+        assert _claude_code_commands(path)
+    else:
+        assert name == "README.md", f"unexpected file manifests/{name}"
+
+
+@pytest.mark.parametrize("schema_file", ["server.schema.json", "mcpb-manifest-0.3.schema.json"])
+def test_the_abridged_schemas_are_valid_json_schemas(schema_file: str) -> None:
+    Draft202012Validator.check_schema(_json(SCHEMAS / schema_file))
+
+
+def test_the_registry_entry_validates_against_the_registry_schema() -> None:
+    _validate(_registry_entry(), "server.schema.json")
+
+
+def test_the_bundle_manifest_validates_against_the_mcpb_schema() -> None:
+    _validate(_bundle(), "mcpb-manifest-0.3.schema.json")
+
+
+def _package(entry: dict[str, Any]) -> dict[str, Any]:
+    return entry["packages"][0]
+
+
+REGISTRY_REJECTS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "a name without a namespace": lambda entry: entry.update(name="ccapi-suno-mcp"),
+    "a description over 100 characters": lambda entry: entry.update(description="x" * 101),
+    "a package version of latest": lambda entry: _package(entry).update(version="latest"),
+    "an unknown transport": lambda entry: _package(entry).update(transport={"type": "websocket"}),
+    "an environment variable without a name": lambda entry: _package(entry)["environmentVariables"][0].pop("name"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(REGISTRY_REJECTS))
+def test_the_registry_schema_rejects_what_the_registry_rejects(change: str) -> None:
+    entry = _registry_entry()
+    REGISTRY_REJECTS[change](entry)
+    with pytest.raises(ValidationError):
+        _validate(entry, "server.schema.json")
+
+
+BUNDLE_REJECTS: dict[str, Callable[[dict[str, Any]], object]] = {
+    "another manifest version": lambda manifest: manifest.update(manifest_version="0.4"),
+    "a server type of uv (0.4 only)": lambda manifest: manifest["server"].update(type="uv"),
+    "an author without a name": lambda manifest: manifest.update(author={}),
+    "a prompt without text": lambda manifest: manifest["prompts"][0].pop("text"),
+    "an unknown user_config type": lambda manifest: manifest["user_config"]["api_key"].update(type="secret"),
+    "an unknown key": lambda manifest: manifest.update(homepage_url="https://example.com"),
+}
+
+
+@pytest.mark.parametrize("change", sorted(BUNDLE_REJECTS))
+def test_the_bundle_schema_rejects_what_mcpb_rejects(change: str) -> None:
+    manifest = _bundle()
+    BUNDLE_REJECTS[change](manifest)
+    with pytest.raises(ValidationError):
+        _validate(manifest, "mcpb-manifest-0.3.schema.json")
+
+
+# --- names, versions and settings agree with the code -------------------------------------------------------
+
+
+def test_uvx_finds_a_console_script_named_like_the_package() -> None:
+    assert PROJECT["scripts"][DISTRIBUTION] == "ccapi_suno_mcp.cli:main"
+
+
+def test_the_registry_entry_agrees_with_pyproject_the_package_and_the_readme() -> None:
+    entry = _registry_entry()
+    assert re.findall(r"<!-- mcp-name: (\S+) -->", README) == [entry["name"]]
+    assert PROJECT["readme"] == "README.md"  # PyPI shows it: the registry's ownership check reads mcp-name there
+    github = re.fullmatch(r"https://github\.com/([\w.-]+)/([\w.-]+)", entry["repository"]["url"])
+    assert github, entry["repository"]
+    assert entry["name"] == "io.github.{}/{}".format(*github.groups())
+    assert entry["repository"]["source"] == "github"
+    assert entry["version"] == VERSION == ccapi_suno_mcp.__version__
+    assert entry["description"] == PROJECT["description"]
+    (package,) = entry["packages"]
+    assert {key: package[key] for key in ("registryType", "identifier", "version", "runtimeHint", "transport")} == {
+        "registryType": "pypi",
+        "identifier": DISTRIBUTION,
+        "version": VERSION,
+        "runtimeHint": "uvx",
+        "transport": {"type": "stdio"},
+    }
+
+
+def test_the_registry_entry_declares_every_setting_as_the_settings_describe_it() -> None:
+    variables = _package(_registry_entry())["environmentVariables"]
+    assert [variable["name"] for variable in variables] == list(ENVIRONMENT)
+    for variable in variables:
+        description = ENVIRONMENT[variable["name"]]
+        assert variable["description"] == description
+        assert variable["isRequired"] is (variable["name"] == "CCAPI_API_KEY"), variable
+        # the settings mark each secret with "Secret." in its description
+        assert variable["isSecret"] is ("Secret." in description), variable
+    assert variables[0] | {"description": ""} == {
+        "name": "CCAPI_API_KEY",
+        "description": "",
+        "isRequired": True,
+        "isSecret": True,
+    }
+
+
+def test_every_default_the_manifests_declare_is_the_servers_own_default() -> None:
+    declared = [
+        (variable["name"], variable["default"])
+        for variable in _package(_registry_entry())["environmentVariables"]
+        if "default" in variable
+    ]
+    bundle = _bundle()
+    for name, value in bundle["server"]["mcp_config"]["env"].items():
+        option = bundle["user_config"][value.removeprefix("${user_config.").removesuffix("}")]
+        if "default" in option:
+            declared.append((name, option["default"]))
+    assert declared
+    unset = Settings.from_env({})
+    for name, default in declared:
+        assert Settings.from_env({name: default}) == unset, (name, default)
+
+
+def test_the_bundle_agrees_with_pyproject(tmp_path: Path) -> None:
+    bundle = _bundle()
+    assert (bundle["name"], bundle["version"], bundle["description"]) == (
+        DISTRIBUTION,
+        VERSION,
+        PROJECT["description"],
+    )
+    assert bundle["author"]["name"] == PROJECT["authors"][0]["name"]
+    assert (bundle["license"], bundle["keywords"]) == (PROJECT["license"], PROJECT["keywords"])
+    assert bundle["compatibility"] == {
+        "platforms": ["darwin", "win32", "linux"],
+        "runtimes": {"python": PROJECT["requires-python"]},
+    }
+    assert bundle["display_name"] == create_server(Settings(home=tmp_path)).title
+    assert bundle["repository"]["url"] == bundle["homepage"] == _registry_entry()["repository"]["url"]
+
+
+def test_the_bundle_runs_the_pinned_package_with_each_stdio_setting_from_user_config() -> None:
+    bundle = _bundle()
+    server = bundle["server"]
+    assert server["type"] == "python"
+    assert (ROOT / server["entry_point"]).is_file()
+    config = server["mcp_config"]
+    assert (config["command"], config["args"]) == ("uvx", [f"{DISTRIBUTION}=={VERSION}"])
+    options: dict[str, str] = {}
+    for name, value in config["env"].items():
+        asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
+        assert asked, (name, value)
+        options[name] = asked.group(1)
+    assert set(options) == set(ENVIRONMENT) - HTTP_ONLY
+    assert sorted(options.values()) == sorted(bundle["user_config"])
+    user_config = bundle["user_config"]
+    key = user_config[options["CCAPI_API_KEY"]]
+    assert (key["type"], key["sensitive"], key["required"]) == ("string", True, True)
+    for name in ("CCAPI_SUNO_HOME", "CCAPI_SUNO_DOWNLOAD_DIR"):
+        assert user_config[options[name]]["type"] == "directory"
+    for name, option in options.items():
+        if name != "CCAPI_API_KEY":
+            # Claude Desktop passes an unset optional field without a default as the literal `${user_config...}`
+            assert (user_config[option]["required"], "default" in user_config[option]) == (False, True), name
+
+
+@pytest.mark.anyio
+async def test_the_bundle_lists_exactly_the_served_tools_with_their_first_sentence(tmp_path: Path) -> None:
+    served = await create_server(Settings(home=tmp_path)).list_tools()
+    listed = _bundle()["tools"]
+    assert {tool["name"]: tool["description"] for tool in listed} == {
+        tool.name: _one_line(tool.description or "") for tool in served
+    }
+    assert len(listed) == len(served)
+
+
+@pytest.mark.anyio
+async def test_the_bundle_lists_exactly_the_served_prompts(tmp_path: Path) -> None:
+    server = create_server(Settings(home=tmp_path))
+    served = await server.list_prompts()
+    tools = {tool.name for tool in await server.list_tools()}
+    listed = _bundle()["prompts"]
+    assert {prompt["name"]: (prompt["description"], prompt["arguments"]) for prompt in listed} == {
+        prompt.name: (prompt.description, [argument.name for argument in prompt.arguments or []]) for prompt in served
+    }
+    assert len(listed) == len(served)
+    for prompt in listed:
+        assert set(re.findall(r"\$\{arguments\.(\w+)\}", prompt["text"])) == set(prompt["arguments"]), prompt
+        assert set(re.findall(r"\bsuno_\w+", prompt["text"])) <= tools, prompt
+
+
+# --- client snippets ----------------------------------------------------------------------------------------
+
+
+def test_every_client_snippet_is_started_by_these_tests_and_named_in_the_readme() -> None:
+    snippets = {path.relative_to(MANIFESTS).as_posix() for path in (MANIFESTS / "clients").iterdir()}
+    assert snippets == {name for name in SNIPPETS if name.startswith("clients/")}
+    readme = (MANIFESTS / "README.md").read_text(encoding="utf-8")
+    for name in snippets:
+        assert f"`{name.removeprefix('clients/')}`" in readme, name
+
+
+def test_the_claude_code_command_names_the_server_before_the_env_flag() -> None:
+    path = MANIFESTS / "clients" / "claude-code.sh"
+    first, *others = _claude_code_commands(path)
+    assert first.index(SERVER_NAME) < first.index("-e")
+    name, launch = _claude_mcp_add(first)
+    assert (name, list(launch.env)) == (SERVER_NAME, ["CCAPI_API_KEY"])
+    assert [_claude_mcp_add(tokens)[0] for tokens in others] == [f"{SERVER_NAME}-sandbox"]
+    assert _claude_mcp_add(others[0])[1].args == [DISTRIBUTION, "--sandbox"]
+    uncommented = [line for line in path.read_text(encoding="utf-8").splitlines() if line.startswith("claude ")]
+    assert [shlex.split(line) for line in uncommented] == [first]
+
+
+@pytest.mark.anyio
+async def test_the_gemini_snippet_lets_the_longest_wait_finish(tmp_path: Path) -> None:
+    tools = {tool.name: tool for tool in await create_server(Settings(home=tmp_path)).list_tools()}
+    longest_wait = tools["suno_wait_for_tasks"].input_schema["properties"]["timeout_seconds"]["maximum"]
+    timeout_ms = _json(MANIFESTS / "clients" / "gemini.settings.json")["mcpServers"][SERVER_NAME]["timeout"]
+    assert timeout_ms >= longest_wait * 1000
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("snippet", sorted(SNIPPETS))
+async def test_each_snippet_pasted_as_is_starts_the_server_with_every_tool(snippet: str, tmp_path: Path) -> None:
+    expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
+    launches = SNIPPETS[snippet](MANIFESTS / snippet)
+    assert launches
+    for launch in launches:
+        command, *arguments = _from_this_checkout(launch)
+        env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+        env |= {name: _resolve(value) for name, value in launch.env.items()}
+        env["CCAPI_SUNO_HOME"] = str(tmp_path)
+        with anyio.fail_after(30):
+            async with Client(StdioServerParameters(command=command, args=arguments, env=env)) as client:
+                served = {tool.name for tool in (await client.list_tools()).tools}
+                server_info = client.server_info
+        assert served == expected, launch
+        assert server_info is not None and server_info.name == SERVER_NAME
