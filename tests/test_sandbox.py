@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
+import json
+import logging
+import os
 import re
 import wave
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import anyio
@@ -804,3 +809,212 @@ async def test_the_app_also_runs_in_process_through_asgi_transport(sandbox: Sand
     ) as http:
         task_id = await submit(http, "MUSIC", SONG)
     assert sandbox.task(task_id)["status"] == "NOT_START"
+
+
+# --- persistence: state_path keeps accounts, balances, tasks and clips across restarts ---
+
+
+@pytest.fixture
+def state_path(tmp_path: Path) -> Path:
+    return tmp_path / "sandbox" / "state.json"  # its folder does not exist yet: the sandbox creates it
+
+
+@contextlib.asynccontextmanager
+async def serving(sandbox: Sandbox, key: str = KEY) -> AsyncGenerator[httpx2.AsyncClient, None]:
+    async with (
+        serve_sandbox(sandbox) as origin,
+        httpx2.AsyncClient(base_url=origin, headers={"Authorization": f"Bearer {key}"}) as http,
+    ):
+        yield http
+
+
+def origin(http: httpx2.AsyncClient) -> str:
+    return str(http.base_url).rstrip("/")
+
+
+def links_of(record: dict[str, Any]) -> list[str]:
+    clips: list[dict[str, Any]] = record["data"]["clips"]
+    return [record["result_url"], *(clip[key] for clip in clips for key in ("audio_url", "image_url"))]
+
+
+async def test_a_task_submitted_before_a_restart_finishes_after_it_on_another_port(
+    clock: ManualClock, state_path: Path
+) -> None:
+    first = Sandbox(clock=clock, state_path=state_path)
+    submitted_at = clock.now()
+    async with serving(first) as before:
+        task_id = await submit(before, "MUSIC", SONG)
+        assert (await fetch(before, task_id))["status"] == "NOT_START"
+        # The second instance starts while the first still holds its port, so the two ports surely differ. It
+        # runs 4x faster: tasks it creates are quicker, but the timeline of a restored task stays as it was.
+        second = Sandbox(clock=clock, state_path=state_path, speed=4)
+        async with serving(second) as after:
+            assert second.base_url != first.base_url
+            clock.advance(3)
+            running = await fetch(after, task_id)
+            assert (running["status"], running["progress"]) == ("IN_PROGRESS", "70%")
+            streams = [clip["audio_url"] for clip in running["data"]["clips"]]
+            assert len(streams) == 2 and all(url.startswith(f"{second.base_url}/stream/") for url in streams)
+
+            clock.advance(2)
+            done = await fetch(after, task_id)
+            assert set(done) == SEED_TASK_FIELDS
+            assert (done["status"], done["id"], done["task_id"]) == ("SUCCESS", 1, task_id)
+            assert (done["submit_time"], done["finish_time"]) == (int(submitted_at), int(submitted_at + 4))
+            assert done["data"]["clips"][0]["title"] == SONG["title"]
+            batch = await after.post("/suno/fetch", json={"ids": [task_id, "task_unknown"]})
+            assert batch.json()["data"] == [done]
+            assert second.task(task_id) == done
+
+            for link in [*links_of(done), *streams]:
+                assert re.fullmatch(rf"{re.escape(second.base_url)}/(media|stream)/[\w.-]+", link), link
+                response = await after.get(link)
+                assert response.status_code == 200, link
+                assert response.headers["content-type"] in ("audio/wav", "image/png")
+                assert len(response.content) > 100
+
+
+async def test_follow_ups_on_clips_made_before_a_restart_are_accepted(clock: ManualClock, state_path: Path) -> None:
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as before:
+        song = await make_song(before, clock)
+
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as after:
+        extended = await finish(after, clock, "EXTEND", {**song.clip_ref("continue_clip_id"), "continue_at": 60})
+        assert extended["id"] == 2  # row ids carry on
+        extension = extended["data"]["clips"][0]
+        assert extension["title"] == f"{song.clip['title']} (Extended)"
+        wav = await finish(after, clock, "WAV", song.clip_ref())
+        assert (await after.get(wav["data"]["wav_url"])).status_code == 200
+
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as again:
+        # CONCAT walks back from the extension (made after the first restart) to the song (made before it).
+        body = {"continue_clip_id": extension["clip_id"], "task_id": extended["task_id"]}
+        full = (await finish(again, clock, "CONCAT", body))["data"]["clips"][0]
+        assert full["duration"] == pytest.approx(60 + extension["duration"])
+        assert full["title"] == song.clip["title"]
+        # The song, made two restarts ago, now links to this instance's origin, and its files are served.
+        revived = (await fetch(again, song.task_id))["data"]["clips"][0]
+        assert revived["audio_url"] == song.clip["audio_url"].replace(str(before.base_url).rstrip("/"), origin(again))
+        assert (await again.get(revived["audio_url"])).headers["content-type"] == "audio/wav"
+
+
+async def test_balances_and_owners_survive_a_restart_and_keys_are_not_stored(
+    clock: ManualClock, state_path: Path
+) -> None:
+    failing = {"custom_mode": False, "gpt_description_prompt": "a song that fails sandbox:fail"}
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as before:
+        song = await submit(before, "MUSIC", SONG)
+        doomed = await submit(before, "MUSIC", failing)
+        user_id = (await fetch(before, song))["user_id"]
+        charged = (await before.get("/api/usage/token/")).json()["data"]
+    assert (charged["total_used"], charged["total_available"]) == (80_000, 4_920_000)  # both charged up front
+
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as after:
+        assert (await after.get("/api/usage/token/")).json()["data"] == charged
+        clock.advance(10)
+        assert (await fetch(after, doomed))["status"] == "FAILURE"
+        refunded = (await after.get("/api/usage/token/")).json()["data"]
+        assert (refunded["total_used"], refunded["total_available"]) == (40_000, 4_960_000)
+        assert (await after.get("/v1/dashboard/billing/usage")).json()["total_usage"] == pytest.approx(8.0)
+        assert (await fetch(after, song))["user_id"] == user_id
+        async with httpx2.AsyncClient(base_url=origin(after), headers={"Authorization": "sk-other"}) as other:
+            missing = await other.get(f"/suno/fetch/{song}")
+            assert missing.json() == task_error("task_not_exist", "task_not_exist")
+
+    assert KEY not in state_path.read_text()  # only the key's SHA-256 is stored
+
+
+def _broken_state() -> bytes:
+    """A well-formed version-1 file whose task belongs to no account."""
+    task: dict[str, object] = {
+        "row_id": 1, "task_id": "task_x", "upstream_id": "u", "owner": "nobody", "action": "MUSIC", "quota": 1,
+        "submitted_at": 0, "accepted_at": 0, "started_at": 0, "finishes_at": 0, "outcome": "success",
+        "fail_reason": "", "result": {}, "clips": [], "media": {},
+    }  # fmt: skip
+    state: dict[str, object] = {"format": "ccapi-suno-mcp sandbox state", "version": 1, "next_row_id": 2}
+    state.update(accounts=[], tasks=[task])
+    return json.dumps(state).encode()
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        b"",
+        b"{truncated",
+        b"\xff\xfe not utf-8",
+        b"[]",
+        b'{"format": "ccapi-suno-mcp sandbox state", "version": 99, "tasks": []}',
+        b'{"format": "ccapi-suno-mcp sandbox state", "version": 1, "next_row_id": "one"}',
+        _broken_state(),
+    ],
+    ids=["empty", "truncated", "binary", "not-an-object", "future-version", "wrong-types", "unknown-owner"],
+)
+async def test_an_unreadable_state_file_is_logged_set_aside_and_replaced_by_a_fresh_state(
+    clock: ManualClock,
+    state_path: Path,
+    content: bytes,
+    caplog: pytest.LogCaptureFixture,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    state_path.parent.mkdir()
+    state_path.write_bytes(content)
+    with caplog.at_level(logging.ERROR, logger="ccapi_suno_mcp.sandbox"):
+        sandbox = Sandbox(clock=clock, state_path=state_path)
+    assert [record.levelno for record in caplog.records] == [logging.ERROR]
+    assert str(state_path) in caplog.text and "starts afresh" in caplog.text
+    assert state_path.with_name("state.json.corrupt").read_bytes() == content  # kept for a post-mortem
+    assert json.loads(state_path.read_text())["tasks"] == []  # a fresh state took its place at once
+
+    async with serving(sandbox) as http:
+        task_id = await submit(http, "MUSIC", SONG)
+        assert (await fetch(http, task_id))["id"] == 1
+    assert capsys.readouterr().out == ""  # logs go to logging (stderr), never stdout
+
+
+async def test_the_state_file_is_versioned_json_replaced_atomically_with_origin_free_links(
+    clock: ManualClock, state_path: Path
+) -> None:
+    sandbox = Sandbox(clock=clock, state_path=state_path)
+    assert sandbox.state_path == state_path
+    created = state_path.stat().st_ino  # written at once, in a folder made for it
+    async with serving(sandbox) as http:
+        for _ in range(3):
+            await submit(http, "MUSIC", SONG)
+        await submit(http, "LYRICS", {"prompt": "rivers"})
+    assert state_path.stat().st_ino != created  # a new file renamed over the old one, not rewritten in place
+    assert os.listdir(state_path.parent) == ["state.json"]  # no temporary file left behind
+
+    text = state_path.read_text()
+    saved = json.loads(text)
+    assert (saved["format"], saved["version"], saved["next_row_id"]) == ("ccapi-suno-mcp sandbox state", 1, 5)
+    assert [task["action"] for task in saved["tasks"]] == ["MUSIC", "MUSIC", "MUSIC", "LYRICS"]
+    assert len(saved["accounts"]) == 1
+    assert "127.0.0.1" not in text  # links are stored origin-relative
+    assert saved["tasks"][0]["result"]["clips"][0]["audio_url"].startswith("/media/")
+
+
+async def test_a_failed_save_keeps_the_previous_file_whole_and_the_sandbox_serving(
+    clock: ManualClock, state_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def disk_full(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    sandbox = Sandbox(clock=clock, state_path=state_path)
+    async with serving(sandbox) as http:
+        await submit(http, "MUSIC", SONG)
+        saved = state_path.read_bytes()
+        monkeypatch.setattr(os, "replace", disk_full)
+        with caplog.at_level(logging.ERROR, logger="ccapi_suno_mcp.sandbox"):
+            task_id = await submit(http, "MUSIC", SONG)
+        assert (await fetch(http, task_id))["id"] == 2  # accepted and served from memory
+    assert "could not save the state" in caplog.text and "No space left" in caplog.text
+    assert state_path.read_bytes() == saved
+    assert os.listdir(state_path.parent) == ["state.json"]
+
+
+async def test_links_are_rendered_only_where_links_live(client: httpx2.AsyncClient, clock: ManualClock) -> None:
+    odd = {**SONG, "title": "/media/not-a-link", "prompt": "/stream/not a link either"}
+    record = await finish(client, clock, "MUSIC", odd)
+    clip = record["data"]["clips"][0]
+    assert (clip["title"], clip["lyrics"]) == ("/media/not-a-link", "/stream/not a link either")
+    assert clip["audio_url"].startswith(f"{origin(client)}/media/")

@@ -78,7 +78,9 @@ def create_server(
             if settings.sandbox:
                 from ccapi_suno_mcp.sandbox import Sandbox, serve_sandbox
 
-                sandbox_url = await stack.enter_async_context(serve_sandbox(Sandbox(api_key=SANDBOX_API_KEY)))
+                # Its state persists beside the sandbox ledger, so tasks survive a restart of the server.
+                sandbox = Sandbox(api_key=SANDBOX_API_KEY, state_path=settings.home / "sandbox-state.json")
+                sandbox_url = await stack.enter_async_context(serve_sandbox(sandbox))
                 base_url, api_key = sandbox_url, SANDBOX_API_KEY
                 logger.info("sandbox mode: CCAPI is emulated at %s", sandbox_url)
             client = SunoClient(api_key=api_key, base_url=base_url, http_client=http_client)

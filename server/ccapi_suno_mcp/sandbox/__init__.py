@@ -3,6 +3,8 @@
 It serves the same routes, envelopes, statuses and error bodies as the real service, computes task
 lifecycles from a clock (so tests drive time with `ManualClock`), serves real tiny media files, and has
 switches (`Faults`) for the failures a client must survive. It imports nothing else from this package.
+State lives in memory; with `Sandbox(state_path=...)` it is also kept in a JSON file and survives restarts
+(links are rendered from the current origin, so they follow the sandbox to a new port).
 
     sandbox = Sandbox(clock=ManualClock())
     async with serve_sandbox(sandbox) as origin:

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
+import os
 import random
 import string
 import uuid
 from collections.abc import Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any, Literal, cast
 
 import anyio
@@ -23,7 +26,8 @@ from ._actions import ACTIONS, ActionSpec, RequestRejected, validate_submit
 from ._clock import Clock, ManualClock, SystemClock
 from ._faults import GENERIC_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
 from ._media import CONTENT_TYPES, MediaItem, media_bytes
-from ._results import Body, Job, Studio, TaskFails
+from ._results import Body, Job, Studio, TaskFails, previews, primary_link
+from ._store import StateFile
 from ._tasks import QUOTA_PER_USD, STARTED_AFTER, SUBMITTED_AFTER, Account, Clip, Outcome, TaskRecord
 
 __all__ = ["Sandbox"]
@@ -74,7 +78,11 @@ class Sandbox:
         clock: where task lifecycles read the time (default: the system clock; tests use `ManualClock`).
         api_key: the one accepted key; `None` accepts any non-empty key, each key being its own user.
         speed: divides every task duration (`speed=10` finishes ten times sooner).
-        base_url: origin of the media links in results; `serve_sandbox` sets it to the bound address.
+        base_url: origin of the media links in results; `serve_sandbox` sets it to the bound address. Links are
+            built from it whenever a record is served, so they follow the sandbox to whatever port it serves on.
+        state_path: a JSON file that keeps the state (accounts, balances, tasks, clips) across restarts: loaded
+            here if it exists, rewritten atomically after every change. A file that cannot be read is logged,
+            moved aside (to `<name>.corrupt`) and replaced by a fresh state. `None` keeps everything in memory.
 
     Raises:
         ValueError: if `speed` is not positive or `api_key` is empty.
@@ -87,6 +95,7 @@ class Sandbox:
         api_key: str | None = None,
         speed: float = 1.0,
         base_url: str = "http://127.0.0.1",
+        state_path: str | os.PathLike[str] | None = None,
     ) -> None:
         if speed <= 0:
             raise ValueError(f"speed must be positive, not {speed}")
@@ -99,11 +108,25 @@ class Sandbox:
         self.speed = speed
         self._api_key = api_key
         self._accounts: dict[str, Account] = {}
+        """By `key_sha256`."""
         self._tasks: dict[str, TaskRecord] = {}
         self._clips: dict[str, Clip] = {}
         self._media: dict[str, MediaItem] = {}
+        self._next_row_id = 1
         self._random = random.Random()
+        self._store = StateFile(state_path) if state_path is not None else None
+        if self._store is not None:
+            if (saved := self._store.load()) is None:
+                self._save()  # start the file now: a fresh one, or in place of one that could not be read
+            else:
+                self._accounts, self._tasks, self._clips = saved.accounts, saved.tasks, saved.clips
+                self._media, self._next_row_id = saved.media, saved.next_row_id
         self.app = Starlette(routes=self._routes())
+
+    @property
+    def state_path(self) -> Path | None:
+        """Where the state is saved, if anywhere."""
+        return self._store.path if self._store is not None else None
 
     def task(self, task_id: str) -> dict[str, Any]:
         """The task record (TaskDto) as the API would return it now.
@@ -111,7 +134,7 @@ class Sandbox:
         Raises:
             KeyError: if no task has this id.
         """
-        return self._tasks[task_id].render(self.clock.now())
+        return self._tasks[task_id].render(self.clock.now(), self.base_url)
 
     def reset_stats(self) -> None:
         """Zero every counter (in place, so references to `stats` stay valid)."""
@@ -202,9 +225,12 @@ class Sandbox:
             return self._unauthorized("no token provided")
         if self._api_key is not None and key != self._api_key:
             return self._unauthorized("invalid token")
-        if key not in self._accounts:
-            self._accounts[key] = Account(key, user_id=len(self._accounts) + 1)
-        return self._accounts[key]
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        account = self._accounts.get(digest)
+        if account is None:
+            account = self._accounts[digest] = Account(digest, user_id=len(self._accounts) + 1)
+            self._save()
+        return account
 
     def _unauthorized(self, reason: str) -> Response:
         stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d%H%M%S")
@@ -238,16 +264,17 @@ class Sandbox:
         task = self._owned_task(account, request.path_params["task_id"])
         if task is None:
             return _task_error(400, "task_not_exist", "task_not_exist")
-        return JSONResponse({"code": "success", "message": "", "data": task.render(self.clock.now())})
+        return JSONResponse({"code": "success", "message": "", "data": task.render(self.clock.now(), self.base_url)})
 
     async def _fetch_batch(self, request: Request, account: Account) -> Response:
         try:
             ids = _task_ids(await _json_object(request))
         except RequestRejected as rejected:
             return _task_error(rejected.status, rejected.code, rejected.message)
-        now = self.clock.now()
+        now, origin = self.clock.now(), self.base_url
         tasks = (self._owned_task(account, task_id) for task_id in dict.fromkeys(ids))
-        return JSONResponse({"code": "success", "message": "", "data": [task.render(now) for task in tasks if task]})
+        data = [task.render(now, origin) for task in tasks if task]
+        return JSONResponse({"code": "success", "message": "", "data": data})
 
     def _owned_task(self, account: Account, task_id: str) -> TaskRecord | None:
         task = self._tasks.get(task_id)
@@ -255,7 +282,7 @@ class Sandbox:
 
     def _owned_clip(self, account: Account, clip_id: str) -> Clip | None:
         clip = self._clips.get(clip_id)
-        return clip if clip is not None and clip.owner == account.key else None
+        return clip if clip is not None and clip.owner == account.key_sha256 else None
 
     def _clip_ready(self, clip: Clip) -> bool:
         return self._tasks[clip.task_id].status(self.clock.now()) == "SUCCESS"
@@ -282,20 +309,17 @@ class Sandbox:
     def _create_task(self, spec: ActionSpec, body: Body, sources: list[Clip], account: Account) -> TaskRecord:
         now, scale = self.clock.now(), 1 / self.speed
         task_id = "task_" + "".join(self._random.choices(_ALPHANUMERIC, k=32))
-        studio = Studio(task_id=task_id, owner=account.key, base_url=self.base_url, created_at=now, media=self._media)
+        studio = Studio(task_id=task_id, owner=account.key_sha256, created_at=now)
         outcome, fail_reason = self._outcome(body)
         result: dict[str, Any] = {}
-        streaming: list[dict[str, Any]] = []
         try:
             result = spec.build(Job(body, sources, studio, self._clips.get))
         except TaskFails as failure:
             outcome, fail_reason = "failure", failure.reason
-        else:
-            self._clips.update((clip.clip_id, clip) for clip in studio.produced)
-            if spec.streams:
-                streaming = [studio.streaming(clip) for clip in result.get("clips", [])]
+            studio.produced.clear()
+            studio.media.clear()
         task = TaskRecord(
-            row_id=len(self._tasks) + 1,
+            row_id=self._next_row_id,
             task_id=task_id,
             upstream_id=str(uuid.UUID(int=self._random.getrandbits(128), version=4)),
             owner=account,
@@ -308,13 +332,28 @@ class Sandbox:
             outcome=outcome,
             fail_reason=fail_reason,
             result=result,
-            result_url=_primary_link(result),
-            streaming_clips=streaming,
+            result_url=primary_link(result),
+            streaming_clips=previews(result) if spec.streams else [],
         )
+        self._next_row_id += 1
         self._tasks[task_id] = task
+        self._clips.update((clip.clip_id, clip) for clip in studio.produced)
+        self._media.update(studio.media)
+        if self._store is not None:
+            self._store.add_task(task, studio.produced, studio.media)
+            self._save()
         self.stats.accepted_submits += 1
         self.stats.by_action[spec.token] = self.stats.by_action.get(spec.token, 0) + 1
         return task
+
+    def _save(self) -> None:
+        """Write the state file, if there is one. A failure is logged: the sandbox keeps serving from memory."""
+        if self._store is None:
+            return
+        try:
+            self._store.save(next_row_id=self._next_row_id, accounts=self._accounts.values())
+        except OSError as error:
+            logger.error("sandbox: could not save the state to %s: %s", self._store.path, error)
 
     def _outcome(self, body: Body) -> tuple[Outcome, str]:
         """How a new task ends: the submit-time fault counters and the text markers decide."""
@@ -432,14 +471,3 @@ def _task_ids(body: Body) -> list[str]:
     if not isinstance(ids, list) or not all(isinstance(item, str) for item in cast(list[object], ids)):
         raise RequestRejected("invalid_request", "ids: must be a list of task ids")
     return cast(list[str], ids)
-
-
-def _primary_link(result: dict[str, Any]) -> str | None:
-    """`result_url`: the video for a music video, else the first clip's audio, else the main file link."""
-    if isinstance(video := result.get("video_url"), str):
-        return video
-    clips = result.get("clips")
-    if isinstance(clips, list) and clips:
-        return cast(str, cast(list[dict[str, Any]], clips)[0]["audio_url"])
-    links = (result.get(key) for key in ("wav_url", "midi_url", "audio_url"))
-    return next((link for link in links if isinstance(link, str)), None)

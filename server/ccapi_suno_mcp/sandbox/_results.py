@@ -9,13 +9,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import PurePosixPath
-from typing import Any
+from typing import Any, cast
 from urllib.parse import unquote, urlsplit
 
 from ._media import MediaItem, MediaKind, midi_notes
 from ._tasks import Clip
 
-__all__ = ["BUILDERS", "Body", "Builder", "Job", "Studio", "TaskFails", "vox_window"]
+__all__ = ["BUILDERS", "Body", "Builder", "Job", "Studio", "TaskFails", "previews", "primary_link", "vox_window"]
 
 Body = dict[str, object]
 
@@ -80,28 +80,27 @@ class TaskFails(Exception):
 
 
 class Studio:
-    """Makes one task's outputs: new ids, clip documents and media links (registered so they can be served)."""
+    """Makes one task's outputs: new ids, clip documents and media links (collected so they can be served).
 
-    def __init__(
-        self, *, task_id: str, owner: str, base_url: str, created_at: float, media: dict[str, MediaItem]
-    ) -> None:
+    Links are origin-relative paths (`/media/{name}`, `/stream/{clip_id}`) under keys named `url` or ending in
+    `_url`: the sandbox prefixes its current origin whenever it serves a record, so links survive a restart on
+    another port.
+    """
+
+    def __init__(self, *, task_id: str, owner: str, created_at: float) -> None:
         self.rng = random.Random(task_id)
         self.task_id = task_id
         self.owner = owner
         self.produced: list[Clip] = []
-        self._base_url = base_url.rstrip("/")
+        self.media: dict[str, MediaItem] = {}
         self._created_at = _iso_millis(created_at)
-        self._media = media
 
     def new_id(self) -> str:
         return str(uuid.UUID(int=self.rng.getrandbits(128), version=4))
 
     def link(self, name: str, kind: MediaKind, seed: str) -> str:
-        self._media[name] = MediaItem(kind, seed)
-        return f"{self._base_url}/media/{name}"
-
-    def stream_link(self, clip_id: str) -> str:
-        return f"{self._base_url}/stream/{clip_id}"
+        self.media[name] = MediaItem(kind, seed)
+        return f"/media/{name}"
 
     def clip(
         self,
@@ -136,9 +135,24 @@ class Studio:
         )
         return document
 
-    def streaming(self, clip: dict[str, Any]) -> dict[str, Any]:
-        """The in-progress view of a clip: a preview stream, not the final file."""
-        return {**clip, "state": "streaming", "audio_url": self.stream_link(clip["clip_id"]), "duration": None}
+
+def previews(result: dict[str, Any]) -> list[dict[str, Any]]:
+    """The in-progress view of a result's clips: preview streams, not the final files."""
+    clips: list[dict[str, Any]] = result.get("clips", [])
+    return [
+        {**clip, "state": "streaming", "audio_url": f"/stream/{clip['clip_id']}", "duration": None} for clip in clips
+    ]
+
+
+def primary_link(result: dict[str, Any]) -> str | None:
+    """`result_url`: the video for a music video, else the first clip's audio, else the main file link."""
+    if isinstance(video := result.get("video_url"), str):
+        return video
+    clips = result.get("clips")
+    if isinstance(clips, list) and clips:
+        return cast(str, cast(list[dict[str, Any]], clips)[0]["audio_url"])
+    links = (result.get(key) for key in ("wav_url", "midi_url", "audio_url"))
+    return next((link for link in links if isinstance(link, str)), None)
 
 
 @dataclass(frozen=True)

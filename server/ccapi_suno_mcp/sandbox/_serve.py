@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import os
 import socket
 import sys
 from collections.abc import AsyncGenerator, Generator
@@ -155,19 +156,31 @@ async def serve_sandbox(sandbox: Sandbox, *, host: str = "127.0.0.1", port: int 
         yield origin
 
 
-def run_sandbox(*, host: str = "127.0.0.1", port: int, api_key: str | None = None, speed: float = 1.0) -> None:
-    """Serve a fresh sandbox until interrupted (Ctrl+C or SIGTERM). Logs go to stderr.
+def run_sandbox(
+    *,
+    host: str = "127.0.0.1",
+    port: int,
+    api_key: str | None = None,
+    speed: float = 1.0,
+    state_path: str | os.PathLike[str] | None = None,
+) -> None:
+    """Serve a sandbox until interrupted (Ctrl+C or SIGTERM). Logs go to stderr.
+
+    With `state_path`, the state is loaded from that JSON file (if it exists) and saved to it after every change,
+    so tasks, clips and balances survive a restart; without it the sandbox starts fresh and forgets on exit.
 
     Raises:
         OSError: if the address cannot be bound.
         ValueError: for a non-positive `speed` or an empty `api_key`.
     """
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    sandbox = Sandbox(api_key=api_key, speed=speed)
+    sandbox = Sandbox(api_key=api_key, speed=speed, state_path=state_path)
     sock = _bind(host, port)
     sandbox.base_url = _origin(host, sock.getsockname()[1])
     keys = "only the configured key" if api_key is not None else "any non-empty key"
     logger.info("CCAPI Suno sandbox listening on %s (accepting %s, speed x%g)", sandbox.base_url, keys, speed)
+    if sandbox.state_path is not None:
+        logger.info("sandbox state is kept in %s", sandbox.state_path)
     try:
         uvicorn.Server(_config(sandbox.app)).run(sockets=[sock])
     finally:

@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar, cast
 
 __all__ = [
     "QUOTA_PER_USD",
@@ -14,6 +13,7 @@ __all__ = [
     "Outcome",
     "TaskRecord",
     "TaskStatus",
+    "with_origin",
 ]
 
 QUOTA_PER_USD = 500_000
@@ -26,12 +26,15 @@ STARTED_AFTER = 0.6
 TaskStatus = Literal["NOT_START", "SUBMITTED", "IN_PROGRESS", "SUCCESS", "FAILURE"]
 Outcome = Literal["success", "failure", "stuck"]
 
+_T = TypeVar("_T")
+
 
 @dataclass
 class Account:
     """One API key: a new-api user with its own tasks and balance."""
 
-    key: str
+    key_sha256: str
+    """The key's SHA-256 (hex): the sandbox never keeps keys themselves, so a saved state holds no secret."""
     user_id: int
     granted_quota: int = STARTING_QUOTA
 
@@ -44,18 +47,24 @@ class Clip:
     task_id: str
     """Public id of the task that produced it (what follow-ups must send as `task_id`)."""
     owner: str
+    """The owner's `Account.key_sha256`."""
     title: str
     tags: str
     lyrics: str
     duration: float
     document: dict[str, Any]
-    """The clip exactly as it appears in the producing task's result."""
+    """The clip exactly as it appears in the producing task's result (links origin-relative)."""
     extends: tuple[str, float] | None = None
     """For an extension: (source clip id, `continue_at`), so CONCAT can rebuild the full song."""
 
 
 @dataclass
 class TaskRecord:
+    """One task, immutable once created: its state at any moment is computed from the clock.
+
+    All times are absolute clock readings, so a task restored from a saved state keeps its timeline.
+    """
+
     row_id: int
     task_id: str
     upstream_id: str
@@ -69,6 +78,7 @@ class TaskRecord:
     outcome: Outcome
     fail_reason: str
     result: dict[str, Any]
+    """The SUCCESS payload, links origin-relative (see `with_origin`)."""
     result_url: str | None
     streaming_clips: list[dict[str, Any]] = field(default_factory=list[dict[str, Any]])
     """What `data.clips` shows once past half-way (empty for actions that do not stream)."""
@@ -88,8 +98,11 @@ class TaskRecord:
         done = (now - self.started_at) / span if span > 0 else 1.0
         return max(1, min(99, 1 + int(98 * done)))
 
-    def render(self, now: float) -> dict[str, Any]:
-        """The TaskDto as `GET /suno/fetch/{id}` returns it at time `now` (the seed page's field set)."""
+    def render(self, now: float, origin: str) -> dict[str, Any]:
+        """The TaskDto as `GET /suno/fetch/{id}` returns it at time `now` (the seed page's field set).
+
+        Links become absolute URLs under `origin` (the sandbox's current address).
+        """
         status = self.status(now)
         record: dict[str, Any] = {
             "id": self.row_id,
@@ -126,7 +139,7 @@ class TaskRecord:
             progress = f"{self.percent(now)}%"
             record.update(updated_at=int(now), progress=progress, data=self._upstream_state(progress, status))
             if self.streaming_clips and self.percent(now) > 50:
-                record["data"]["clips"] = copy.deepcopy(self.streaming_clips)
+                record["data"]["clips"] = with_origin(self.streaming_clips, origin)
             return record
         record.update(updated_at=int(self.finishes_at), finish_time=int(self.finishes_at), progress="100%")
         if status == "FAILURE":
@@ -134,8 +147,8 @@ class TaskRecord:
             return record
         if self.result_url is not None:
             # Placed where the seed page has it: between fail_reason and submit_time.
-            record = _insert_after(record, "fail_reason", "result_url", self.result_url)
-        record["data"] = copy.deepcopy(self.result)
+            record = _insert_after(record, "fail_reason", "result_url", with_origin(self.result_url, origin))
+        record["data"] = with_origin(self.result, origin)
         return record
 
     def _upstream_state(self, progress: str, status: TaskStatus) -> dict[str, Any]:
@@ -149,3 +162,27 @@ def _insert_after(record: dict[str, Any], anchor: str, key: str, value: object) 
         if name == anchor:
             out[key] = value
     return out
+
+
+def with_origin(value: _T, origin: str) -> _T:
+    """A deep copy of a JSON value in which every link (an origin-relative path, `/...`, held by a key named
+    `url` or ending in `_url`) becomes an absolute URL under `origin`.
+
+    Only link keys are rewritten, so user text (titles, lyrics, tags) is never touched, whatever it contains.
+    """
+    return _rewrite(value, origin.rstrip("/"), is_link=True)
+
+
+def _rewrite(value: _T, origin: str, *, is_link: bool) -> _T:
+    if isinstance(value, dict):
+        items = cast(dict[str, object], value).items()
+        return cast(_T, {key: _rewrite(item, origin, is_link=_is_link_key(key)) for key, item in items})
+    if isinstance(value, list):
+        return cast(_T, [_rewrite(item, origin, is_link=False) for item in cast(list[object], value)])
+    if is_link and isinstance(value, str) and value.startswith("/"):
+        return cast(_T, origin + value)
+    return value
+
+
+def _is_link_key(key: str) -> bool:
+    return key == "url" or key.endswith("_url")
