@@ -60,6 +60,7 @@ async def running(
     api_key: str | None = KEY,
     sandbox_key: str | None = None,
     toolsets: frozenset[Any] | None = None,
+    poll_interval: float = 0.02,
     **client_options: Any,
 ) -> AsyncGenerator[Harness]:
     clock = ManualClock()
@@ -68,6 +69,6 @@ async def running(
         settings = Settings(api_key=api_key, base_url=origin, home=home)
         if toolsets is not None:
             settings = Settings(api_key=api_key, base_url=origin, home=home, toolsets=toolsets)
-        server = create_server(settings, poll_interval=0.02)
+        server = create_server(settings, poll_interval=poll_interval)
         async with Client(server, mode=mode, **client_options) as client:
             yield Harness(sandbox=sandbox, clock=clock, client=client, home=home)

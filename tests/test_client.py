@@ -363,3 +363,22 @@ async def test_downloads_never_carry_the_api_key() -> None:
         data = b"".join([chunk async for chunk in chunks])
     assert (kind, data) == ("audio/wav", b"RIFF....WAVE")
     assert "authorization" not in recorder.requests[0].headers
+
+
+@pytest.mark.anyio
+async def test_an_odd_field_in_a_task_record_is_dropped_not_fatal() -> None:
+    record = task_record(status="SUCCESS", submit_time="soon")
+    record["data"] = {"clips": [{"clip_id": CLIP, "title": "T", "created_at": 1773385996, "duration": "n/a"}]}
+    async with make_client(Recorder(ok(record))) as client:
+        task = await client.fetch_task(PARENT)
+    assert task.submit_time is None
+    assert [(clip.clip_id, clip.title, clip.created_at, clip.duration) for clip in task.clips] == [
+        (CLIP, "T", None, None)
+    ]
+
+
+@pytest.mark.anyio
+async def test_a_task_record_without_a_usable_id_is_an_unexpected_response() -> None:
+    async with make_client(Recorder(ok([{"task_id": 7}]))) as client:
+        with pytest.raises(ccapi.UnexpectedResponseError):
+            await client.fetch_tasks([PARENT])

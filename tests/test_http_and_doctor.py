@@ -126,3 +126,18 @@ async def test_doctor_explains_a_wrong_key_and_never_prints_it(tmp_path: Path) -
     assert KEY not in text and "sk-the-right-one" not in good_text
     assert good_status == 0, good_text
     assert "22/22 catalogue tokens" in good_text
+
+
+@pytest.mark.anyio
+async def test_the_bearer_scheme_is_case_insensitive(tmp_path: Path) -> None:
+    async with http_server(tmp_path) as (url, _), httpx2.AsyncClient(timeout=10) as http:
+        response = await http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, "authorization": f"bearer {TOKEN}"})
+    assert response.status_code == 200
+
+
+@pytest.mark.anyio
+async def test_doctor_reports_a_corrupt_ledger_instead_of_crashing(tmp_path: Path) -> None:
+    (tmp_path / "ledger.sqlite3").write_bytes(b"this is not a database" * 100)
+    status, text = await _doctor({"CCAPI_SUNO_HOME": str(tmp_path)})
+    assert status == 1
+    assert any(line.startswith("FAIL") and "ledger" in line for line in text.splitlines())

@@ -638,3 +638,41 @@ async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
 
     with pytest.raises(LedgerClosedError):
         await ledger.count_tasks()
+
+
+@pytest.mark.anyio
+async def test_concurrent_identical_claims_begin_only_one_submission(ledger: SQLiteLedger) -> None:
+    outcomes: list[tuple[TaskRecord, bool]] = []
+
+    async def claim() -> None:
+        outcomes.append(await ledger.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY))
+
+    async with anyio.create_task_group() as tasks:
+        for _ in range(20):
+            tasks.start_soon(claim)
+    assert sorted(is_new for _, is_new in outcomes).count(True) == 1
+    assert len({record.submission_id for record, _ in outcomes}) == 1
+    assert await ledger.count_tasks() == 1
+
+
+@pytest.mark.anyio
+async def test_force_claims_always_begin_a_new_submission(ledger: SQLiteLedger) -> None:
+    first, _ = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    second, is_new = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY, within_seconds=None)
+    assert is_new
+    assert second.submission_id != first.submission_id
+
+
+@pytest.mark.anyio
+async def test_reopening_marks_long_interrupted_submits_as_outcome_unknown(tmp_path: Path, clock: FakeClock) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path, clock=clock) as first:
+        old = await first.begin_submission(tool="t", action="MUSIC", body=BODY)
+        clock.now += 600
+        young = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "other"})
+    async with await SQLiteLedger.open(path, clock=clock) as second:
+        settled = await second.get_submission(old.submission_id)
+        still = await second.get_submission(young.submission_id)
+    assert settled is not None and settled.state == "outcome_unknown"
+    assert settled.error == "the server stopped while sending this request"
+    assert still is not None and still.state == "submitting"

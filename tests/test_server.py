@@ -394,3 +394,90 @@ async def test_the_ledger_survives_a_restart_and_pending_tasks_resume(tmp_path: 
                         break
                     await anyio.lowlevel.checkpoint()
     assert listed.structured_content["tasks"][0]["task_id"] == task_id
+
+
+@pytest.mark.anyio
+async def test_two_identical_calls_at_once_are_billed_once(tmp_path: Path) -> None:
+    results: list[dict[str, Any]] = []
+    async with running(tmp_path) as harness:
+
+        async def call() -> None:
+            results.append(await harness.call("suno_generate_music", SONG))
+
+        async with anyio.create_task_group() as tasks:
+            for _ in range(5):
+                tasks.start_soon(call)
+        accepted = harness.sandbox.stats.accepted_submits
+    assert accepted == 1
+    assert len({result["task_id"] for result in results}) == 1
+    assert sorted(result["reused_existing"] for result in results) == [False, True, True, True, True]
+
+
+@pytest.mark.anyio
+async def test_an_unreadable_answer_to_a_submit_is_an_unknown_outcome_not_a_rejection(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        harness.sandbox.faults.scope = "submit"
+        harness.sandbox.faults.malformed = 1
+        message = await harness.fail("suno_generate_music", SONG)
+        again = await harness.fail("suno_generate_music", SONG)
+        unknown = await harness.call("suno_list_tasks", {"status": "outcome_unknown"})
+        submits = harness.sandbox.stats.submits
+    assert "may have reached CCAPI" in message
+    assert "outcome is unknown" in again
+    assert len(unknown["tasks"]) == 1
+    assert submits == 1
+
+
+@pytest.mark.anyio
+async def test_a_wait_polls_ccapi_on_the_watchers_schedule_not_in_a_loop(tmp_path: Path) -> None:
+    progress: list[float] = []
+
+    async def on_progress(value: float, total: float | None, message: str | None) -> None:
+        progress.append(value)
+
+    async with running(tmp_path) as harness:  # the harness polls every 0.02 s
+        task_id = await generate(harness)
+        harness.sandbox.reset_stats()
+        waited = await harness.call(
+            "suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 1}, progress_callback=on_progress
+        )
+        fetches = harness.sandbox.stats.fetch_batch + harness.sandbox.stats.fetch_one
+    assert waited["timed_out"]
+    assert fetches <= 1 / 0.02 + 5  # one batch per watcher cycle at most, plus the wait's own first look
+    assert progress == sorted(set(progress)), "progress is only sent when it rises"
+
+
+@pytest.mark.anyio
+async def test_a_wait_returns_by_its_deadline_even_when_ccapi_is_slow(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        task_id = await generate(harness)
+        harness.sandbox.faults.latency_seconds = 5.0
+        harness.sandbox.faults.scope = "fetch"
+        with anyio.fail_after(3):
+            waited = await harness.call("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 1})
+        harness.sandbox.faults.latency_seconds = 0.0
+    assert waited["timed_out"]
+    assert [task["task_id"] for task in waited["tasks"]] == [task_id]
+
+
+@pytest.mark.anyio
+async def test_a_change_first_seen_by_get_task_is_notified(tmp_path: Path) -> None:
+    heard = anyio.Event()
+    uris: list[str] = []
+
+    async def on_message(message: Any) -> None:
+        if getattr(message, "method", None) == "notifications/resources/updated":
+            uris.append(str(message.params.uri))
+            heard.set()
+
+    # The watcher polls only when woken or hourly here, so get_task is the first to see the task finish.
+    async with running(tmp_path, mode="legacy", message_handler=on_message, poll_interval=3600) as harness:
+        task_id = await generate(harness)
+        with pytest.warns(MCPDeprecationWarning):
+            await harness.client.subscribe_resource(f"suno://tasks/{task_id}")  # pyright: ignore[reportDeprecated] - the 2025 way
+        harness.clock.advance(60)
+        task = await harness.call("suno_get_task", {"task_id": task_id})
+        with anyio.fail_after(5):
+            await heard.wait()
+    assert task["status"] == "SUCCESS"
+    assert f"suno://tasks/{task_id}" in uris

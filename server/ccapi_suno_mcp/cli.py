@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from ccapi_suno_mcp import __version__
 
@@ -13,31 +15,47 @@ __all__ = ["main"]
 
 logger = logging.getLogger("ccapi_suno_mcp")
 
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")  # as ccapi_suno_mcp.http.LOOPBACK_HOSTS, without importing it
-
 
 class _RedactingFilter(logging.Filter):
     """Masks the API key in every log record, whatever logged it."""
 
-    def __init__(self, secret: str | None) -> None:
+    def __init__(self, *secrets: str | None) -> None:
         super().__init__()
-        self._secret = secret
+        self._secrets = [secret for secret in secrets if secret]
 
     def filter(self, record: logging.LogRecord) -> bool:
-        if self._secret:
+        if self._secrets:
             from ccapi_suno_mcp.errors import redact
 
-            message = record.getMessage()
-            redacted = redact(message, self._secret)
-            if redacted != message:
-                record.msg, record.args = redacted, None
+            message = original = record.getMessage()
+            for secret in self._secrets:
+                message = redact(message, secret)
+            if message != original:
+                record.msg, record.args = message, None
         return True
 
 
-def _configure_logging(level: str, secret: str | None) -> None:
+_TOKEN_FILE = "http-token"
+
+
+def _generated_token(home: Path) -> str:
+    """A random HTTP token, written to a file only the user can read (never to the logs)."""
+    import secrets
+
+    token = secrets.token_urlsafe(24)
+    home.mkdir(parents=True, exist_ok=True)
+    path = home / _TOKEN_FILE
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as file:
+        file.write(token + "\n")
+    path.chmod(0o600)
+    return token
+
+
+def _configure_logging(level: str, *secrets: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)  # stdout is the MCP protocol channel
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
-    handler.addFilter(_RedactingFilter(secret))
+    handler.addFilter(_RedactingFilter(*secrets))
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
@@ -48,7 +66,7 @@ def _parser() -> argparse.ArgumentParser:
         prog="ccapi-suno-mcp",
         description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
         epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
-        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS. See the README.",
+        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret). See the README.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -85,7 +103,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         raise SystemExit(anyio.run(lambda: run_doctor(out=sys.stdout)))
 
-    from ccapi_suno_mcp.settings import Settings, SettingsError
+    from ccapi_suno_mcp.settings import LOOPBACK_HOSTS, Settings, SettingsError
 
     try:
         settings = Settings.from_env(sandbox=args.sandbox)
@@ -93,7 +111,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _configure_logging(args.log_level, None)
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
-    _configure_logging(args.log_level, settings.api_key)
+    _configure_logging(args.log_level, settings.api_key, settings.http_token)
     if settings.api_key is None and not settings.sandbox:
         logger.warning(
             "CCAPI_API_KEY is not set: the server starts and lists its tools, but every call that reaches CCAPI "
@@ -108,7 +126,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         server.run()
         return
     token = settings.http_token
-    if token is None and args.host not in _LOOPBACK:
+    if token is None and args.host not in LOOPBACK_HOSTS:
         logger.error(
             "refusing to serve MCP over HTTP on %s without CCAPI_SUNO_HTTP_TOKEN: anyone who can reach it could "
             "spend your CCAPI balance. Set CCAPI_SUNO_HTTP_TOKEN, or bind 127.0.0.1 (the default).",
@@ -116,12 +134,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         )
         raise SystemExit(2)
     if token is None:
-        import secrets
-
-        token = secrets.token_urlsafe(24)
+        token = _generated_token(settings.home)
         logger.warning(
-            "CCAPI_SUNO_HTTP_TOKEN is not set; clients must send this generated token: Authorization: Bearer %s",
-            token,
+            "CCAPI_SUNO_HTTP_TOKEN is not set: clients must send the token written to %s "
+            "(Authorization: Bearer <token>); set CCAPI_SUNO_HTTP_TOKEN to choose your own.",
+            settings.home / _TOKEN_FILE,
         )
     import anyio
 

@@ -8,6 +8,7 @@ account's model list confirms (reference §11: `suno_<action>` names are action 
 from __future__ import annotations
 
 import os
+import sqlite3
 import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -51,7 +52,7 @@ async def _ledger_check(settings: Settings) -> Check:
     try:
         async with await SQLiteLedger.open(settings.ledger_path) as ledger:
             count = await ledger.count_tasks()
-    except (LedgerError, OSError) as exc:
+    except (LedgerError, sqlite3.Error, OSError) as exc:
         return Check("ledger", "fail", f"{settings.ledger_path}: {exc}")
     return Check("ledger", "ok", f"{settings.ledger_path} ({count} task{'s' if count != 1 else ''})")
 

@@ -7,11 +7,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 
-__all__ = ["ENVIRONMENT", "Settings", "SettingsError"]
+__all__ = ["ENVIRONMENT", "LOOPBACK_HOSTS", "SECRET_VARIABLES", "Settings", "SettingsError"]
+
+LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
 
 ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_API_KEY": "Your CCAPI API key (sk-...). Secret. Without it the server starts and lists tools, "
@@ -79,8 +83,13 @@ class Settings:
         """
         env = os.environ if environ is None else environ
         base_url = (env.get("CCAPI_BASE_URL") or DEFAULT_BASE_URL).strip().rstrip("/")
-        if not base_url.startswith(("https://", "http://")):
-            raise SettingsError(f"CCAPI_BASE_URL must start with https:// (got {base_url!r})")
+        parts = urlsplit(base_url)
+        local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+        if not (parts.scheme == "https" and parts.hostname) and not local:
+            raise SettingsError(
+                f"CCAPI_BASE_URL must be an https:// URL (plain http only to this machine, e.g. a local sandbox); "
+                f"got {base_url!r}"
+            )
         home_text = env.get("CCAPI_SUNO_HOME", "").strip()
         home = Path(home_text).expanduser() if home_text else _default_home()
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()

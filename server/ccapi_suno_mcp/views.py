@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp._json import json_object
-from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus
+from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus, clip_state_is_final
 from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 
 __all__ = [
@@ -82,9 +82,7 @@ def _files(files: list[LocalFile]) -> list[FileView]:
 
 
 def _clip_view(clip: Clip | ClipRecord, files: list[LocalFile] | None = None) -> ClipView:
-    final = (
-        clip.is_final if isinstance(clip, Clip) else Clip.model_validate(clip.raw or {"clip_id": clip.clip_id}).is_final
-    )
+    final = clip_state_is_final(clip.state)
     return ClipView(
         clip_id=clip.clip_id,
         title=clip.title,

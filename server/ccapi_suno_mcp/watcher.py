@@ -9,42 +9,54 @@ sleeps until woken by a new submission. On errors it backs off exponentially (ca
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Callable
 
 import anyio
 
-from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
+from ccapi_suno_mcp.ccapi import BATCH_SIZE, CCAPIError, SunoClient
 from ccapi_suno_mcp.ledger import TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
-__all__ = ["DEFAULT_INTERVAL", "MAX_BACKOFF", "Watcher"]
+__all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "Watcher"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
-MISSING_CYCLES_BEFORE_GIVING_UP = 5
+GIVE_UP_AFTER_SECONDS = 600.0
+"""How long CCAPI may leave a pending task out of its answers before the watcher stops asking for it."""
 
 
 class Watcher:
     """Polls pending tasks in the background; see the module docstring."""
 
     def __init__(
-        self, client: SunoClient, ledger: TaskLedger, notifier: Notifier, *, interval: float = DEFAULT_INTERVAL
+        self,
+        client: SunoClient,
+        ledger: TaskLedger,
+        notifier: Notifier,
+        *,
+        interval: float = DEFAULT_INTERVAL,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = client
         self._ledger = ledger
         self._notifier = notifier
+        self._clock = clock
         self.interval = interval
         self.cycles = 0
         self.requests_last_cycle = 0
         self.consecutive_failures = 0
         self._wake = anyio.Event()
         self._cycle_done = anyio.Event()
-        self._missing: dict[str, int] = {}
+        self._absent_since: dict[str, float] = {}
+        self._given_up: set[str] = set()
 
     def wake(self) -> None:
-        """Poll now: a task was submitted or someone is waiting."""
-        self._wake.set()
+        """Poll soon: a task was submitted or someone started waiting. Ignored while backing off from errors."""
+        if self.consecutive_failures == 0:
+            self._wake.set()
 
     async def wait_for_cycle(self, seconds: float) -> bool:
         """Wait for the next completed poll cycle, at most `seconds`; True if one completed."""
@@ -55,9 +67,15 @@ class Watcher:
         return False
 
     async def run(self) -> None:
-        """Loop until cancelled."""
+        """Loop until cancelled. A failing cycle is logged and backed off from; it never stops the server."""
         while True:
-            delay = await self.poll_once()
+            try:
+                delay = await self.poll_once()
+            except Exception:  # the top-level handler of a background loop: log, back off, keep going
+                self.consecutive_failures += 1
+                delay = self._backoff()
+                logger.exception("the watcher's poll cycle failed; next try in %.0fs", delay)
+                self._finish_cycle()
             if delay is None:
                 await self._wake.wait()
             else:
@@ -66,7 +84,11 @@ class Watcher:
             self._wake = anyio.Event()
 
     async def poll_once(self) -> float | None:
-        """One cycle: fetch every pending task. Returns the delay before the next one (None: nothing pending)."""
+        """One cycle: fetch every pending task. Returns the delay before the next one (None: nothing pending).
+
+        Raises:
+            LedgerError: the ledger could not be read or written (`run` logs it and backs off).
+        """
         pending = [task_id for task_id in await self._ledger.pending_task_ids() if self._still_tracked(task_id)]
         if not pending:
             self._finish_cycle()
@@ -75,27 +97,37 @@ class Watcher:
             tasks = await self._client.fetch_tasks(pending)
         except CCAPIError as exc:
             self.consecutive_failures += 1
-            backoff = min(MAX_BACKOFF, self.interval * 2**self.consecutive_failures)
+            backoff = self._backoff()
             logger.warning("polling %d pending task(s) failed (%s); next try in %.0fs", len(pending), exc, backoff)
             self._finish_cycle()
             return backoff
         self.consecutive_failures = 0
-        self.requests_last_cycle = -(-len(pending) // 100)
+        self.requests_last_cycle = -(-len(pending) // BATCH_SIZE)
         changed = [task.task_id for task in tasks if await self._ledger.apply_update(task)]
         answered = {task.task_id for task in tasks}
+        now = self._clock()
         for task_id in pending:
-            self._missing[task_id] = 0 if task_id in answered else self._missing.get(task_id, 0) + 1
+            if task_id in answered:
+                self._absent_since.pop(task_id, None)
+            else:
+                self._absent_since.setdefault(task_id, now)
         if changed:
             await self._notifier.tasks_changed(changed, list_changed=True)
         self._finish_cycle()
         return self.interval
 
+    def _backoff(self) -> float:
+        return min(MAX_BACKOFF, self.interval * 2**self.consecutive_failures)
+
     def _still_tracked(self, task_id: str) -> bool:
-        misses = self._missing.get(task_id, 0)
-        if misses == MISSING_CYCLES_BEFORE_GIVING_UP:
-            logger.warning("CCAPI no longer returns %s; not polling it until the server restarts", task_id)
-            self._missing[task_id] += 1
-        return misses < MISSING_CYCLES_BEFORE_GIVING_UP
+        if task_id in self._given_up:
+            return False
+        since = self._absent_since.get(task_id)
+        if since is None or self._clock() - since < GIVE_UP_AFTER_SECONDS:
+            return True
+        logger.warning("CCAPI has not returned %s for 10 minutes; not polling it until the server restarts", task_id)
+        self._given_up.add(task_id)
+        return False
 
     def _finish_cycle(self) -> None:
         self.cycles += 1

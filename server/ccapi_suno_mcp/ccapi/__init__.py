@@ -25,7 +25,7 @@ from ccapi_suno_mcp.ccapi._errors import (
     UnexpectedResponseError,
     error_from_response,
 )
-from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus
+from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus, clip_state_is_final, lenient
 
 __all__ = [
     "BATCH_SIZE",
@@ -52,5 +52,7 @@ __all__ = [
     "SunoTask",
     "TaskStatus",
     "UnexpectedResponseError",
+    "clip_state_is_final",
     "error_from_response",
+    "lenient",
 ]

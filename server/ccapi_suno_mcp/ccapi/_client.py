@@ -18,6 +18,7 @@ from typing import Any, Self
 
 import anyio
 import httpx2
+from pydantic import ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
 from ccapi_suno_mcp.ccapi._errors import (
@@ -30,7 +31,7 @@ from ccapi_suno_mcp.ccapi._errors import (
     UnexpectedResponseError,
     error_from_response,
 )
-from ccapi_suno_mcp.ccapi._models import Balance, SunoTask
+from ccapi_suno_mcp.ccapi._models import Balance, SunoTask, lenient
 
 __all__ = [
     "BATCH_SIZE",
@@ -278,13 +279,20 @@ class SunoClient:
             ) from exc
         return self._read(response, envelope=envelope)
 
-    @staticmethod
-    def _read(response: httpx2.Response, *, envelope: bool) -> dict[str, Any]:
+    def _without_key(self, text: str) -> str:
+        """`text` from CCAPI with the API key masked: an error may quote the caller's Authorization header."""
+        if self._api_key is not None:
+            for secret in {self._api_key, self._api_key.removeprefix("sk-")}:
+                if len(secret) >= 4:
+                    text = text.replace(secret, "[redacted]")
+        return text
+
+    def _read(self, response: httpx2.Response, *, envelope: bool) -> dict[str, Any]:
         content_type = response.headers.get("content-type", "")
         if response.status_code >= 300:
             raise error_from_response(
                 response.status_code,
-                response.text,
+                self._without_key(response.text),
                 content_type=content_type,
                 retry_after=response.headers.get("retry-after"),
             )
@@ -300,7 +308,7 @@ class SunoClient:
         if envelope and fields.get("code") != "success":
             if "code" not in fields:
                 raise UnexpectedResponseError("CCAPI answered without its {code, message, data} envelope")
-            raise error_from_response(response.status_code, response.text, content_type=content_type)
+            raise error_from_response(response.status_code, self._without_key(response.text), content_type=content_type)
         return fields
 
     def _retry_delay(self, error: CCAPIError, attempt: int, *, idempotent: bool) -> float | None:
@@ -326,7 +334,10 @@ class SunoClient:
         fields = json_object(record)
         if fields is None or not isinstance(fields.get("task_id"), str):
             raise UnexpectedResponseError("CCAPI sent a task record without a task_id", status_code=200)
-        return SunoTask.model_validate(record)
+        try:
+            return lenient(SunoTask, fields)
+        except ValidationError as exc:
+            raise UnexpectedResponseError(f"CCAPI sent a task record this client cannot read: {exc}") from None
 
 
 def _number(value: Any) -> float | None:

@@ -7,16 +7,43 @@ view, and a status string we do not know counts as pending.
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Any
+from typing import Any, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ccapi_suno_mcp._json import json_list, json_object
 
-__all__ = ["Balance", "Clip", "SunoTask", "TaskStatus"]
+__all__ = ["Balance", "Clip", "SunoTask", "TaskStatus", "clip_state_is_final", "lenient"]
 
 _FINAL_CLIP_STATES = frozenset({"completed", "complete", "succeeded", "success"})
 _FAILED_CLIP_STATES = frozenset({"failed", "error"})
+
+
+_M = TypeVar("_M", bound=BaseModel)
+
+
+def lenient(model: type[_M], fields: dict[str, Any]) -> _M:
+    """`model` from CCAPI's JSON, dropping fields of an unexpected type instead of failing on them.
+
+    CCAPI's records are only partly documented; one odd field must not cost the whole record. The raw
+    JSON stays available (`SunoTask.data`, the ledger's stored clip), so nothing is lost.
+
+    Raises:
+        ValidationError: when a required field itself is unusable.
+    """
+    try:
+        return model.model_validate(fields)
+    except ValidationError as error:
+        bad = {item["loc"][0] for item in error.errors() if item["loc"]}
+        required = {name for name, field in model.model_fields.items() if field.is_required()}
+        if bad & required or not bad:
+            raise
+        return model.model_validate({key: value for key, value in fields.items() if key not in bad})
+
+
+def clip_state_is_final(state: str | None) -> bool:
+    """Whether a clip `state` means finished (completed, succeeded...), as opposed to queued or streaming."""
+    return (state or "").lower() in _FINAL_CLIP_STATES
 
 
 class TaskStatus(StrEnum):
@@ -76,7 +103,7 @@ class Clip(BaseModel):
     @property
     def is_final(self) -> bool:
         """True when the clip is finished: its links are the real files, not a streaming preview."""
-        return (self.state or "").lower() in _FINAL_CLIP_STATES
+        return clip_state_is_final(self.state)
 
     @property
     def is_failed(self) -> bool:
@@ -128,7 +155,7 @@ class SunoTask(BaseModel):
         for item in json_list(data.get("clips")) or []:
             fields = json_object(item)
             if fields is not None and isinstance(fields.get("clip_id"), str):
-                clips.append(Clip.model_validate(fields))
+                clips.append(lenient(Clip, fields))
         return clips
 
 

@@ -9,9 +9,10 @@ models so that bad input is refused before anything billable is sent.
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any, Literal, Self
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
     "ID_PATTERN",
@@ -67,6 +68,16 @@ class SunoRequest(BaseModel):
             '(for example {"auto_lyrics": true}). Leave empty unless CCAPI documents the field.'
         ),
     )
+
+    @field_validator("extra")
+    @classmethod
+    def _plain_json(cls, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+        try:
+            json.dumps(extra, allow_nan=False)
+        except ValueError:
+            # JSON has no NaN or Infinity, but a lenient JSON-RPC parser lets them through.
+            raise ValueError("extra: NaN and Infinity are not JSON numbers; send plain JSON values") from None
+        return extra
 
     def payload(self) -> dict[str, Any]:
         """The set fields, by our names, plus `custom_mode` where the action has one."""

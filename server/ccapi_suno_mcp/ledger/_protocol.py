@@ -102,6 +102,26 @@ class TaskLedger(Protocol):
         """
         ...
 
+    async def begin_unless_duplicate(
+        self,
+        *,
+        tool: str,
+        action: str,
+        body: Mapping[str, Any],
+        parent_task_id: str | None = None,
+        parent_clip_id: str | None = None,
+        within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+    ) -> tuple[TaskRecord, bool]:
+        """Atomically return the newest duplicate within the window (`False`), or begin a submission (`True`).
+
+        Two concurrent identical calls must not both begin: this is what prevents double billing.
+
+        Raises:
+            TypeError: `body` holds something JSON cannot represent.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
     async def find_duplicate(
         self, action: str, body: Mapping[str, Any], *, within_seconds: float = DEFAULT_DUPLICATE_WINDOW
     ) -> TaskRecord | None:

@@ -27,7 +27,7 @@ import anyio
 import anyio.to_thread
 
 from ccapi_suno_mcp._json import json_list, json_object
-from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus
+from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus, lenient
 from ccapi_suno_mcp.ledger._models import (
     TERMINAL_STATUSES,
     ClipRecord,
@@ -138,6 +138,9 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 
+INTERRUPTED_AFTER = 120.0
+"""Seconds after which a submission still `submitting` when a ledger opens is taken as interrupted."""
+
 _TASK_COLUMNS = (
     "seq, submission_id, task_id, tool, action, request, fingerprint, state, status, progress, fail_reason, error, "
     "title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, finished_at"
@@ -182,8 +185,20 @@ class SQLiteLedger(TaskLedger):
             OSError: The parent folder cannot be created.
         """
         ledger = cls(path, clock=clock)
-        await ledger._run(lambda _connection: None)
+        await ledger._run(ledger._settle_interrupted)
         return ledger
+
+    def _settle_interrupted(self, connection: sqlite3.Connection) -> None:
+        """Mark submissions left `submitting` by a process that stopped mid-send as `outcome_unknown`.
+
+        Only those older than `INTERRUPTED_AFTER` seconds: a younger one may be in flight in another process.
+        """
+        with _transaction(connection, durable=True):
+            connection.execute(
+                "UPDATE tasks SET state = 'outcome_unknown', error = ?, updated_at = ? "
+                "WHERE state = 'submitting' AND task_id IS NULL AND created_at < ?",
+                ("the server stopped while sending this request", self._clock(), self._clock() - INTERRUPTED_AFTER),
+            )
 
     @property
     def path(self) -> str:
@@ -221,15 +236,46 @@ class SQLiteLedger(TaskLedger):
             ValueError: `body` holds a circular reference or a non-finite float.
             LedgerClosedError: The ledger is closed.
         """
+        record, _ = await self.begin_unless_duplicate(
+            tool=tool, action=action, body=body, parent_task_id=parent_task_id, parent_clip_id=parent_clip_id,
+            within_seconds=None,
+        )  # fmt: skip
+        return record
+
+    async def begin_unless_duplicate(
+        self,
+        *,
+        tool: str,
+        action: str,
+        body: Mapping[str, Any],
+        parent_task_id: str | None = None,
+        parent_clip_id: str | None = None,
+        within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+    ) -> tuple[TaskRecord, bool]:
+        """In one transaction: the newest duplicate within the window, or a new submission.
+
+        Returns `(duplicate, False)` when an identical request (see `find_duplicate`) was made within
+        `within_seconds`, else `(new submission, True)`. Two concurrent identical calls, even from two
+        processes, cannot both begin. `within_seconds=None` never looks for a duplicate.
+
+        Raises:
+            TypeError: `body` holds something JSON cannot represent.
+            ValueError: `body` holds a circular reference or a non-finite float.
+            LedgerClosedError: The ledger is closed.
+        """
         request = dict(body)
         fingerprint = body_fingerprint(action, request)
         request_json = json.dumps(request, ensure_ascii=False, allow_nan=False)
         submission_id = uuid.uuid4().hex
         title = _request_title(request)
 
-        def insert(connection: sqlite3.Connection) -> TaskRecord:
+        def claim(connection: sqlite3.Connection) -> tuple[TaskRecord, bool]:
             now = self._clock()
             with _transaction(connection, durable=True):
+                if within_seconds is not None:
+                    duplicate = _newest_duplicate(connection, fingerprint, now - within_seconds)
+                    if duplicate is not None:
+                        return duplicate, False
                 connection.execute(
                     "INSERT INTO tasks (submission_id, tool, action, request, fingerprint, state, status, title, "
                     "parent_task_id, parent_clip_id, created_at, updated_at, search_text) "
@@ -253,9 +299,9 @@ class SQLiteLedger(TaskLedger):
                     "INSERT INTO status_history (submission_id, status, progress, at) VALUES (?, ?, NULL, ?)",
                     (submission_id, TaskStatus.NOT_START.value, now),
                 )
-                return _one_task(connection, "submission_id = ?", submission_id, history=True)
+                return _one_task(connection, "submission_id = ?", submission_id, history=True), True
 
-        return await self._run(insert)
+        return await self._run(claim)
 
     async def record_task_id(self, submission_id: str, task_id: str) -> TaskRecord:
         """Store the task id CCAPI answered with (state `submitted`), durably before returning.
@@ -348,13 +394,7 @@ class SQLiteLedger(TaskLedger):
 
         def find(connection: sqlite3.Connection) -> TaskRecord | None:
             with _transaction(connection, write=False):
-                rows = connection.execute(
-                    f"SELECT {_TASK_COLUMNS} FROM tasks WHERE fingerprint = ? AND created_at >= ? "
-                    "AND state != 'rejected' AND status != 'FAILURE' ORDER BY created_at DESC, seq DESC LIMIT 1",
-                    (fingerprint, self._clock() - within_seconds),
-                ).fetchall()
-                tasks = _assemble(connection, rows, history=False)
-            return tasks[0] if tasks else None
+                return _newest_duplicate(connection, fingerprint, self._clock() - within_seconds)
 
         return await self._run(find)
 
@@ -705,6 +745,17 @@ def _transaction(connection: sqlite3.Connection, *, write: bool = True, durable:
 # -- rows to records ----------------------------------------------------------------------------------------
 
 
+def _newest_duplicate(connection: sqlite3.Connection, fingerprint: str, since: float) -> TaskRecord | None:
+    """The newest submission with this fingerprint since `since` that may have been billed."""
+    rows = connection.execute(
+        f"SELECT {_TASK_COLUMNS} FROM tasks WHERE fingerprint = ? AND created_at >= ? "
+        "AND state != 'rejected' AND status != 'FAILURE' ORDER BY created_at DESC, seq DESC LIMIT 1",
+        (fingerprint, since),
+    ).fetchall()
+    tasks = _assemble(connection, rows, history=False)
+    return tasks[0] if tasks else None
+
+
 def _loads(text: str | None) -> Any:
     return None if text is None else json.loads(text)
 
@@ -842,7 +893,7 @@ def _clips_with_raw(task: SunoTask) -> list[tuple[Clip, dict[str, Any]]]:
     for item in json_list(data.get("clips")) or []:
         fields = json_object(item)
         if fields is not None and isinstance(fields.get("clip_id"), str):
-            pairs.append((Clip.model_validate(fields), fields))
+            pairs.append((lenient(Clip, fields), fields))
     return pairs
 
 

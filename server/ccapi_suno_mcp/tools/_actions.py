@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import inspect
 import logging
+import sqlite3
 import time
 from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
@@ -24,18 +25,19 @@ from pydantic import Field, ValidationError
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
-from ccapi_suno_mcp.errors import NO_KEY_MESSAGE
-from ccapi_suno_mcp.ledger import TaskRecord
+from ccapi_suno_mcp.errors import NO_KEY_MESSAGE, redact
+from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
 from ccapi_suno_mcp.views import SubmittedTask, render_submitted
 
-__all__ = ["ACTION_ANNOTATIONS", "DUPLICATE_WINDOW_SECONDS", "register_action_tools", "validation_message"]
+__all__ = ["ACTION_ANNOTATIONS", "register_action_tools", "validation_message"]
 
 logger = logging.getLogger(__name__)
 
-DUPLICATE_WINDOW_SECONDS = 600.0
+IN_FLIGHT_WAIT_SECONDS = 45.0
+"""How long an identical call waits for the first one's submit to be answered before saying it is unknown."""
 ACTION_ANNOTATIONS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
@@ -117,12 +119,24 @@ def _unknown_arguments(ctx: Context[AppState, Any], known: list[str]) -> list[st
     return sorted(str(name) for name in cast(dict[str, Any], arguments) if name not in known)
 
 
-def _duplicate_answer(spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
+async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
+    """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed."""
+    with anyio.move_on_after(IN_FLIGHT_WAIT_SECONDS):
+        while record.state == "submitting":
+            await anyio.sleep(0.05)
+            record = await state.ledger.get_submission(record.submission_id) or record
+    return record
+
+
+async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
+    existing = await _settled(state, existing)
     if existing.task_id is None:
-        minutes = max(0, int((time.time() - existing.created_at) // 60))
+        seconds = max(0, int(time.time() - existing.created_at))
+        when = f"{seconds // 60} minute(s) ago" if seconds >= 60 else "moments ago"
+        outcome = "is still unknown" if existing.state == "submitting" else "is unknown"
         raise ToolError(
-            f"An identical {spec.tool} request was sent {minutes} minute(s) ago and its outcome is unknown "
-            f"({existing.error or 'no answer'}); it may have been billed. Check suno_list_tasks with status "
+            f"An identical {spec.tool} request was sent {when} and its outcome {outcome} "
+            f"({existing.error or 'no answer yet'}); it may have been billed. Check suno_list_tasks with status "
             "outcome_unknown and suno_get_balance first; pass force=true to submit again anyway."
         )
     view = render_submitted(existing, reused=True)
@@ -153,16 +167,14 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
             raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
         if not state.client.has_api_key:
             raise ToolError(NO_KEY_MESSAGE)
-        if not force:
-            existing = await state.ledger.find_duplicate(spec.action, body, within_seconds=DUPLICATE_WINDOW_SECONDS)
-            if existing is not None:
-                return _duplicate_answer(spec, existing)
-        record = await state.ledger.begin_submission(
-            tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id, parent_clip_id=parent_clip_id
-        )
-        task_id = await _send(state, spec, record, body)
-        submitted = await state.ledger.record_task_id(record.submission_id, task_id)
-        await state.notifier.tasks_changed([task_id], list_changed=True)
+        record, is_new = await state.ledger.begin_unless_duplicate(
+            tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id,
+            parent_clip_id=parent_clip_id, within_seconds=None if force else DEFAULT_DUPLICATE_WINDOW,
+        )  # fmt: skip
+        if not is_new:
+            return await _duplicate_answer(state, spec, record)
+        submitted = await _submit_and_record(state, spec, record, body)
+        await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True)
         state.watcher.wake()
         view = render_submitted(submitted, reused=False)
         return tool_result(view, view.note or "")
@@ -182,33 +194,46 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
     return submit_action
 
 
-async def _send(state: AppState, spec: ActionSpec, record: TaskRecord, body: dict[str, Any]) -> str:
-    """Submit once; on any doubt, mark the ledger entry so nothing is lost and nothing is resent blindly.
+async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskRecord, body: dict[str, Any]) -> TaskRecord:
+    """Submit once and record the task id; on any doubt, mark the ledger entry so nothing is resent blindly.
+
+    Shielded from cancellation: once the request may be on its way, the answer must reach the ledger even if
+    the client gives up on this call.
 
     Raises:
         ToolError: with what happened and what to check before retrying.
     """
-    try:
-        return await state.client.submit(spec.action, body)
-    except (ccapi.APIConnectionError, ccapi.ServerError) as exc:
-        may_have_reached = not isinstance(exc, ccapi.APIConnectionError) or exc.request_may_have_been_sent
-        if not may_have_reached:
+    with anyio.CancelScope(shield=True):
+        try:
+            task_id = await state.client.submit(spec.action, body)
+        except (ccapi.APIConnectionError, ccapi.ServerError, ccapi.UnexpectedResponseError) as exc:
+            if isinstance(exc, ccapi.APIConnectionError) and not exc.request_may_have_been_sent:
+                await state.ledger.mark_rejected(record.submission_id, str(exc))
+                raise state.error(exc) from None
+            await state.ledger.mark_outcome_unknown(record.submission_id, str(exc))
+            logger.warning("submit of %s may have reached CCAPI without a usable answer: %s", spec.action, exc)
+            raise ToolError(
+                redact(
+                    f"The {spec.tool} request may have reached CCAPI, but no clear answer came back ({exc}); it may "
+                    "have been accepted and billed. Before retrying, check suno_list_tasks with status "
+                    "outcome_unknown and suno_get_balance (or your CCAPI dashboard); a retry with force=true could "
+                    "create a second, billed task.",
+                    state.settings.api_key,
+                )
+            ) from None
+        except ccapi.CCAPIError as exc:
             await state.ledger.mark_rejected(record.submission_id, str(exc))
-            raise state.error(exc) from None
-        await state.ledger.mark_outcome_unknown(record.submission_id, str(exc))
-        logger.warning("submit of %s may have reached CCAPI without an answer: %s", spec.action, exc)
-        raise ToolError(
-            f"The {spec.tool} request may have reached CCAPI, but no clear answer came back ({exc}); it may have "
-            "been accepted and billed. Before retrying, check suno_list_tasks with status outcome_unknown and "
-            "suno_get_balance (or your CCAPI dashboard); a retry with force=true could create a second, billed task."
-        ) from None
-    except ccapi.CCAPIError as exc:
-        await state.ledger.mark_rejected(record.submission_id, str(exc))
-        raise state.error(exc, f"for {spec.tool}") from None
-    except anyio.get_cancelled_exc_class():
-        with anyio.CancelScope(shield=True):
-            await state.ledger.mark_outcome_unknown(record.submission_id, "the call was cancelled mid-submit")
-        raise
+            raise state.error(exc, f"for {spec.tool}") from None
+        logger.info("CCAPI accepted %s as %s", spec.action, task_id)
+        try:
+            return await state.ledger.record_task_id(record.submission_id, task_id)
+        except (LedgerError, sqlite3.Error) as exc:
+            logger.error("CCAPI accepted %s as %s but the ledger could not record it: %s", spec.action, task_id, exc)
+            raise ToolError(
+                f"CCAPI accepted the request as task {task_id}, but this server could not record it ({exc}); "
+                f"keep that id: suno_get_task and suno_wait_for_tasks still work with it. Do not submit again."
+            ) from None
+    raise AssertionError("unreachable: a shielded scope re-raises what it does not return")  # for the type checker
 
 
 def register_action_tools(server: MCPServer[Any], catalogue: Catalogue, settings: Settings) -> list[str]:

@@ -30,6 +30,7 @@ from ccapi_suno_mcp.ccapi import CCAPIError
 from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
 from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
+from ccapi_suno_mcp.settings import LOOPBACK_HOSTS
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool
 
@@ -38,15 +39,33 @@ __all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "register_download_tool"]
 MAX_DOWNLOAD_BYTES = 300 * 1024 * 1024
 FileKind = Literal["audio", "image", "video", "wav", "midi"]
 
-# kind -> (acceptable content types, magic-byte checks, file extension)
-_TYPES: dict[str, tuple[tuple[str, ...], tuple[bytes, ...], str]] = {
-    "audio": (("audio/",), (b"ID3", b"\xff\xfb", b"\xff\xf3", b"\xff\xf2", b"RIFF", b"OggS", b"fLaC"), ""),
-    "image": (("image/",), (b"\xff\xd8\xff", b"\x89PNG", b"RIFF", b"GIF8"), ""),
-    "video": (("video/",), (), ".mp4"),
-    "wav": (("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"), (b"RIFF",), ".wav"),
-    "midi": (("audio/midi", "audio/x-midi", "audio/mid"), (b"MThd",), ".mid"),
+# kind -> (acceptable content types, file extension); what the first bytes must look like is in _looks_like.
+_TYPES: dict[str, tuple[tuple[str, ...], str]] = {
+    "audio": (("audio/", "video/mp4"), ""),
+    "image": (("image/",), ""),
+    "video": (("video/",), ".mp4"),
+    "wav": (("audio/wav", "audio/x-wav", "audio/wave", "audio/vnd.wave"), ".wav"),
+    "midi": (("audio/midi", "audio/x-midi", "audio/mid"), ".mid"),
 }
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
+
+
+def _looks_like(kind: str, head: bytes) -> bool:
+    """Whether a file's first bytes fit its kind (mp3 frames or ID3, WAV, Ogg, FLAC, MP4/M4A, ADTS AAC...)."""
+    is_mp4 = head[4:8] == b"ftyp"
+    mpeg_frame = len(head) > 1 and head[0] == 0xFF and head[1] & 0xE0 == 0xE0  # MP3 frames and ADTS AAC
+    if kind == "audio":
+        return head.startswith((b"ID3", b"RIFF", b"OggS", b"fLaC")) or is_mp4 or mpeg_frame
+    if kind == "image":
+        return head.startswith((b"\xff\xd8\xff", b"\x89PNG", b"GIF8")) or (
+            head[:4] == b"RIFF" and head[8:12] == b"WEBP"
+        )
+    if kind == "video":
+        return is_mp4 or head.startswith(b"\x1a\x45\xdf\xa3")  # MP4 family or WebM/Matroska
+    if kind == "wav":
+        return head[:4] == b"RIFF" and head[8:12] == b"WAVE"
+    return head.startswith(b"MThd")
+
+
 _DEFAULT_EXTENSIONS = {"audio": ".mp3", "image": ".jpg"}
 _RESULT_KEYS: dict[str, tuple[str, ...]] = {
     "wav": ("wav_url", "audio_url", "url"),
@@ -98,7 +117,7 @@ def _local_emulator(state: AppState) -> str | None:
     if state.sandbox_url is not None:
         return state.sandbox_url
     parts = urlsplit(state.client.base_url)
-    return state.client.base_url if parts.scheme == "http" and parts.hostname in _LOOPBACK else None
+    return state.client.base_url if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS else None
 
 
 def _check_origin(url: str, emulator: str | None) -> None:
@@ -120,8 +139,8 @@ def _target(folder: Path, name: str, overwrite: bool) -> Path:
     return target
 
 
-async def _save(state: AppState, url: str, kind: str, target: Path) -> tuple[int, str]:
-    types, magics, _ = _TYPES[kind]
+async def _save(state: AppState, url: str, kind: str, target: Path, *, overwrite: bool) -> tuple[int, str]:
+    types, _ = _TYPES[kind]
     fd, temp_name = tempfile.mkstemp(prefix=".partial-", dir=target.parent)
     size = 0
     try:
@@ -135,15 +154,21 @@ async def _save(state: AppState, url: str, kind: str, target: Path) -> tuple[int
                     if size > MAX_DOWNLOAD_BYTES:
                         raise ToolError(f"The file is larger than {MAX_DOWNLOAD_BYTES // 2**20} MB: not saved.")
                     if len(head) < 16:
-                        head += chunk[:16]
+                        head = (head + chunk)[:16]
                     sink.write(chunk)
                 sink.flush()
                 os.fsync(sink.fileno())
         if size == 0:
             raise ToolError("The file is empty: not saved. Try again later.")
-        if magics and not head.startswith(magics):
+        if not _looks_like(kind, head):
             raise ToolError(f"The file does not look like {kind} data: not saved.")
-        os.replace(temp_name, target)
+        if overwrite:
+            os.replace(temp_name, target)
+        else:
+            try:
+                os.link(temp_name, target)  # fails if the name was taken meanwhile: never a silent overwrite
+            except FileExistsError:
+                raise ToolError(f"{target} already exists: pass overwrite=true to replace it.") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp_name)
@@ -157,7 +182,7 @@ def register_download_tool(server: MCPServer[Any]) -> None:
         server,
         title="Download a file",
         annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=False, idempotent_hint=True, open_world_hint=True
+            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
         ),
     )
     async def suno_download(
@@ -209,11 +234,11 @@ def register_download_tool(server: MCPServer[Any]) -> None:
         identifier = clip.clip_id if clip else (task.task_id if task and task.task_id else "file")
         suffix = Path(urlsplit(url).path).suffix.lower()
         url_extension = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
-        name_extension = _TYPES[kind][2] or url_extension or _DEFAULT_EXTENSIONS[kind]
+        name_extension = _TYPES[kind][1] or url_extension or _DEFAULT_EXTENSIONS[kind]
         title = clip.title if clip else (task.title if task else None)
         target = _target(state.settings.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
         try:
-            size, content_type = await _save(state, url, kind, target)
+            size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
         except CCAPIError as exc:
             raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
         owner_task = clip.task_id if clip else (task.task_id if task else None)

@@ -14,7 +14,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent, ToolAnnotations
 from pydantic import BaseModel, Field
 
-from ccapi_suno_mcp.ccapi import CCAPIError, NotFoundError
+from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
@@ -62,28 +62,43 @@ def tool_result(view: BaseModel, text: str) -> CallToolResult:
     )
 
 
-async def refresh_tasks(state: AppState, task_ids: list[str]) -> tuple[list[TaskView], list[str]]:
+async def refresh_tasks(
+    state: AppState, task_ids: list[str], *, deadline: float | None = None
+) -> tuple[list[TaskView], list[str]]:
     """Views of the tasks, fetching from CCAPI (one batch request per 100) only those not final in the ledger.
 
-    Returns the views in the order asked and the ids that neither the ledger nor CCAPI know.
+    Returns the views in the order asked and the ids that neither the ledger nor CCAPI know. A task the
+    ledger knows is always shown from the ledger, refreshed by what CCAPI answered. Changes found here are
+    notified like the watcher's. With a `deadline` (`anyio.current_time()` units), CCAPI gets until then.
 
     Raises:
-        CCAPIError: when CCAPI cannot be read and a task is not final in the ledger.
+        CCAPIError: when CCAPI cannot be read (or not before the deadline) and a task is unknown to the ledger.
     """
     known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
     stale = [task_id for task_id in task_ids if task_id not in known or not known[task_id].is_terminal]
-    remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)} if stale else {}
-    for task in remote.values():
-        await state.ledger.apply_update(task)
+    remote: dict[str, SunoTask] = {}
+    if stale:
+        try:
+            with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
+                remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
+        except (CCAPIError, TimeoutError) as exc:
+            if any(task_id not in known for task_id in stale):
+                if isinstance(exc, TimeoutError):
+                    raise APITimeoutError("CCAPI did not answer in time", request_may_have_been_sent=True) from None
+                raise
+            logger.warning("CCAPI could not be read (%s); showing the ledger's last view", exc)
+    changed = [task.task_id for task in remote.values() if await state.ledger.apply_update(task)]
+    if changed:
+        await state.notifier.tasks_changed(changed, list_changed=True)
     if remote:  # re-read even if unchanged here: the watcher may have applied the same update first
         known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:
-        if task_id in remote and task_id not in known:
-            views.append(render_task(remote[task_id]))
-        elif task_id in known and (task_id in remote or known[task_id].is_terminal):
+        if task_id in known:
             views.append(render_task(known[task_id]))
+        elif task_id in remote:
+            views.append(render_task(remote[task_id]))
         else:
             missing.append(task_id)
     return views, missing
@@ -194,37 +209,30 @@ def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
         unique = list(dict.fromkeys(task_ids))
         start = anyio.current_time()
         deadline = start + timeout_seconds
-        reported = 0.0
         try:
-            views, missing = await refresh_tasks(state, unique)
+            views, missing = await refresh_tasks(state, unique, deadline=deadline)
         except CCAPIError as exc:
-            # CCAPI is failing right now: tasks the ledger knows can still be waited for (the watcher keeps
-            # polling, with backoff); only ids it has never seen need CCAPI to answer.
-            records = await state.ledger.get_tasks(unique)
-            if len(records) != len(unique):
-                raise state.error(exc) from exc
-            logger.warning("while waiting: %s", exc)
-            views, missing = [render_task(record) for record in records], []
+            raise state.error(exc) from exc
         if not views:
             raise ToolError(NONE_KNOWN)
-        watched = [view.task_id for view in views if view.tool is not None]
+        all_in_ledger = all(view.tool is not None for view in views)
+        state.watcher.wake()  # once: the watcher polls on its own schedule (and backs off) from here
+        reported: float | None = None
         while True:
-            progress = max(reported, _overall_progress(views))
-            if progress > reported or reported == 0.0:
+            progress = _overall_progress(views)
+            if reported is None or progress > reported:
                 await ctx.report_progress(progress, 100.0, _progress_text(views))
                 reported = progress
-            all_done = all(view.done for view in views)
             remaining = deadline - anyio.current_time()
-            if all_done or remaining <= 0:
+            if all(view.done for view in views) or remaining <= 0:
                 break
-            state.watcher.wake()
             await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
+            if all_in_ledger:  # the watcher keeps the ledger fresh: no CCAPI call of our own
+                records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
+                views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
+                continue
             try:
-                if len(watched) == len(views):
-                    records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
-                    views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
-                else:
-                    views, missing = await refresh_tasks(state, unique)
+                views, missing = await refresh_tasks(state, unique, deadline=deadline)
             except CCAPIError as exc:
                 logger.warning("while waiting: %s", exc)
         waited = round(anyio.current_time() - start, 1)

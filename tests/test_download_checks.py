@@ -1,0 +1,55 @@
+"""What suno_download accepts as a file of each kind, and the names it gives files."""
+
+from __future__ import annotations
+
+import pytest
+
+from ccapi_suno_mcp.tools._download import _looks_like as looks_like  # pyright: ignore[reportPrivateUsage]
+from ccapi_suno_mcp.tools._download import safe_file_name  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.mark.parametrize(
+    ("kind", "head"),
+    [
+        ("audio", b"ID3\x04\x00\x00\x00\x00\x00\x00"),
+        ("audio", b"\xff\xfb\x90\x64\x00\x00"),
+        ("audio", b"\xff\xf1\x50\x80\x00\x1f"),  # ADTS AAC
+        ("audio", b"\x00\x00\x00\x20ftypM4A \x00\x00"),  # m4a, as CCAPI's Producer results are
+        ("audio", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+        ("image", b"\xff\xd8\xff\xe0\x00\x10JFIF"),
+        ("image", b"\x89PNG\r\n\x1a\n"),
+        ("video", b"\x00\x00\x00\x18ftypmp42"),
+        ("wav", b"RIFF\x24\x00\x00\x00WAVEfmt "),
+        ("midi", b"MThd\x00\x00\x00\x06"),
+    ],
+)
+def test_real_file_headers_are_accepted(kind: str, head: bytes) -> None:
+    assert looks_like(kind, head)
+
+
+@pytest.mark.parametrize(
+    ("kind", "head"),
+    [
+        ("audio", b"<html><body>"),
+        ("wav", b"RIFF\x24\x00\x00\x00AVI LIST"),
+        ("midi", b"ID3\x04"),
+        ("image", b'{"error": 1}'),
+        ("video", b"\x00\x00"),
+    ],
+)
+def test_other_bytes_are_refused(kind: str, head: bytes) -> None:
+    assert not looks_like(kind, head)
+
+
+@pytest.mark.parametrize(
+    ("title", "expected"),
+    [
+        ("Soft Steps in the Sun", "soft-steps-in-the-sun-07c958f3.mp3"),
+        ("../../etc/passwd", "etc-passwd-07c958f3.mp3"),
+        ("Ünïcödé ☂ Rain", "unicode-rain-07c958f3.mp3"),
+        ("", "suno-07c958f3.mp3"),
+        (None, "suno-07c958f3.mp3"),
+    ],
+)
+def test_file_names_come_from_titles_and_are_never_paths(title: str | None, expected: str) -> None:
+    assert safe_file_name(title, "07c958f3-8293-4a11-96d3-240dd62bbb31", "audio", ".mp3") == expected
