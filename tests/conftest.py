@@ -1,6 +1,50 @@
+from __future__ import annotations
+
 import pytest
+
+from ccapi_suno_mcp.sandbox import SandboxStats
+
+_FIGURES_KEY = pytest.StashKey["Figures"]()
+# The headline figures of the reliability suite, printed first and always (even when zero).
+HEADLINE_FIGURES = ("faults injected", "submits counted", "inputs fuzzed", "canary hits")
+
+
+class Figures:
+    """Counts the reliability suite adds up across the run; printed at the end by `pytest_terminal_summary`."""
+
+    def __init__(self) -> None:
+        self.totals: dict[str, int] = {}
+
+    def add(self, name: str, amount: int) -> None:
+        """Add `amount` to the figure `name` and print the part this test contributed."""
+        self.totals[name] = self.totals.get(name, 0) + amount
+        print(f"RELIABILITY {name}: {amount}")
+
+    def add_sandbox(self, stats: SandboxStats) -> None:
+        """Add what a sandbox counted: the faults it injected and the submits it received."""
+        self.add("faults injected", stats.faults_injected)
+        self.add("submits counted", stats.submits)
 
 
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Figures:
+    return request.config.stash[_FIGURES_KEY]
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.stash[_FIGURES_KEY] = Figures()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
+    totals = config.stash[_FIGURES_KEY].totals
+    if not totals:
+        return
+    terminalreporter.section("reliability figures")
+    names = [*(name for name in HEADLINE_FIGURES if name in totals), *sorted(set(totals) - set(HEADLINE_FIGURES))]
+    for name in names:
+        terminalreporter.write_line(f"RELIABILITY {name}: {totals[name]}")

@@ -1,0 +1,255 @@
+"""Downloads: only links from task results, https only, capped, typed, atomic, and never outside the folder.
+
+The ledger is seeded directly with crafted clips (as if CCAPI had returned them); the files come from a
+MockTransport "CDN", so every hostile case is exact and nothing leaves the machine.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx2
+import pytest
+from mcp import Client
+
+from ccapi_suno_mcp.app import create_server
+from ccapi_suno_mcp.ccapi import SunoTask
+from ccapi_suno_mcp.ledger import SQLiteLedger
+from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.tools import _download as download_module
+from harness import KEY, running, text_of
+
+CDN = "https://cdn.example"
+MP3 = b"ID3\x04\x00" + bytes(range(256)) * 8
+ALLOWED_NAME = re.compile(r"^[a-z0-9-]+\.mp3$")
+
+
+class BreaksMidway(httpx2.AsyncByteStream):
+    """A response body that sends some bytes and then loses the connection."""
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        yield MP3[:100]
+        raise httpx2.ReadError("connection reset by peer")
+
+
+@dataclass
+class Cdn:
+    """The media host: serves `files` by path and records every request it sees."""
+
+    files: dict[str, tuple[str, bytes]] = field(default_factory=lambda: dict[str, tuple[str, bytes]]())
+    broken: set[str] = field(default_factory=lambda: set[str]())
+    requests: list[httpx2.Request] = field(default_factory=lambda: list[httpx2.Request]())
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests.append(request)
+        path = request.url.path
+        if path in self.broken:
+            return httpx2.Response(200, headers={"content-type": "audio/mpeg"}, stream=BreaksMidway())
+        if path not in self.files:
+            return httpx2.Response(404, text="Not Found")
+        content_type, body = self.files[path]
+        return httpx2.Response(200, headers={"content-type": content_type}, content=body)
+
+
+@dataclass
+class Setup:
+    client: Client
+    ledger: SQLiteLedger
+    cdn: Cdn
+    downloads: Path
+    seeded: int = 0
+
+    async def clip(self, audio_url: str, *, title: str | None = "Rain") -> str:
+        """Record a finished task with one clip whose audio is at `audio_url`; returns the clip id."""
+        self.seeded += 1
+        clip_id = f"clip-{self.seeded:04d}"
+        task_id = f"task_seeded{self.seeded:04d}"
+        body = {"gpt_description_prompt": f"seeded song {self.seeded}"}
+        record = await self.ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=body)
+        await self.ledger.record_task_id(record.submission_id, task_id)
+        clip = {"clip_id": clip_id, "title": title, "audio_url": audio_url, "state": "complete", "duration": 1.0}
+        await self.ledger.apply_update(SunoTask(task_id=task_id, status="SUCCESS", data={"clips": [clip]}))
+        return clip_id
+
+    async def download(self, clip_id: str, **arguments: Any) -> tuple[bool, str, dict[str, Any] | None]:
+        result = await self.client.call_tool("suno_download", {"clip_id": clip_id, **arguments})
+        return result.is_error, text_of(result), result.structured_content
+
+    def leftovers(self) -> list[str]:
+        return sorted(entry.name for entry in self.downloads.iterdir() if entry.name.startswith(".partial-"))
+
+
+@asynccontextmanager
+async def seeded_server(home: Path) -> AsyncGenerator[Setup]:
+    cdn = Cdn()
+    settings = Settings(api_key=KEY, base_url="https://api.ccapi.example", home=home)
+    async with (
+        SQLiteLedger(home / "ledger.sqlite3") as ledger,
+        httpx2.AsyncClient(transport=httpx2.MockTransport(cdn)) as http,
+        Client(create_server(settings, http_client=http, ledger=ledger)) as client,
+    ):
+        yield Setup(client=client, ledger=ledger, cdn=cdn, downloads=settings.downloads)
+
+
+@pytest.mark.anyio
+async def test_download_takes_no_url_from_the_caller(tmp_path: Path) -> None:
+    async with seeded_server(tmp_path) as setup:
+        tools = {tool.name: tool for tool in (await setup.client.list_tools()).tools}
+    properties = set(tools["suno_download"].input_schema["properties"])
+    assert properties == {"clip_id", "kind", "task_id", "overwrite"}
+    assert not [name for name in properties if "url" in name or "path" in name]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "url", ["http://evil.example/song.mp3", "file:///etc/passwd", "ftp://cdn.example/song.mp3", "https:///song.mp3"]
+)
+async def test_a_result_link_that_is_not_https_is_refused_without_a_request(tmp_path: Path, url: str) -> None:
+    async with seeded_server(tmp_path) as setup:
+        failed, message, _ = await setup.download(await setup.clip(url))
+        requests = len(setup.cdn.requests)
+    assert failed and "only https links" in message
+    assert requests == 0
+    assert not setup.downloads.exists() or list(setup.downloads.iterdir()) == []
+
+
+@pytest.mark.anyio
+async def test_the_sandbox_loopback_origin_is_accepted_but_another_loopback_port_is_not(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        submitted = await harness.call("suno_generate_music", {"description": "a calm piano piece"})
+        [task] = (await harness.finished([submitted["task_id"]]))["tasks"]
+        saved = await harness.call("suno_download", {"clip_id": task["clips"][0]["clip_id"]})
+        async with SQLiteLedger(tmp_path / "ledger.sqlite3") as ledger:
+            record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"x": 1})
+            await ledger.record_task_id(record.submission_id, "task_otherport")
+            clip = {"clip_id": "clip-other-port", "audio_url": "http://127.0.0.1:1/media/x.wav"}
+            await ledger.apply_update(SunoTask(task_id="task_otherport", status="SUCCESS", data={"clips": [clip]}))
+        refused = await harness.fail("suno_download", {"clip_id": "clip-other-port"})
+    assert Path(saved["path"]).read_bytes()[:4] == b"RIFF"
+    assert "only https links" in refused
+
+
+@pytest.mark.anyio
+async def test_a_file_over_the_size_cap_is_not_saved(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(download_module, "MAX_DOWNLOAD_BYTES", len(MP3) - 1)
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/big.mp3"] = ("audio/mpeg", MP3)
+        failed, message, _ = await setup.download(await setup.clip(f"{CDN}/big.mp3"))
+    assert failed and "larger than" in message
+    assert list(setup.downloads.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("content_type", "body", "fragment"),
+    [
+        ("text/html", b"<html>login</html>", "not audio"),
+        ("application/json", MP3, "not audio"),
+        ("audio/mpeg", b"<html>an error page served as audio</html>", "does not look like audio"),
+        ("audio/mpeg", b"", "empty"),
+    ],
+)
+async def test_a_file_of_the_wrong_type_is_not_saved(
+    tmp_path: Path, content_type: str, body: bytes, fragment: str
+) -> None:
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/song.mp3"] = (content_type, body)
+        failed, message, _ = await setup.download(await setup.clip(f"{CDN}/song.mp3"))
+    assert failed and fragment in message
+    assert list(setup.downloads.iterdir()) == []
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    "title",
+    [
+        "../../etc/passwd",
+        "/etc/passwd",
+        "..",
+        "C:\\Windows\\System32\\drivers",
+        "Ünïcödé 🎵 雨の歌 ☔",
+        "\x00\n\r\t",
+        "x" * 5000,
+        "",
+        None,
+    ],
+)
+async def test_hostile_titles_become_plain_file_names_inside_the_folder(tmp_path: Path, title: str | None) -> None:
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
+        failed, message, saved = await setup.download(await setup.clip(f"{CDN}/song.mp3", title=title))
+    assert not failed, message
+    assert saved is not None
+    path = Path(saved["path"])
+    assert path.parent == setup.downloads.resolve()
+    assert ALLOWED_NAME.match(path.name) and len(path.name) <= 100, path.name
+    assert path.read_bytes() == MP3
+    assert [entry.name for entry in setup.downloads.iterdir()] == [path.name]
+
+
+@pytest.mark.anyio
+async def test_a_symlink_planted_at_the_target_is_never_followed(tmp_path: Path) -> None:
+    outside = tmp_path / "outside" / "precious.txt"
+    outside.parent.mkdir()
+    outside.write_text("precious")
+    async with seeded_server(tmp_path / "home") as setup:
+        setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
+        clip_id = await setup.clip(f"{CDN}/song.mp3")
+        _, _, saved = await setup.download(clip_id)
+        assert saved is not None
+        target = Path(saved["path"])
+        target.unlink()
+        target.symlink_to(outside)
+        refused, message, _ = await setup.download(clip_id, overwrite=True)
+        refused_again, _, _ = await setup.download(clip_id)
+    assert refused and refused_again and "outside the download folder" in message
+    assert target.is_symlink()
+    assert outside.read_text() == "precious"
+    assert setup.leftovers() == []
+
+
+@pytest.mark.anyio
+async def test_an_existing_file_is_replaced_only_with_overwrite(tmp_path: Path) -> None:
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
+        clip_id = await setup.clip(f"{CDN}/song.mp3")
+        _, _, saved = await setup.download(clip_id)
+        assert saved is not None
+        target = Path(saved["path"])
+        target.write_bytes(b"my own edit")
+        refused, message, _ = await setup.download(clip_id)
+        kept = target.read_bytes()
+        replaced, _, _ = await setup.download(clip_id, overwrite=True)
+    assert refused and "overwrite=true" in message
+    assert kept == b"my own edit"
+    assert not replaced and target.read_bytes() == MP3
+
+
+@pytest.mark.anyio
+async def test_a_download_cut_off_midway_leaves_the_good_file_and_no_partial_file(tmp_path: Path) -> None:
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
+        clip_id = await setup.clip(f"{CDN}/song.mp3")
+        _, _, saved = await setup.download(clip_id)
+        assert saved is not None
+        setup.cdn.broken.add("/song.mp3")
+        failed, message, _ = await setup.download(clip_id, overwrite=True)
+    assert failed and "Could not download" in message
+    assert Path(saved["path"]).read_bytes() == MP3
+    assert setup.leftovers() == []
+
+
+@pytest.mark.anyio
+async def test_the_api_key_is_never_sent_to_the_media_host(tmp_path: Path) -> None:
+    async with seeded_server(tmp_path) as setup:
+        setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
+        failed, message, _ = await setup.download(await setup.clip(f"{CDN}/song.mp3"))
+        [request] = setup.cdn.requests
+    assert not failed, message
+    assert "authorization" not in request.headers
+    assert KEY not in str(request.headers) and KEY not in str(request.url)
