@@ -50,3 +50,14 @@ def test_the_readme_documents_every_environment_variable() -> None:
 def test_the_readme_names_the_run_and_test_commands() -> None:
     assert re.search(r"^uv run ccapi-suno-mcp --sandbox", README, re.MULTILINE)
     assert re.search(r"^uv run pytest", README, re.MULTILINE)
+
+
+def test_every_test_named_in_the_guarantees_exists() -> None:
+    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+    named = re.findall(r"`(test_[a-z_]+\.py)(?:::(test_[a-z0-9_]+))?`", section)
+    assert len(named) >= 13
+    tests_dir = Path(__file__).parent
+    for file, test in named:
+        source = (tests_dir / file).read_text(encoding="utf-8")
+        if test:
+            assert re.search(rf"^(async )?def {test}\(", source, re.MULTILINE), f"{file}::{test}"

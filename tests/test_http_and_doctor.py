@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import pytest
 from mcp import Client
@@ -141,3 +142,29 @@ async def test_doctor_reports_a_corrupt_ledger_instead_of_crashing(tmp_path: Pat
     status, text = await _doctor({"CCAPI_SUNO_HOME": str(tmp_path)})
     assert status == 1
     assert any(line.startswith("FAIL") and "ledger" in line for line in text.splitlines())
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_generations_over_http_make_fifty_distinct_tasks(tmp_path: Path) -> None:
+    task_ids: list[str] = []
+    async with (
+        http_server(tmp_path) as (url, sandbox),
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http,
+        Client(streamable_http_client(url, http_client=http)) as client,
+    ):
+
+        async def generate(number: int) -> None:
+            result = await client.call_tool("suno_generate_music", {"description": f"song number {number}"})
+            assert result.structured_content is not None, result
+            task_ids.append(result.structured_content["task_id"])
+
+        with anyio.fail_after(60):
+            async with anyio.create_task_group() as tasks:
+                for number in range(50):
+                    tasks.start_soon(generate, number)
+        listed = await client.call_tool("suno_list_tasks", {"limit": 100})
+        accepted = sandbox.stats.accepted_submits
+    assert len(set(task_ids)) == 50
+    assert accepted == 50
+    assert listed.structured_content is not None
+    assert {task["task_id"] for task in listed.structured_content["tasks"]} == set(task_ids)
