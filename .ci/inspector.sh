@@ -10,7 +10,8 @@ trap 'kill "${http_pid:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 npm install --prefix "$work" --no-audit --no-fund --loglevel=error "@modelcontextprotocol/inspector@${INSPECTOR_VERSION}" >/dev/null
 inspector="$work/node_modules/.bin/mcp-inspector"
 export CCAPI_SUNO_HOME="$work/home"
-server=(uv run --frozen ccapi-suno-mcp --sandbox)
+# The Inspector passes only a safe default environment to the server it launches: hand over the home with -e.
+server=(-e "CCAPI_SUNO_HOME=$CCAPI_SUNO_HOME" uv run --frozen ccapi-suno-mcp --sandbox)
 
 check() {  # check FILE PYTHON-EXPRESSION-OVER-r MESSAGE
   uv run --frozen python -c "import json,sys; r=json.load(open(sys.argv[1]))['result']; assert $2, sys.argv[2]" "$1" "$3"
@@ -32,7 +33,8 @@ check "$work/wait.json" "r['structuredContent']['all_done'] and r['structuredCon
   "tools/call suno_wait_for_tasks in a new process (2026-07-28): the task finished"
 
 "$inspector" --cli -q "${server[@]}" --method resources/read --uri suno://tasks/recent --format json >"$work/recent.json"
-check "$work/recent.json" "json.loads(r['contents'][0]['text'])[0]['task_id'] == '$task_id'" "resources/read suno://tasks/recent"
+check "$work/recent.json" "[t['task_id'] for t in json.loads(r['contents'][0]['text'])] == ['$task_id']" \
+  "resources/read suno://tasks/recent: the ledger in CCAPI_SUNO_HOME kept the task across processes"
 
 port=$(uv run --frozen python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 token="ci-token-$RANDOM$RANDOM"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from ccapi_suno_mcp.tools._download import _current_sandbox_link as current_sandbox_link  # pyright: ignore[reportPrivateUsage]
 from ccapi_suno_mcp.tools._download import _looks_like as looks_like  # pyright: ignore[reportPrivateUsage]
 from ccapi_suno_mcp.tools._download import safe_file_name  # pyright: ignore[reportPrivateUsage]
 
@@ -53,3 +54,18 @@ def test_other_bytes_are_refused(kind: str, head: bytes) -> None:
 )
 def test_file_names_come_from_titles_and_are_never_paths(title: str | None, expected: str) -> None:
     assert safe_file_name(title, "07c958f3-8293-4a11-96d3-240dd62bbb31", "audio", ".mp3") == expected
+
+
+@pytest.mark.parametrize(
+    ("url", "expected"),
+    [
+        ("http://127.0.0.1:40001/media/a.wav", "http://127.0.0.1:45301/media/a.wav"),
+        ("http://127.0.0.1:40001/stream/a", "http://127.0.0.1:45301/stream/a"),
+        ("http://127.0.0.1:40001/other/a.wav", "http://127.0.0.1:40001/other/a.wav"),
+        ("https://cdn1.suno.ai/a.mp3", "https://cdn1.suno.ai/a.mp3"),
+        ("http://evil.example/media/a.wav", "http://evil.example/media/a.wav"),
+    ],
+)
+def test_sandbox_links_from_an_earlier_run_point_at_todays_sandbox(url: str, expected: str) -> None:
+    assert current_sandbox_link(url, "http://127.0.0.1:45301") == expected
+    assert current_sandbox_link(url, None) == url

@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 from collections.abc import AsyncGenerator
 from contextlib import AsyncExitStack, asynccontextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import anyio
@@ -48,6 +49,14 @@ suno://tasks/recent resource list everything this server has submitted, even fro
 Never submit the same request twice to 'retry' a slow task: wait for it instead."""
 
 
+def _read_port(path: Path) -> int:
+    try:
+        port = int(path.read_text(encoding="utf-8").strip())
+    except (OSError, ValueError):
+        return 0
+    return port if 1024 <= port <= 65535 else 0
+
+
 def create_server(
     settings: Settings,
     *,
@@ -78,9 +87,15 @@ def create_server(
             if settings.sandbox:
                 from ccapi_suno_mcp.sandbox import Sandbox, serve_sandbox
 
-                # Its state persists beside the sandbox ledger, so tasks survive a restart of the server.
+                # Its state persists beside the sandbox ledger, so tasks survive a restart of the server, and it
+                # takes its previous port when free, so the links in the ledger keep working.
                 sandbox = Sandbox(api_key=SANDBOX_API_KEY, state_path=settings.home / "sandbox-state.json")
-                sandbox_url = await stack.enter_async_context(serve_sandbox(sandbox))
+                port_file = settings.home / "sandbox-port"
+                try:
+                    sandbox_url = await stack.enter_async_context(serve_sandbox(sandbox, port=_read_port(port_file)))
+                except OSError:
+                    sandbox_url = await stack.enter_async_context(serve_sandbox(sandbox))
+                port_file.write_text(sandbox_url.rsplit(":", 1)[1], encoding="utf-8")
                 base_url, api_key = sandbox_url, SANDBOX_API_KEY
                 logger.info("sandbox mode: CCAPI is emulated at %s", sandbox_url)
             client = SunoClient(api_key=api_key, base_url=base_url, http_client=http_client)

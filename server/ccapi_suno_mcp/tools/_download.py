@@ -120,6 +120,16 @@ def _local_emulator(state: AppState) -> str | None:
     return state.client.base_url if parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS else None
 
 
+def _current_sandbox_link(url: str, sandbox_url: str | None) -> str:
+    """In sandbox mode, a media link from an earlier run (another loopback port) points at today's sandbox."""
+    parts = urlsplit(url)
+    if sandbox_url is None or parts.scheme != "http" or parts.hostname not in LOOPBACK_HOSTS:
+        return url
+    if not parts.path.startswith(("/media/", "/stream/")):
+        return url
+    return sandbox_url.rstrip("/") + parts.path
+
+
 def _check_origin(url: str, emulator: str | None) -> None:
     parts = urlsplit(url)
     if emulator is not None and url.startswith(emulator.rstrip("/") + "/"):
@@ -230,6 +240,7 @@ def register_download_tool(server: MCPServer[Any]) -> None:
         if url is None:
             hint = f" Run {_DERIVED_ACTIONS[kind]} on the clip first." if kind in _DERIVED_ACTIONS else ""
             raise ToolError(f"No {kind} file is available for this {'clip' if clip else 'task'}.{hint}")
+        url = _current_sandbox_link(url, state.sandbox_url)
         _check_origin(url, _local_emulator(state))
         identifier = clip.clip_id if clip else (task.task_id if task and task.task_id else "file")
         suffix = Path(urlsplit(url).path).suffix.lower()
