@@ -21,7 +21,7 @@ from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState
 from ccapi_suno_mcp.tools import (
-    register_action_tools,
+    action_tools,
     register_download_tool,
     register_status_tools,
     register_wait_and_list_tools,
@@ -132,8 +132,8 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=bus,
+        tools=action_tools(catalogue, settings),
     )
-    register_action_tools(server, catalogue, settings)
     register_status_tools(server)
     register_wait_and_list_tools(server)
     register_download_tool(server)

@@ -190,11 +190,24 @@ def render_tasks(views: list[TaskView], missing: list[str] | None = None) -> str
     return "\n".join(lines) or "No tasks."
 
 
-class SubmittedTask(TaskView):
+class SubmittedTask(BaseModel):
+    """What an action tool returns at once: the task and what to do next (clips come with the wait)."""
+
+    task_id: str | None = Field(description="CCAPI's task id (task_...): pass it to suno_wait_for_tasks.")
+    action: str = Field(description="CCAPI action token, e.g. MUSIC.")
+    tool: str | None = None
+    status: str = Field(description="NOT_START, SUBMITTED, QUEUED, IN_PROGRESS, SUCCESS or FAILURE (or unknown).")
+    done: bool = Field(description="True once SUCCESS or FAILURE.")
+    title: str | None = None
+    parent_task_id: str | None = Field(default=None, description="The task this one was derived from.")
+    parent_clip_id: str | None = Field(default=None, description="The clip this one was derived from.")
+    submitted_at: str | None = Field(default=None, description="When it was submitted (UTC, ISO 8601).")
+    resource_uri: str | None = Field(default=None, description="MCP resource that follows this task.")
     reused_existing: bool = Field(
         description="True when an identical request from the last 10 minutes was returned instead of paying again."
     )
     note: str = Field(description="A short summary of what happened.")
+    next_step: str = Field(description="What to do next.")
 
 
 def render_submitted(record: TaskRecord, *, reused: bool) -> SubmittedTask:
@@ -207,5 +220,5 @@ def render_submitted(record: TaskRecord, *, reused: bool) -> SubmittedTask:
         )
     else:
         note = f"Submitted {record.task_id} ({record.action}). It runs in the background."
-    note += f" {view.next_step}"
-    return SubmittedTask(**view.model_dump(), reused_existing=reused, note=note)
+    fields = view.model_dump(include=set(SubmittedTask.model_fields) - {"reused_existing", "note"})
+    return SubmittedTask(**fields, reused_existing=reused, note=f"{note} {view.next_step}")

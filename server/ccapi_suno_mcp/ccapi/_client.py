@@ -96,7 +96,8 @@ class SunoClient:
         self._api_key = api_key or None
         self.base_url = base_url.rstrip("/")
         self._owns_client = http_client is None
-        self._http = http_client or httpx2.AsyncClient(timeout=timeout, follow_redirects=False)
+        self._client = http_client  # our own is made on first use: building its TLS context costs ~25 ms
+        self._timeout = timeout
         self.max_retries = max_retries
         self._sleep = sleep
         self._jitter = jitter
@@ -105,9 +106,15 @@ class SunoClient:
     def has_api_key(self) -> bool:
         return self._api_key is not None
 
+    @property
+    def _http(self) -> httpx2.AsyncClient:
+        if self._client is None:
+            self._client = httpx2.AsyncClient(timeout=self._timeout, follow_redirects=False)
+        return self._client
+
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._http.aclose()
+        if self._owns_client and self._client is not None:
+            await self._client.aclose()
 
     async def __aenter__(self) -> Self:
         return self

@@ -72,7 +72,7 @@ class TaskStatus(StrEnum):
 class Clip(BaseModel):
     """One clip of a task's result (`data.clips[]`), with the seed page's fields."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     clip_id: str
     state: str | None = None
@@ -113,7 +113,7 @@ class Clip(BaseModel):
 class SunoTask(BaseModel):
     """A task record as `GET /suno/fetch/{id}` and `POST /suno/fetch` return it."""
 
-    model_config = ConfigDict(extra="allow")
+    model_config = ConfigDict(extra="allow", defer_build=True)
 
     task_id: str
     action: str = ""
@@ -161,6 +161,8 @@ class SunoTask(BaseModel):
 
 class Balance(BaseModel):
     """What the account has left, in US dollars, from new-api's billing routes (inferred at CCAPI)."""
+
+    model_config = ConfigDict(defer_build=True)
 
     remaining_usd: float | None = Field(description="Balance left; None when the account is unlimited.")
     used_usd: float | None = Field(default=None, description="Spent so far, when CCAPI says.")

@@ -59,7 +59,7 @@ Seconds = Annotated[float | None, Field(ge=0, le=3600)]
 class SunoRequest(BaseModel):
     """Base of every action's request: forbids unknown names, carries `extra` for unmodelled fields."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", defer_build=True)  # validators are built on first call, not at start
 
     extra: dict[str, Any] | None = Field(
         default=None,

@@ -7,7 +7,7 @@ import json
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "ClipRecord",
@@ -58,6 +58,8 @@ def body_fingerprint(action: str, body: Mapping[str, Any]) -> str:
 class LocalFile(BaseModel):
     """A file saved on this machine for a clip, or for a task as a whole (`clip_id` None)."""
 
+    model_config = ConfigDict(defer_build=True)
+
     clip_id: str | None = Field(description="The clip it was saved from; None for a task-level file.")
     task_id: str | None = Field(description="CCAPI's id of the task it belongs to, when known.")
     kind: str = Field(description='What it is: "audio", "video", "image", "wav", "midi"...')
@@ -69,6 +71,8 @@ class LocalFile(BaseModel):
 
 class ClipRecord(BaseModel):
     """A clip of a task's result, with its files and the lineage of the task that produced it."""
+
+    model_config = ConfigDict(defer_build=True)
 
     clip_id: str
     task_id: str = Field(description="CCAPI's id of the task whose result holds this clip.")
@@ -90,6 +94,8 @@ class ClipRecord(BaseModel):
 class StatusChange(BaseModel):
     """One step of a task's status history."""
 
+    model_config = ConfigDict(defer_build=True)
+
     status: str
     progress: str | None = None
     at: float = Field(description="When the ledger saw it (Unix time).")
@@ -97,6 +103,8 @@ class StatusChange(BaseModel):
 
 class TaskRecord(BaseModel):
     """Everything the ledger knows of one submission and the CCAPI task it became."""
+
+    model_config = ConfigDict(defer_build=True)
 
     submission_id: str = Field(description="Our own id (uuid4 hex); exists from before the request is sent.")
     task_id: str | None = Field(description="CCAPI's task id (task_...); None until CCAPI answers.")
@@ -133,6 +141,8 @@ class TaskRecord(BaseModel):
 
 class TaskPage(BaseModel):
     """One page of `list_tasks`, newest first."""
+
+    model_config = ConfigDict(defer_build=True)
 
     tasks: list[TaskRecord]
     next_cursor: str | None = Field(description="Pass to list_tasks for the next page; None on the last page.")

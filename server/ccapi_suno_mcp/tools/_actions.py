@@ -16,11 +16,11 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 import anyio
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import Field, ValidationError
+from pydantic import Field, TypeAdapter, ValidationError
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
@@ -32,7 +32,7 @@ from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
 from ccapi_suno_mcp.views import SubmittedTask, render_submitted
 
-__all__ = ["ACTION_ANNOTATIONS", "register_action_tools", "validation_message"]
+__all__ = ["ACTION_ANNOTATIONS", "action_tools", "validation_message"]
 
 logger = logging.getLogger(__name__)
 
@@ -236,19 +236,26 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
     raise AssertionError("unreachable: a shielded scope re-raises what it does not return")  # for the type checker
 
 
-def register_action_tools(server: MCPServer[Any], catalogue: Catalogue, settings: Settings) -> list[str]:
-    """Add one tool per enabled catalogue action in the chosen toolsets; returns their names."""
-    names: list[str] = []
+def action_tools(catalogue: Catalogue, settings: Settings) -> list[Tool]:
+    """One tool per enabled catalogue action in the chosen toolsets.
+
+    They all return a `SubmittedTask`, so its output schema is built once and shared: the SDK would
+    otherwise derive the same schema 22 times at start-up.
+    """
+    output_schema = TypeAdapter(SubmittedTask).json_schema()
+    tools: list[Tool] = []
     for spec in catalogue.enabled:
         if spec.toolset not in settings.toolsets:
             continue
-        server.add_tool(
+        tool = Tool.from_function(
             _make_tool(spec, catalogue),
             name=spec.tool,
             title=spec.title,
             description=spec.description(),
             annotations=ACTION_ANNOTATIONS,
-            structured_output=True,
+            structured_output=False,
         )
-        names.append(spec.tool)
-    return names
+        tool.fn_metadata.output_model = SubmittedTask  # read live by the SDK when a result is converted
+        tool.fn_metadata.output_schema = output_schema
+        tools.append(tool)
+    return tools

@@ -1,0 +1,812 @@
+"""Benchmark: ccapi-suno-mcp's figures beside their targets, in one table.
+
+    uv run python tests/bench/bench.py           # full run: several minutes (it seeds a 100,000-task ledger)
+    uv run python tests/bench/bench.py --quick   # CI: few runs, small sizes, still every row (under a minute)
+
+Each row is: what, the figure(s), the target, and the ratio or verdict. Machines are noisy, so every figure is
+a median (p95 where asked) and every comparison is against a baseline measured in the same run, interleaved
+with it. Nothing here asserts a figure: `tests/test_bench.py` only checks that the quick run prints every row.
+
+How each figure is taken:
+
+1. Start-up: wall time from spawning `python -m ccapi_suno_mcp` (no key, an existing empty ledger) to the answer
+   to `tools/list`, beside `floor_server.py` (a bare one-tool `MCPServer`, same SDK) spawned the same way,
+   alternating the two. The exchange is raw JSON-RPC over the pipes (`initialize`, `notifications/initialized`,
+   `tools/list`) so that no client library start-up is counted. Bytecode is compiled first and each command is
+   spawned once, unmeasured, to warm the page cache.
+2. Call overhead: `suno_get_task` through the server in memory (`Client(server)`) and over stdio (a subprocess
+   of the real command), against the sandbox on a loopback port, beside raw `httpx2` requests to the same
+   sandbox. A pending task (it never finishes: `sandbox:stuck`) makes the tool call CCAPI (`POST /suno/fetch`);
+   a finished one is answered from the ledger alone. All operations take turns, call by call. The Python
+   `mcp.Client` re-validates every structured result against the tool's output schema (pure-Python
+   `jsonschema`); that client cost is inside the call times and is also shown on its own.
+3. Polling cost: upstream requests (counted by the sandbox) during one `Watcher.poll_once()` with N pending tasks.
+4. Ledger scale: `SQLiteLedger.list_tasks(limit=50)` and `get_task` on ledgers of finished two-clip songs,
+   seeded through the ledger's own API; the same through the tools in memory; then the resident memory
+   (VmRSS) of the real server process over stdio, holding the 10,000-task ledger, after `tools/list` and one
+   `suno_list_tasks` call.
+5. Completion latency: from the sandbox finishing a task (its `ManualClock` moved past the end) to
+   `suno_wait_for_tasks` returning it, at the default poll interval and a short one; the finish comes at a
+   random phase of the watcher's cycle. Also the upstream polls made while the wait is pending, and, with no
+   waiter, how long the ledger (and so resources and notifications) takes to see the finish.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import math
+import os
+import platform
+import random
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from contextlib import AsyncExitStack
+from dataclasses import dataclass
+from functools import partial
+from importlib.metadata import version
+from pathlib import Path
+from typing import Any, TextIO, cast
+
+import anyio
+import anyio.to_thread
+import httpx2
+from mcp import Client, StdioServerParameters
+from mcp.client.stdio import stdio_client
+from mcp.server.subscriptions import InMemorySubscriptionBus
+from mcp.types import CallToolResult
+
+from ccapi_suno_mcp.app import create_server
+from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
+from ccapi_suno_mcp.ledger import SQLiteLedger
+from ccapi_suno_mcp.notifications import Notifier
+from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
+from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parents[1]
+PACKAGE = REPO / "server" / "ccapi_suno_mcp"
+FLOOR_SERVER = BENCH_DIR / "floor_server.py"
+SERVER_COMMAND = (sys.executable, "-m", "ccapi_suno_mcp")
+FLOOR_COMMAND = (sys.executable, str(FLOOR_SERVER))
+
+KEY = "sk-bench-0000000000000001"
+PROTOCOL_VERSION = "2025-11-25"  # the newest handshake-era version: what today's clients send
+SPAWN_TIMEOUT = 60.0
+SHORT_INTERVAL = 0.1
+SETTLE = 0.3
+"""Seconds a new wait (or submit) is left to settle before the clock finishes its task."""
+CYCLE_WORK = 0.05
+"""Slack for the work of one poll cycle (fetch, ledger write, re-read) on top of the interval."""
+RSS_LEDGER_SIZE = 10_000
+LEDGER_TARGET_SIZE = 10_000
+ROW_KEYS = ("1", "2a", "2b", "2c", "2d", "2e", "3a", "3b", "3c", "3d", "4a", "4b", "4c", "5a", "5b", "5c", "5d")
+"""Every row the table prints, in order; `tests/test_bench.py` checks them."""
+
+MUSIC = "suno_generate_music"
+MOODS = ("calm", "bright", "dark", "dreamy", "angry", "tender", "restless")
+GENRES = ("indie pop", "synthwave", "folk", "drum and bass", "bossa nova", "grunge", "lo-fi hip hop", "gospel")
+TOPICS = ("rain", "a night train", "the sea", "leaving home", "a lighthouse", "city lights", "old friends")
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How much of everything to measure."""
+
+    name: str
+    startup_runs: int
+    calls: int
+    pending_counts: tuple[int, ...]
+    ledger_sizes: tuple[int, int]
+    ledger_reads: int
+    completion_runs: int
+
+    @classmethod
+    def full(cls) -> Plan:
+        return cls("full", 9, 400, (1, 10, 100, 1_000), (10_000, 100_000), 40, 5)
+
+    @classmethod
+    def quick(cls) -> Plan:
+        return cls("quick", 2, 40, (1, 10, 100, 1_000), (1_000, 10_000), 8, 2)
+
+
+@dataclass(frozen=True)
+class Row:
+    key: str
+    what: str
+    figures: str
+    target: str
+    verdict: str
+
+
+# -- numbers ----------------------------------------------------------------------------------------------
+
+
+def median(samples: Sequence[float]) -> float:
+    return statistics.median(samples)
+
+
+def p95(samples: Sequence[float]) -> float:
+    """The 95th percentile by nearest rank."""
+    ordered = sorted(samples)
+    return ordered[max(0, math.ceil(0.95 * len(ordered)) - 1)]
+
+
+def ms(seconds: float) -> str:
+    value = seconds * 1000
+    if value < 10:
+        return f"{value:.2f} ms"
+    if value < 100:
+        return f"{value:.1f} ms"
+    return f"{value:.0f} ms"
+
+
+def meets(ok: bool) -> str:
+    return "meets" if ok else "MISSES"
+
+
+async def timed(operation: Callable[[], Awaitable[object]]) -> float:
+    started = time.perf_counter()
+    await operation()
+    return time.perf_counter() - started
+
+
+def progress(message: str) -> None:
+    print(f"[bench] {message}", file=sys.stderr, flush=True)
+
+
+def server_env(home: Path, **extra: str) -> dict[str, str]:
+    """The environment a client would give the server: ours without CCAPI_*, plus a home and `extra`."""
+    env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+    env["CCAPI_SUNO_HOME"] = str(home)
+    env.update(extra)
+    return env
+
+
+def song_body(index: int) -> dict[str, Any]:
+    description = (
+        f"a {MOODS[index % len(MOODS)]} {GENRES[index % len(GENRES)]} song about {TOPICS[index % len(TOPICS)]} "
+        f"(#{index})"
+    )
+    return {"custom_mode": False, "gpt_description_prompt": description, "mv": "chirp-v5"}
+
+
+# -- a server over raw JSON-RPC stdio ---------------------------------------------------------------------
+
+
+class RawStdioServer:
+    """A server process spoken to in raw JSON-RPC lines, with no MCP client library in the way."""
+
+    def __init__(self, command: Sequence[str], env: Mapping[str, str]) -> None:
+        self.spawned_at = time.perf_counter()
+        self.process = subprocess.Popen(
+            list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env)
+        )
+        self._watchdog = threading.Timer(SPAWN_TIMEOUT, self.process.kill)  # a hung server cannot hang the bench
+        self._watchdog.daemon = True
+        self._watchdog.start()
+        self._next_id = 0
+
+    def _send(self, message: dict[str, Any]) -> None:
+        assert self.process.stdin is not None
+        self.process.stdin.write(json.dumps(message).encode() + b"\n")
+        self.process.stdin.flush()
+
+    def request(self, method: str, params: dict[str, Any] | None = None) -> dict[str, Any]:
+        """Send a request and read lines until its answer.
+
+        Raises:
+            RuntimeError: the server closed its output or answered with an error.
+        """
+        self._next_id += 1
+        message: dict[str, Any] = {"jsonrpc": "2.0", "id": self._next_id, "method": method}
+        if params is not None:
+            message["params"] = params
+        self._send(message)
+        assert self.process.stdout is not None
+        while True:
+            line = self.process.stdout.readline()
+            if not line:
+                raise RuntimeError(f"{method}: the server closed its output (exit code {self.process.poll()})")
+            answer = cast(dict[str, Any], json.loads(line))
+            if answer.get("id") == self._next_id:
+                if "error" in answer:
+                    raise RuntimeError(f"{method}: {answer['error']}")
+                return cast(dict[str, Any], answer["result"])
+
+    def notify(self, method: str) -> None:
+        self._send({"jsonrpc": "2.0", "method": method})
+
+    def start_session(self) -> tuple[float, float, int]:
+        """`initialize`, `notifications/initialized`, `tools/list`.
+
+        Returns the seconds from spawn to the initialize answer and to the tools/list answer, and the tool count.
+
+        Raises:
+            RuntimeError: the server closed its output or answered with an error.
+        """
+        self.request(
+            "initialize",
+            {"protocolVersion": PROTOCOL_VERSION, "capabilities": {}, "clientInfo": {"name": "bench", "version": "0"}},
+        )
+        initialized = time.perf_counter() - self.spawned_at
+        self.notify("notifications/initialized")
+        tools = cast(list[Any], self.request("tools/list")["tools"])
+        return initialized, time.perf_counter() - self.spawned_at, len(tools)
+
+    def cpu_seconds(self) -> float:
+        """CPU time the process has used so far, all its threads (/proc/<pid>/task/*/schedstat, in ns)."""
+        total = 0
+        for task in Path(f"/proc/{self.process.pid}/task").iterdir():
+            try:
+                total += int((task / "schedstat").read_text().split()[0])
+            except FileNotFoundError:  # a thread that just ended
+                continue
+        return total / 1e9
+
+    def memory_mb(self) -> tuple[float, float]:
+        """Resident memory now (VmRSS) and at its peak (VmHWM), in MB, from /proc/<pid>/status."""
+        fields: dict[str, float] = {}
+        for line in Path(f"/proc/{self.process.pid}/status").read_text().splitlines():
+            name, _, value = line.partition(":")
+            if name in ("VmRSS", "VmHWM"):
+                fields[name] = int(value.split()[0]) / 1024  # kB
+        return fields["VmRSS"], fields["VmHWM"]
+
+    def close(self) -> None:
+        """Close stdin (the server's cue to exit); kill it if it lingers."""
+        self._watchdog.cancel()
+        if self.process.stdin is not None:
+            self.process.stdin.close()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.process.stdout is not None:
+            self.process.stdout.close()
+
+
+def compile_bytecode() -> str:
+    command = [sys.executable, "-m", "compileall", "-q", str(PACKAGE), str(BENCH_DIR)]
+    subprocess.run(command, check=True)
+    return f"python -m compileall -q {PACKAGE.relative_to(REPO)} {BENCH_DIR.relative_to(REPO)}"
+
+
+# -- 1. start-up ------------------------------------------------------------------------------------------
+
+
+def startup_rows(plan: Plan, tmp: Path) -> list[Row]:
+    home = tmp / "startup"
+    env = server_env(home)
+    times: dict[str, list[float]] = {"server": [], "floor": []}
+    cpu: dict[str, list[float]] = {"server": [], "floor": []}
+    initialize: list[float] = []
+    tool_count = 0
+    for run in range(plan.startup_runs + 1):  # run 0 warms the page cache and creates the ledger
+        for name, command in (("server", SERVER_COMMAND), ("floor", FLOOR_COMMAND)):
+            process = RawStdioServer(command, env)
+            try:
+                to_initialize, to_tools, count = process.start_session()
+                used = process.cpu_seconds()
+            finally:
+                process.close()
+            if run:
+                times[name].append(to_tools)
+                cpu[name].append(used)
+                if name == "server":
+                    initialize.append(to_initialize)
+                    tool_count = count
+    server, floor = median(times["server"]), median(times["floor"])
+    ratio = server / floor
+    server_cpu, floor_cpu = median(cpu["server"]), median(cpu["floor"])
+    return [
+        Row(
+            "1",
+            "start-up over stdio: spawn → tools/list answered",
+            f"server {ms(server)} (initialize answered at {ms(median(initialize))}; {tool_count} tools), "
+            f"floor {ms(floor)}; median of {plan.startup_runs}; CPU time {ms(server_cpu)} vs {ms(floor_cpu)} "
+            f"({server_cpu / floor_cpu:.2f} ×)",
+            "≤ 1.10 × floor",
+            f"{ratio:.2f} × floor: {meets(ratio <= 1.10)}",
+        )
+    ]
+
+
+# -- 2. call overhead ---------------------------------------------------------------------------------------
+
+
+async def _submit_song(client: Client, description: str) -> str:
+    result = await client.call_tool(MUSIC, {"description": description})
+    return _structured(result, MUSIC)["task_id"]
+
+
+def _structured(result: CallToolResult, tool: str) -> dict[str, Any]:
+    if result.is_error or result.structured_content is None:
+        raise RuntimeError(f"{tool} failed: {result.content}")
+    return result.structured_content
+
+
+async def _get_task(client: Client, task_id: str) -> dict[str, Any]:
+    return _structured(await client.call_tool("suno_get_task", {"task_id": task_id}), "suno_get_task")
+
+
+async def _client_validation(client: Client, tool: str, arguments: dict[str, Any], runs: int) -> float:
+    """Median seconds `mcp.Client` spends re-validating this call's result against the tool's output schema.
+
+    The Python client does it on every call, with the pure-Python `jsonschema`; it is client cost, not server.
+    """
+    result = await client.call_tool(tool, arguments)
+    _structured(result, tool)
+    return median([await timed(lambda: client.session.validate_tool_result(tool, result)) for _ in range(runs)])
+
+
+async def call_overhead_rows(plan: Plan, tmp: Path, errlog: TextIO) -> list[Row]:
+    from floor_server import server as floor  # the same bare one-tool server the start-up row spawns
+
+    clock = ManualClock()
+    sandbox = Sandbox(clock=clock)
+    async with AsyncExitStack() as stack:
+        origin = await stack.enter_async_context(serve_sandbox(sandbox))
+        raw = await stack.enter_async_context(httpx2.AsyncClient(headers={"Authorization": f"Bearer {KEY}"}))
+        # A long poll interval keeps the in-memory server's watcher out of the timings.
+        server = create_server(Settings(api_key=KEY, base_url=origin, home=tmp / "calls-memory"), poll_interval=3600)
+        memory = await stack.enter_async_context(Client(server))
+        stdio_env = server_env(tmp / "calls-stdio", CCAPI_API_KEY=KEY, CCAPI_BASE_URL=origin)
+        parameters = StdioServerParameters(command=SERVER_COMMAND[0], args=list(SERVER_COMMAND[1:]), env=stdio_env)
+        stdio = await stack.enter_async_context(Client(stdio_client(parameters, errlog=errlog)))
+        sdk_floor = await stack.enter_async_context(Client(floor))
+
+        pending = {"memory": await _submit_song(memory, "a song that never ends sandbox:stuck")}
+        pending["stdio"] = await _submit_song(stdio, "another song that never ends sandbox:stuck")
+        finished = {"memory": await _submit_song(memory, "a short calm piano piece")}
+        finished["stdio"] = await _submit_song(stdio, "a short bright piano piece")
+        clock.advance(60)
+        for where, client in (("memory", memory), ("stdio", stdio)):
+            if (await _get_task(client, finished[where]))["status"] != "SUCCESS":
+                raise RuntimeError("the finished task did not finish")
+            if (await _get_task(client, pending[where]))["status"] in ("SUCCESS", "FAILURE"):
+                raise RuntimeError("the pending task finished")
+
+        async def raw_get() -> None:
+            (await raw.get(f"{origin}/suno/fetch/{pending['memory']}")).raise_for_status()
+
+        async def raw_post() -> None:
+            (await raw.post(f"{origin}/suno/fetch", json={"ids": [pending["memory"]]})).raise_for_status()
+
+        async def ping() -> None:
+            _ = await sdk_floor.call_tool("ping", {})
+
+        operations: dict[str, Callable[[], Awaitable[object]]] = {
+            "raw GET": raw_get,
+            "raw POST": raw_post,
+            "floor ping": ping,
+            "memory pending": lambda: _get_task(memory, pending["memory"]),
+            "memory finished": lambda: _get_task(memory, finished["memory"]),
+            "stdio pending": lambda: _get_task(stdio, pending["stdio"]),
+            "stdio finished": lambda: _get_task(stdio, finished["stdio"]),
+        }
+        samples: dict[str, list[float]] = {name: [] for name in operations}
+        upstream: dict[str, int] = dict.fromkeys(operations, 0)
+        warmup = max(5, plan.calls // 10)
+        for call in range(warmup + plan.calls):
+            for name, operation in operations.items():
+                before = sandbox.stats.requests
+                elapsed = await timed(operation)
+                if call >= warmup:
+                    samples[name].append(elapsed)
+                    upstream[name] += sandbox.stats.requests - before
+        validation = {
+            state: await _client_validation(memory, "suno_get_task", {"task_id": task_ids["memory"]}, plan.calls)
+            for state, task_ids in (("pending", pending), ("finished", finished))
+        }
+
+    def p50(name: str) -> float:
+        return median(samples[name])
+
+    def figures(name: str) -> str:
+        return f"p50 {ms(p50(name))}, p95 {ms(p95(samples[name]))}, {upstream[name] / plan.calls:.2f} upstream req/call"
+
+    get, post = p50("raw GET"), p50("raw POST")
+    rows = [
+        Row(
+            "2a",
+            f"baseline: raw httpx2 to the sandbox, N={plan.calls}",
+            f"GET /suno/fetch/{{id}} p50 {ms(get)}, p95 {ms(p95(samples['raw GET']))}; POST /suno/fetch p50 "
+            f"{ms(post)}; SDK floor (ping tool, in memory) p50 {ms(p50('floor ping'))}",
+            "(baseline)",
+            "-",
+        )
+    ]
+    for pending_key, finished_key, where, label in (
+        ("2b", "2c", "memory", "in memory"),
+        ("2d", "2e", "stdio", "over stdio"),
+    ):
+        added = p50(f"{where} pending") - get
+        target = "≤ 2 ms added at p50" if where == "memory" else "(info)"
+        rows.append(
+            Row(
+                pending_key,
+                f"suno_get_task, PENDING task (calls CCAPI), {label}",
+                f"{figures(f'{where} pending')}; added p50 {ms(added)} vs raw GET "
+                f"({ms(p50(f'{where} pending') - post)} vs POST; client validation {ms(validation['pending'])})",
+                target,
+                meets(added <= 0.002) if where == "memory" else f"+{ms(added)}",
+            )
+        )
+        total = p50(f"{where} finished")
+        rows.append(
+            Row(
+                finished_key,
+                f"suno_get_task, FINISHED task (ledger only, no CCAPI), {label}",
+                f"{figures(f'{where} finished')}; all of it added (client validation {ms(validation['finished'])})",
+                target,
+                meets(total <= 0.002) if where == "memory" else f"+{ms(total)}",
+            )
+        )
+    return rows
+
+
+# -- 3. polling cost ----------------------------------------------------------------------------------------
+
+
+async def polling_rows(plan: Plan, tmp: Path) -> list[Row]:
+    rows: list[Row] = []
+    sandbox = Sandbox(clock=ManualClock())  # the clock never moves: every task stays pending
+    async with AsyncExitStack() as stack:
+        origin = await stack.enter_async_context(serve_sandbox(sandbox))
+        client = await stack.enter_async_context(SunoClient(api_key=KEY, base_url=origin))
+        ledger = await stack.enter_async_context(await SQLiteLedger.open(tmp / "polling.sqlite3"))
+        submitted = 0
+        for index, count in enumerate(plan.pending_counts):
+            # As an action tool does: record the submission, submit, record the task id.
+            while submitted < count:
+                body = {"prompt": f"verses about {TOPICS[submitted % len(TOPICS)]} (#{submitted})"}
+                record = await ledger.begin_submission(tool="suno_generate_lyrics", action="LYRICS", body=body)
+                await ledger.record_task_id(record.submission_id, await client.submit("LYRICS", body))
+                submitted += 1
+            watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()))
+            before = (sandbox.stats.requests, sandbox.stats.fetch_batch)
+            elapsed = await timed(watcher.poll_once)
+            requests = sandbox.stats.requests - before[0]
+            batches = sandbox.stats.fetch_batch - before[1]
+            expected = math.ceil(count / 100)
+            rows.append(
+                Row(
+                    f"3{'abcd'[index]}",
+                    f"polling: upstream requests in one watcher cycle, {count:,} pending",
+                    f"{requests} request(s) ({batches} × POST /suno/fetch); poll_once {ms(elapsed)}",
+                    f"⌈N/100⌉ = {expected}",
+                    meets(requests <= expected),
+                )
+            )
+    return rows
+
+
+# -- 4. ledger scale and memory -------------------------------------------------------------------------------
+
+
+async def _song_template() -> SunoTask:
+    """A finished two-clip song as CCAPI (the sandbox) returns it."""
+    clock = ManualClock()
+    async with serve_sandbox(Sandbox(clock=clock)) as origin, SunoClient(api_key=KEY, base_url=origin) as client:
+        task_id = await client.submit("MUSIC", song_body(0))
+        clock.advance(600)
+        return await client.fetch_task(task_id)
+
+
+async def _seed(ledger: SQLiteLedger, template: SunoTask, start: int, stop: int) -> None:
+    """Songs `start`..`stop - 1`, each submitted, given a task id and finished, through the ledger's API."""
+    workers = 16  # the ledger runs one call at a time; several callers keep its thread busy
+
+    async def seed_one(index: int) -> None:
+        body = song_body(index)
+        record = await ledger.begin_submission(tool=MUSIC, action="MUSIC", body=body)
+        task_id = f"task_bench{index:027d}"
+        await ledger.record_task_id(record.submission_id, task_id)
+        data = json.loads(json.dumps(template.data))
+        for position, clip in enumerate(data["clips"]):
+            clip["clip_id"] = f"{index:08d}-0000-4000-8000-{position:012d}"
+            clip["title"] = f"{TOPICS[index % len(TOPICS)].capitalize()} #{index}"
+        await ledger.apply_update(template.model_copy(update={"task_id": task_id, "data": data}))
+
+    async def worker(first: int) -> None:
+        for index in range(first, stop, workers):
+            await seed_one(index)
+
+    async with anyio.create_task_group() as task_group:
+        for first in range(start, min(stop, start + workers)):
+            task_group.start_soon(worker, first)
+
+
+async def _ledger_figures(plan: Plan, ledger: SQLiteLedger, size: int, home: Path) -> tuple[float, float, str]:
+    """Median seconds of list_tasks(limit=50) and get_task, and the same through the tools, as text."""
+    rng = random.Random(size)
+    page = await ledger.list_tasks(limit=50)
+    assert len(page.tasks) == 50
+    ids = [f"task_bench{rng.randrange(size):027d}" for _ in range(plan.ledger_reads)]
+    listing = [await timed(lambda: ledger.list_tasks(limit=50)) for _ in range(plan.ledger_reads)]
+    reading = [await timed(lambda task_id=task_id: ledger.get_task(task_id)) for task_id in ids]
+    server = create_server(Settings(api_key=None, home=home), ledger=ledger)
+    async with Client(server) as client:
+        list_args = {"limit": 50}
+        _structured(await client.call_tool("suno_list_tasks", list_args), "suno_list_tasks")  # warm-up
+        tool_listing = [await timed(lambda: client.call_tool("suno_list_tasks", list_args)) for _ in ids]
+        tool_reading = [await timed(lambda task_id=task_id: _get_task(client, task_id)) for task_id in ids]
+        validation = await _client_validation(client, "suno_list_tasks", list_args, plan.ledger_reads)
+    tools = (
+        f"tools in memory: suno_list_tasks(limit=50) {ms(median(tool_listing))} (client validation {ms(validation)}), "
+        f"suno_get_task {ms(median(tool_reading))}"
+    )
+    return median(listing), median(reading), tools
+
+
+def _server_memory(home: Path) -> tuple[float, float]:
+    process = RawStdioServer(SERVER_COMMAND, server_env(home))
+    try:
+        process.start_session()
+        process.request("tools/call", {"name": "suno_list_tasks", "arguments": {}})
+        return process.memory_mb()
+    finally:
+        process.close()
+
+
+def _floor_memory(home: Path) -> tuple[float, float]:
+    process = RawStdioServer(FLOOR_COMMAND, server_env(home))
+    try:
+        process.start_session()
+        process.request("tools/call", {"name": "ping", "arguments": {}})
+        return process.memory_mb()
+    finally:
+        process.close()
+
+
+async def ledger_rows(plan: Plan, tmp: Path) -> list[Row]:
+    template = await _song_template()
+    rows: list[Row] = []
+    home = tmp / "ledger-a"
+    seeded = 0
+    ledger = await SQLiteLedger.open(home / "ledger.sqlite3")
+    try:
+        for index, size in enumerate(plan.ledger_sizes):
+            progress(f"seeding the ledger to {size:,} tasks")
+            started = time.perf_counter()
+            await _seed(ledger, template, seeded, size)
+            rate = (size - seeded) / (time.perf_counter() - started)
+            seeded = size
+            if await ledger.count_tasks() != size:
+                raise RuntimeError("the ledger does not hold the seeded tasks")
+            listed, read, tools = await _ledger_figures(plan, ledger, size, tmp / "ledger-tools")
+            slowest = max(listed, read)
+            if size == LEDGER_TARGET_SIZE:
+                target, verdict = "≤ 20 ms", meets(slowest <= 0.020)
+            else:
+                target, verdict = "(target is at 10,000)", "-"
+            rows.append(
+                Row(
+                    f"4{'ab'[index]}",
+                    f"ledger of {size:,} finished songs: list 50 newest / read one",
+                    f"ledger API: list_tasks(limit=50) {ms(listed)}, get_task {ms(read)}; {tools}; "
+                    f"median of {plan.ledger_reads}; seeded {rate:,.0f} tasks/s",
+                    target,
+                    verdict,
+                )
+            )
+            if size == RSS_LEDGER_SIZE:
+                await ledger.aclose()
+                progress("measuring the server's resident memory")
+                rss, peak = await anyio.to_thread.run_sync(_server_memory, home)
+                empty_rss, _ = await anyio.to_thread.run_sync(_server_memory, tmp / "empty-home")
+                floor_rss, _ = await anyio.to_thread.run_sync(_floor_memory, tmp / "floor-home")
+                rows.append(
+                    Row(
+                        "4c",
+                        f"server RSS over stdio, {size:,}-task ledger, after tools/list + suno_list_tasks",
+                        f"VmRSS {rss:.1f} MB (peak {peak:.1f} MB); with an empty ledger {empty_rss:.1f} MB; "
+                        f"floor server {floor_rss:.1f} MB",
+                        "≤ 80 MB",
+                        meets(rss <= 80),
+                    )
+                )
+                if index + 1 < len(plan.ledger_sizes):  # grow a copy; the server just read this one
+                    shutil.copytree(home, tmp / "ledger-b")
+                    home = tmp / "ledger-b"
+                ledger = await SQLiteLedger.open(home / "ledger.sqlite3")
+    finally:
+        await ledger.aclose()
+    return rows
+
+
+# -- 5. completion latency ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Completion:
+    latencies: list[float]
+    """Seconds from the finish to what was measured: the wait returning, or the ledger showing it."""
+    polls: int
+    """Upstream polls counted in the windows before each finish."""
+    window: float
+    """Seconds those windows lasted."""
+
+
+async def _completion(plan: Plan, tmp: Path, interval: float, *, waiter: bool) -> Completion:
+    """Finish `plan.completion_runs` songs one by one at a random phase of the watcher's cycle.
+
+    With `waiter`, each finish is timed to `suno_wait_for_tasks` returning; without, to the ledger showing it.
+    """
+    name = f"completion-{interval:g}-{'wait' if waiter else 'ledger'}"
+    rng = random.Random(name)
+    clock = ManualClock()
+    sandbox = Sandbox(clock=clock)
+    result = Completion([], 0, 0.0)
+    async with AsyncExitStack() as stack:
+        origin = await stack.enter_async_context(serve_sandbox(sandbox))
+        ledger = await stack.enter_async_context(await SQLiteLedger.open(tmp / name / "ledger.sqlite3"))
+        settings = Settings(api_key=KEY, base_url=origin, home=tmp / name)
+        client = await stack.enter_async_context(Client(create_server(settings, ledger=ledger, poll_interval=interval)))
+        for run in range(plan.completion_runs):
+            task_id = await _submit_song(client, f"{name} run {run}")
+            returned: list[float] = []
+
+            async def wait(task_id: str = task_id, returned: list[float] = returned) -> None:
+                arguments = {"task_ids": [task_id], "timeout_seconds": 120}
+                answer = _structured(await client.call_tool("suno_wait_for_tasks", arguments), "wait")
+                returned.append(time.perf_counter())
+                if not answer["all_done"]:
+                    raise RuntimeError("the wait timed out")
+
+            finished_at = math.nan
+            async with anyio.create_task_group() as task_group:
+                if waiter:
+                    task_group.start_soon(wait)
+                await anyio.sleep(SETTLE)  # past the submit's poll, and the wait's own fetch and the poll it wakes
+                polls_before, window_started = sandbox.stats.fetch_batch, time.perf_counter()
+                await anyio.sleep(rng.uniform(0, interval))  # finish at a random phase of the watcher's cycle
+                result.polls += sandbox.stats.fetch_batch - polls_before
+                finished_at = time.perf_counter()
+                result.window += finished_at - window_started
+                clock.advance(60)
+                if not waiter:
+                    # Look from outside, as any other reader of the ledger would.
+                    while (record := await ledger.get_task(task_id)) is None or record.status != "SUCCESS":  # noqa: ASYNC110
+                        await anyio.sleep(0.002)
+                    returned.append(time.perf_counter())
+            result.latencies.append(returned[0] - finished_at)
+    return result
+
+
+async def completion_rows(plan: Plan, tmp: Path) -> list[Row]:
+    measured: dict[str, Completion] = {}
+
+    async def measure(name: str, interval: float, *, waiter: bool) -> None:
+        measured[name] = await _completion(plan, tmp, interval, waiter=waiter)
+
+    # The two slow measurements run side by side, each with its own sandbox and server; the fast one after.
+    async with anyio.create_task_group() as task_group:
+        task_group.start_soon(partial(measure, "5a", DEFAULT_INTERVAL, waiter=True))
+        task_group.start_soon(partial(measure, "5d", DEFAULT_INTERVAL, waiter=False))
+    await measure("5b", SHORT_INTERVAL, waiter=True)
+    rows: list[Row] = []
+    for key, interval in (("5a", DEFAULT_INTERVAL), ("5b", SHORT_INTERVAL)):
+        latencies = measured[key].latencies
+        rows.append(
+            Row(
+                key,
+                f"completion → suno_wait_for_tasks returns, poll interval {interval:g} s",
+                f"median {ms(median(latencies))}, max {ms(max(latencies))} ({plan.completion_runs} runs, random phase)",
+                f"≤ interval + {ms(CYCLE_WORK)} (one cycle's work)",
+                meets(max(latencies) <= interval + CYCLE_WORK),
+            )
+        )
+    waiting = measured["5a"]
+    rate = waiting.polls / waiting.window
+    rows.append(
+        Row(
+            "5c",
+            f"upstream polls while one suno_wait_for_tasks is pending, interval {DEFAULT_INTERVAL:g} s",
+            f"{rate:,.2f} POST /suno/fetch per second ({waiting.polls:,} in {waiting.window:.1f} s of waiting, 1 task)",
+            f"≤ 1 per interval ({1 / DEFAULT_INTERVAL:g}/s)",
+            # Each run's window is shorter than one interval, so a watcher on its interval polls at most once in it.
+            f"{rate * DEFAULT_INTERVAL:,.1f} × target: {meets(waiting.polls <= plan.completion_runs)}",
+        )
+    )
+    unwatched = measured["5d"].latencies
+    rows.append(
+        Row(
+            "5d",
+            f"completion → ledger updated, no waiter (resources, notifications), interval {DEFAULT_INTERVAL:g} s",
+            f"median {ms(median(unwatched))}, max {ms(max(unwatched))} ({plan.completion_runs} runs, random phase)",
+            f"≤ interval + {ms(CYCLE_WORK)}",
+            meets(max(unwatched) <= DEFAULT_INTERVAL + CYCLE_WORK),
+        )
+    )
+    return rows
+
+
+# -- the table ----------------------------------------------------------------------------------------------
+
+
+def table(rows: Sequence[Row]) -> str:
+    header = Row("#", "what", "figure(s)", "target", "ratio / verdict")
+    cells = [(row.key, row.what, row.figures, row.target, row.verdict) for row in (header, *rows)]
+    widths = [max(len(cell[column]) for cell in cells) for column in range(5)]
+
+    def line(cell: tuple[str, ...]) -> str:
+        return "| " + " | ".join(text.ljust(width) for text, width in zip(cell, widths, strict=True)) + " |"
+
+    rule = "|" + "|".join("-" * (width + 2) for width in widths) + "|"
+    return "\n".join([line(cells[0]), rule, *(line(cell) for cell in cells[1:])])
+
+
+Section = Callable[[], Awaitable[list[Row]]]
+
+
+async def run_sections(plan: Plan, tmp: Path, only: set[str] | None, errlog: TextIO) -> tuple[list[Row], bool]:
+    sections: dict[str, tuple[str, Section, tuple[str, ...]]] = {
+        "1": ("start-up", lambda: anyio.to_thread.run_sync(startup_rows, plan, tmp), ROW_KEYS[:1]),
+        "2": ("call overhead", lambda: call_overhead_rows(plan, tmp, errlog), ROW_KEYS[1:6]),
+        "3": ("polling cost", lambda: polling_rows(plan, tmp), ROW_KEYS[6:10]),
+        "4": ("ledger scale and memory", lambda: ledger_rows(plan, tmp), ROW_KEYS[10:13]),
+        "5": ("completion latency", lambda: completion_rows(plan, tmp), ROW_KEYS[13:]),
+    }
+    rows: list[Row] = []
+    failed = False
+    for number, (title, section, keys) in sections.items():
+        if only is not None and number not in only:
+            continue
+        progress(f"{number}. {title}")
+        started = time.perf_counter()
+        try:
+            rows.extend(await section())
+        except Exception as exc:  # top level of one section: report it in its rows and go on with the others
+            failed = True
+            rows.extend(Row(key, title, f"{type(exc).__name__}: {exc}", "-", "ERROR") for key in keys)
+        progress(f"{number}. {title}: {time.perf_counter() - started:.1f} s")
+    return sorted(rows, key=lambda row: ROW_KEYS.index(row.key)), failed
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
+    parser.add_argument("--quick", action="store_true", help="few runs and small sizes (CI); still every row")
+    parser.add_argument("--only", default=None, help="comma list of sections to run (1-5), for experiments")
+    args = parser.parse_args(argv)
+    plan = Plan.quick() if args.quick else Plan.full()
+    only = set(args.only.split(",")) if args.only else None
+    # One INFO line per request or submit (in-memory servers log in this process) would bury the progress lines.
+    for name in ("httpx2", "ccapi_suno_mcp"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+    started = time.perf_counter()
+    compiled = compile_bytecode()
+    with tempfile.TemporaryDirectory(prefix="ccapi-suno-bench-") as directory:
+        tmp = Path(directory)
+        with (tmp / "stdio-server.log").open("w") as errlog:
+            rows, failed = anyio.run(run_sections, plan, tmp, only, errlog)
+    elapsed = time.perf_counter() - started
+    load = ", ".join(f"{value:.2f}" for value in os.getloadavg())
+    print(
+        f"ccapi-suno-mcp benchmark ({plan.name} run) — Python {platform.python_version()}, mcp {version('mcp')}, "
+        f"{os.cpu_count()} CPUs, load {load}"
+    )
+    print(f"Bytecode compiled first ({compiled}); each spawned command ran once unmeasured before the timed runs.")
+    print()
+    print(table(rows))
+    print()
+    print("Notes: start-up is timed with raw JSON-RPC over the pipes (no client library start-up counted). A PENDING")
+    print("task never finishes (sandbox:stuck), so suno_get_task fetches it from CCAPI; a FINISHED one is answered")
+    print("from the ledger. 'client validation' is mcp.Client re-validating each structured result against the")
+    print("tool's outputSchema with pure-Python jsonschema: client cost, included in the call times above.")
+    print(f"Took {elapsed:.1f} s. Figures are medians (p95 where shown); baselines were measured in the same run.")
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
