@@ -5,6 +5,7 @@ from __future__ import annotations
 from mcp.server.mcpserver.exceptions import ToolError
 
 from ccapi_suno_mcp import ccapi
+from ccapi_suno_mcp.ccapi import redact
 
 __all__ = ["NO_KEY_MESSAGE", "redact", "tool_error"]
 
@@ -13,16 +14,6 @@ NO_KEY_MESSAGE = (
     "(Claude Code: claude mcp add ccapi-suno -e CCAPI_API_KEY=sk-... -- uvx ccapi-suno-mcp), "
     "or start it with --sandbox to try it offline."
 )
-
-
-def redact(text: str, secret: str | None) -> str:
-    """`text` with every occurrence of `secret` (and its part after `sk-`) masked."""
-    if not secret:
-        return text
-    for part in {secret, secret.removeprefix("sk-")}:
-        if len(part) >= 4:
-            text = text.replace(part, "[redacted]")
-    return text
 
 
 def tool_error(error: ccapi.CCAPIError, *, base_url: str, api_key: str | None, subject: str = "") -> ToolError:

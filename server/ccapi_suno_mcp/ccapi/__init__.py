@@ -24,6 +24,7 @@ from ccapi_suno_mcp.ccapi._errors import (
     ServerError,
     UnexpectedResponseError,
     error_from_response,
+    redact,
 )
 from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus, clip_state_is_final, lenient
 
@@ -55,4 +56,5 @@ __all__ = [
     "clip_state_is_final",
     "error_from_response",
     "lenient",
+    "redact",
 ]

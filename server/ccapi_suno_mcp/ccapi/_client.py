@@ -30,6 +30,7 @@ from ccapi_suno_mcp.ccapi._errors import (
     RateLimitedError,
     UnexpectedResponseError,
     error_from_response,
+    redact,
 )
 from ccapi_suno_mcp.ccapi._models import Balance, SunoTask, lenient
 
@@ -286,20 +287,12 @@ class SunoClient:
             ) from exc
         return self._read(response, envelope=envelope)
 
-    def _without_key(self, text: str) -> str:
-        """`text` from CCAPI with the API key masked: an error may quote the caller's Authorization header."""
-        if self._api_key is not None:
-            for secret in {self._api_key, self._api_key.removeprefix("sk-")}:
-                if len(secret) >= 4:
-                    text = text.replace(secret, "[redacted]")
-        return text
-
     def _read(self, response: httpx2.Response, *, envelope: bool) -> dict[str, Any]:
         content_type = response.headers.get("content-type", "")
         if response.status_code >= 300:
             raise error_from_response(
                 response.status_code,
-                self._without_key(response.text),
+                redact(response.text, self._api_key),
                 content_type=content_type,
                 retry_after=response.headers.get("retry-after"),
             )
@@ -315,7 +308,9 @@ class SunoClient:
         if envelope and fields.get("code") != "success":
             if "code" not in fields:
                 raise UnexpectedResponseError("CCAPI answered without its {code, message, data} envelope")
-            raise error_from_response(response.status_code, self._without_key(response.text), content_type=content_type)
+            raise error_from_response(
+                response.status_code, redact(response.text, self._api_key), content_type=content_type
+            )
         return fields
 
     def _retry_delay(self, error: CCAPIError, attempt: int, *, idempotent: bool) -> float | None:

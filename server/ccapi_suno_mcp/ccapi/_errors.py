@@ -42,6 +42,7 @@ __all__ = [
     "ServerError",
     "UnexpectedResponseError",
     "error_from_response",
+    "redact",
 ]
 
 _MAX_MESSAGE = 300
@@ -116,6 +117,16 @@ class RateLimitedError(APIStatusError):
 
 class ServerError(APIStatusError):
     """5xx: CCAPI or its upstream failed."""
+
+
+def redact(text: str, secret: str | None) -> str:
+    """`text` with every occurrence of `secret` (and its part after `sk-`) masked."""
+    if not secret:
+        return text
+    for part in {secret, secret.removeprefix("sk-")}:
+        if len(part) >= 4:
+            text = text.replace(part, "[redacted]")
+    return text
 
 
 def _short(text: str) -> str:
