@@ -382,3 +382,18 @@ async def test_a_task_record_without_a_usable_id_is_an_unexpected_response() -> 
     async with make_client(Recorder(ok([{"task_id": 7}]))) as client:
         with pytest.raises(ccapi.UnexpectedResponseError):
             await client.fetch_tasks([PARENT])
+
+
+@pytest.mark.anyio
+async def test_an_answer_that_cannot_be_decoded_is_a_connection_error_that_may_have_been_sent() -> None:
+    sent: list[httpx2.Request] = []
+
+    def handler(request: httpx2.Request) -> httpx2.Response:
+        sent.append(request)  # the body is decoded as it is read, which fails here
+        return httpx2.Response(200, headers={"content-encoding": "gzip"}, stream=httpx2.ByteStream(b"not gzip"))
+
+    async with make_client(handler) as client:
+        with pytest.raises(ccapi.APIConnectionError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert caught.value.request_may_have_been_sent
+    assert len(sent) == 1

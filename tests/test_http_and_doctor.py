@@ -168,3 +168,19 @@ async def test_fifty_concurrent_generations_over_http_make_fifty_distinct_tasks(
     assert accepted == 50
     assert listed.structured_content is not None
     assert {task["task_id"] for task in listed.structured_content["tasks"]} == set(task_ids)
+
+
+def test_the_generated_http_token_is_private_reused_and_never_written_through_a_link(tmp_path: Path) -> None:
+    from ccapi_suno_mcp.cli import _generated_token  # pyright: ignore[reportPrivateUsage]
+
+    first = _generated_token(tmp_path)
+    path = tmp_path / "http-token"
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert _generated_token(tmp_path) == first
+    path.unlink()
+    outside = tmp_path / "outside"
+    outside.write_text("keep me", encoding="utf-8")
+    path.symlink_to(outside)
+    replaced = _generated_token(tmp_path)
+    assert outside.read_text(encoding="utf-8") == "keep me"
+    assert not path.is_symlink() and path.read_text(encoding="utf-8").strip() == replaced

@@ -481,3 +481,23 @@ async def test_a_change_first_seen_by_get_task_is_notified(tmp_path: Path) -> No
             await heard.wait()
     assert task["status"] == "SUCCESS"
     assert f"suno://tasks/{task_id}" in uris
+
+
+@pytest.mark.anyio
+async def test_an_identical_call_waiting_on_a_refused_one_is_told_it_was_refused(tmp_path: Path) -> None:
+    messages: list[str] = []
+    async with running(tmp_path) as harness:
+        harness.sandbox.faults.scope = "submit"
+        harness.sandbox.faults.latency_seconds = 0.3
+        harness.sandbox.faults.insufficient_balance = 1
+
+        async def call() -> None:
+            messages.append(await harness.fail("suno_generate_music", SONG))
+
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(call)
+            tasks.start_soon(call)
+        submits = harness.sandbox.stats.submits
+    assert submits == 1
+    assert any("balance is too low" in message for message in messages)
+    assert any("refused by CCAPI" in message and "nothing was billed" in message for message in messages)

@@ -39,16 +39,25 @@ _TOKEN_FILE = "http-token"
 
 
 def _generated_token(home: Path) -> str:
-    """A random HTTP token, written to a file only the user can read (never to the logs)."""
-    import secrets
+    """The HTTP token kept in a file only the user can read (never in the logs), made once and then reused.
 
+    Reusing it keeps configured clients working across restarts. The file is written to a private temporary
+    file first and renamed into place, so a planted symlink or a wider-permission file is never written through.
+    """
+    import secrets
+    import tempfile
+
+    path = home / _TOKEN_FILE
+    if path.is_file() and not path.is_symlink() and (path.stat().st_mode & 0o077) == 0:
+        token = path.read_text(encoding="utf-8").strip()
+        if len(token) >= 16:
+            return token
     token = secrets.token_urlsafe(24)
     home.mkdir(parents=True, exist_ok=True)
-    path = home / _TOKEN_FILE
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    descriptor, temporary = tempfile.mkstemp(prefix=".http-token-", dir=home)  # created 0600
     with os.fdopen(descriptor, "w", encoding="utf-8") as file:
         file.write(token + "\n")
-    path.chmod(0o600)
+    os.replace(temporary, path)
     return token
 
 

@@ -28,7 +28,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
     "names and model names (see README).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
-    "beyond 127.0.0.1; on loopback a random one is made and logged when unset.",
+    "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
 }
 
 

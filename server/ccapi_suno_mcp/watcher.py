@@ -24,6 +24,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
+SETTLE_EVERY_SECONDS = 60.0
+"""How often the watcher marks submissions interrupted by a crash (left 'submitting') as outcome unknown."""
 GIVE_UP_AFTER_SECONDS = 600.0
 """How long CCAPI may leave a pending task out of its answers before the watcher stops asking for it."""
 
@@ -52,9 +54,15 @@ class Watcher:
         self._cycle_done = anyio.Event()
         self._absent_since: dict[str, float] = {}
         self._given_up: set[str] = set()
+        self._last_settled = float("-inf")
 
-    def wake(self) -> None:
-        """Poll soon: a task was submitted or someone started waiting. Ignored while backing off from errors."""
+    def wake(self, *, reset_backoff: bool = False) -> None:
+        """Poll soon: a task was submitted or someone started waiting.
+
+        Ignored while backing off from errors, unless `reset_backoff` (CCAPI was just seen answering).
+        """
+        if reset_backoff:
+            self.consecutive_failures = 0
         if self.consecutive_failures == 0:
             self._wake.set()
 
@@ -89,8 +97,12 @@ class Watcher:
         Raises:
             LedgerError: the ledger could not be read or written (`run` logs it and backs off).
         """
+        if self._clock() - self._last_settled >= SETTLE_EVERY_SECONDS:
+            self._last_settled = self._clock()
+            await self._ledger.settle_interrupted()
         pending = [task_id for task_id in await self._ledger.pending_task_ids() if self._still_tracked(task_id)]
         if not pending:
+            self.consecutive_failures = 0  # nothing to back off from: the next wake must poll at once
             self._finish_cycle()
             return None
         try:

@@ -232,7 +232,7 @@ class SunoClient:
                 yield content_type, response.aiter_bytes()
         except httpx2.TimeoutException as exc:
             raise APITimeoutError("timed out reading the file", request_may_have_been_sent=True) from exc
-        except httpx2.TransportError as exc:
+        except httpx2.RequestError as exc:
             message = f"could not read the file: {type(exc).__name__}"
             raise APIConnectionError(message, request_may_have_been_sent=True) from exc
 
@@ -270,6 +270,7 @@ class SunoClient:
     ) -> dict[str, Any]:
         try:
             response = await self._http.request(method, self.base_url + path, headers=headers, json=json_body)
+            return self._read(response, envelope=envelope)  # inside: reading the body may still fail to decode
         except _NEVER_SENT as exc:
             timeout = isinstance(exc, httpx2.TimeoutException)
             error_type = APITimeoutError if timeout else APIConnectionError
@@ -281,11 +282,10 @@ class SunoClient:
             raise APITimeoutError(
                 f"CCAPI did not answer in time ({type(exc).__name__})", request_may_have_been_sent=True
             ) from exc
-        except httpx2.TransportError as exc:
+        except httpx2.RequestError as exc:  # a broken connection, or an answer that cannot be decoded
             raise APIConnectionError(
                 f"the connection to CCAPI broke ({type(exc).__name__})", request_may_have_been_sent=True
             ) from exc
-        return self._read(response, envelope=envelope)
 
     def _read(self, response: httpx2.Response, *, envelope: bool) -> dict[str, Any]:
         content_type = response.headers.get("content-type", "")

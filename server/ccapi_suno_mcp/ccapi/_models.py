@@ -6,12 +6,15 @@ view, and a status string we do not know counts as pending.
 
 from __future__ import annotations
 
+import logging
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ccapi_suno_mcp._json import json_list, json_object
+
+logger = logging.getLogger(__name__)
 
 __all__ = ["Balance", "Clip", "SunoTask", "TaskStatus", "clip_state_is_final", "lenient"]
 
@@ -20,6 +23,7 @@ _FAILED_CLIP_STATES = frozenset({"failed", "error"})
 
 
 _M = TypeVar("_M", bound=BaseModel)
+_DROPPED_FIELDS_LOGGED: set[str] = set()
 
 
 def lenient(model: type[_M], fields: dict[str, Any]) -> _M:
@@ -34,10 +38,14 @@ def lenient(model: type[_M], fields: dict[str, Any]) -> _M:
     try:
         return model.model_validate(fields)
     except ValidationError as error:
-        bad = {item["loc"][0] for item in error.errors() if item["loc"]}
+        bad = {str(item["loc"][0]) for item in error.errors() if item["loc"]}
         required = {name for name, field in model.model_fields.items() if field.is_required()}
         if bad & required or not bad:
             raise
+        unseen = {f"{model.__name__}.{name}" for name in bad} - _DROPPED_FIELDS_LOGGED
+        if unseen:  # once per field: CCAPI may have changed a type, and someone should hear of it
+            _DROPPED_FIELDS_LOGGED.update(unseen)
+            logger.warning("CCAPI sent fields of an unexpected type, read as absent: %s", ", ".join(sorted(unseen)))
         return model.model_validate({key: value for key, value in fields.items() if key not in bad})
 
 

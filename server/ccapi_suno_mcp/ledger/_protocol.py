@@ -122,6 +122,14 @@ class TaskLedger(Protocol):
         """
         ...
 
+    async def settle_interrupted(self) -> None:
+        """Mark submissions left `submitting` long ago (their process stopped mid-send) as `outcome_unknown`.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
     async def find_duplicate(
         self, action: str, body: Mapping[str, Any], *, within_seconds: float = DEFAULT_DUPLICATE_WINDOW
     ) -> TaskRecord | None:

@@ -185,14 +185,20 @@ class SQLiteLedger(TaskLedger):
             OSError: The parent folder cannot be created.
         """
         ledger = cls(path, clock=clock)
-        await ledger._run(ledger._settle_interrupted)
+        await ledger.settle_interrupted()
         return ledger
 
-    def _settle_interrupted(self, connection: sqlite3.Connection) -> None:
+    async def settle_interrupted(self) -> None:
         """Mark submissions left `submitting` by a process that stopped mid-send as `outcome_unknown`.
 
         Only those older than `INTERRUPTED_AFTER` seconds: a younger one may be in flight in another process.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
         """
+        await self._run(self._settle_interrupted)
+
+    def _settle_interrupted(self, connection: sqlite3.Connection) -> None:
         with _transaction(connection, durable=True):
             connection.execute(
                 "UPDATE tasks SET state = 'outcome_unknown', error = ?, updated_at = ? "

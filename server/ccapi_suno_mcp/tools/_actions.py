@@ -16,6 +16,7 @@ from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, cast
 
 import anyio
+import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.server.mcpserver.tools import Tool
@@ -130,14 +131,29 @@ async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
 
 async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
     existing = await _settled(state, existing)
+    if existing.state == "rejected":
+        raise ToolError(
+            redact(
+                f"An identical {spec.tool} request was just refused by CCAPI ({existing.error}); nothing was billed. "
+                "Change the request before trying again.",
+                state.settings.api_key,
+            )
+        )
+    if existing.state == "submitting":
+        raise ToolError(
+            f"An identical {spec.tool} request is still being sent to CCAPI; do not submit it again. Call "
+            "suno_list_tasks in a minute to find its task_id."
+        )
     if existing.task_id is None:
         seconds = max(0, int(time.time() - existing.created_at))
         when = f"{seconds // 60} minute(s) ago" if seconds >= 60 else "moments ago"
-        outcome = "is still unknown" if existing.state == "submitting" else "is unknown"
         raise ToolError(
-            f"An identical {spec.tool} request was sent {when} and its outcome {outcome} "
-            f"({existing.error or 'no answer yet'}); it may have been billed. Check suno_list_tasks with status "
-            "outcome_unknown and suno_get_balance first; pass force=true to submit again anyway."
+            redact(
+                f"An identical {spec.tool} request was sent {when} and its outcome is unknown "
+                f"({existing.error or 'no answer'}); it may have been billed. Check suno_list_tasks with status "
+                "outcome_unknown and suno_get_balance first; pass force=true to submit again anyway.",
+                state.settings.api_key,
+            )
         )
     view = render_submitted(existing, reused=True)
     return tool_result(view, view.note or "")
@@ -173,9 +189,15 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
         )  # fmt: skip
         if not is_new:
             return await _duplicate_answer(state, spec, record)
+        try:
+            await anyio.lowlevel.checkpoint()  # the last moment a cancelled call can stop without sending
+        except anyio.get_cancelled_exc_class():
+            with anyio.CancelScope(shield=True):
+                await state.ledger.mark_rejected(record.submission_id, "cancelled before sending")
+            raise
         submitted = await _submit_and_record(state, spec, record, body)
         await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True)
-        state.watcher.wake()
+        state.watcher.wake(reset_backoff=True)  # CCAPI just answered: no reason to keep backing off
         view = render_submitted(submitted, reused=False)
         return tool_result(view, view.note or "")
 
@@ -224,6 +246,13 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
         except ccapi.CCAPIError as exc:
             await state.ledger.mark_rejected(record.submission_id, str(exc))
             raise state.error(exc, f"for {spec.tool}") from None
+        except Exception as exc:  # the money path's last guard: never leave a row 'submitting' unexplained
+            logger.exception("submit of %s failed unexpectedly", spec.action)
+            await state.ledger.mark_outcome_unknown(record.submission_id, f"unexpected failure: {type(exc).__name__}")
+            raise ToolError(
+                f"The {spec.tool} request failed unexpectedly ({type(exc).__name__}) and may have reached CCAPI. "
+                "Check suno_list_tasks with status outcome_unknown and suno_get_balance before retrying."
+            ) from None
         logger.info("CCAPI accepted %s as %s", spec.action, task_id)
         try:
             return await state.ledger.record_task_id(record.submission_id, task_id)

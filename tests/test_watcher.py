@@ -1,0 +1,78 @@
+"""The watcher's schedule: backoff, wake-ups, and recovery."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import httpx2
+import pytest
+from mcp.server.subscriptions import InMemorySubscriptionBus
+
+from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
+from ccapi_suno_mcp.ledger import SQLiteLedger
+from ccapi_suno_mcp.notifications import Notifier
+from ccapi_suno_mcp.watcher import Watcher
+
+TASK = "task_" + "a" * 32
+
+
+class FlakyCCAPI:
+    """Answers batch fetches with 500 while `failing`, else with the task in IN_PROGRESS."""
+
+    def __init__(self) -> None:
+        self.failing = True
+        self.requests = 0
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        self.requests += 1
+        if self.failing:
+            return httpx2.Response(500, json={"code": "do_request_failed", "message": "down", "data": None})
+        ids: list[str] = json.loads(request.content)["ids"]
+        records = [{"task_id": task_id, "status": "IN_PROGRESS", "progress": "10%"} for task_id in ids]
+        return httpx2.Response(200, json={"code": "success", "message": "", "data": records})
+
+
+async def _no_sleep(_seconds: float) -> None:
+    return None
+
+
+@pytest.mark.anyio
+async def test_a_watcher_that_backed_off_polls_again_once_woken_after_its_tasks_ended(tmp_path: Path) -> None:
+    ccapi = FlakyCCAPI()
+    async with (
+        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
+        httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
+    ):
+        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
+        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
+        first = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
+        await ledger.record_task_id(first.submission_id, TASK)
+        assert await watcher.poll_once() == 2.0  # failed: backing off
+        await ledger.apply_update(SunoTask(task_id=TASK, status="SUCCESS", progress="100%"))  # seen by get_task
+        assert await watcher.poll_once() is None  # nothing pending any more
+        assert watcher.consecutive_failures == 0
+        watcher.wake()
+        assert watcher._wake.is_set()  # pyright: ignore[reportPrivateUsage] - the wake-up must not be ignored
+
+
+@pytest.mark.anyio
+async def test_a_successful_submit_ends_the_backoff(tmp_path: Path) -> None:
+    ccapi = FlakyCCAPI()
+    async with (
+        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
+        httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
+    ):
+        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
+        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
+        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
+        await ledger.record_task_id(record.submission_id, TASK)
+        await watcher.poll_once()
+        await watcher.poll_once()
+        assert watcher.consecutive_failures == 2
+        watcher.wake()
+        assert not watcher._wake.is_set()  # pyright: ignore[reportPrivateUsage] - backing off ignores plain wakes
+        watcher.wake(reset_backoff=True)
+        assert watcher._wake.is_set()  # pyright: ignore[reportPrivateUsage]
+        ccapi.failing = False
+        assert await watcher.poll_once() == 1.0
