@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx2
@@ -37,17 +39,23 @@ async def _no_sleep(_seconds: float) -> None:
     return None
 
 
-@pytest.mark.anyio
-async def test_a_watcher_that_backed_off_polls_again_once_woken_after_its_tasks_ended(tmp_path: Path) -> None:
+@asynccontextmanager
+async def watching(home: Path) -> AsyncGenerator[tuple[FlakyCCAPI, SQLiteLedger, Watcher]]:
+    """A watcher over a real ledger holding one pending task, polling a CCAPI that fails until told not to."""
     ccapi = FlakyCCAPI()
     async with (
-        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
+        await SQLiteLedger.open(home / "ledger.sqlite3") as ledger,
         httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
     ):
         client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
-        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
-        first = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
-        await ledger.record_task_id(first.submission_id, TASK)
+        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
+        await ledger.record_task_id(record.submission_id, TASK)
+        yield ccapi, ledger, Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
+
+
+@pytest.mark.anyio
+async def test_a_watcher_that_backed_off_polls_again_once_woken_after_its_tasks_ended(tmp_path: Path) -> None:
+    async with watching(tmp_path) as (_, ledger, watcher):
         assert await watcher.poll_once() == 2.0  # failed: backing off
         await ledger.apply_update(SunoTask(task_id=TASK, status="SUCCESS", progress="100%"))  # seen by get_task
         assert await watcher.poll_once() is None  # nothing pending any more
@@ -58,15 +66,7 @@ async def test_a_watcher_that_backed_off_polls_again_once_woken_after_its_tasks_
 
 @pytest.mark.anyio
 async def test_a_successful_submit_ends_the_backoff(tmp_path: Path) -> None:
-    ccapi = FlakyCCAPI()
-    async with (
-        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
-        httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
-    ):
-        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
-        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
-        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
-        await ledger.record_task_id(record.submission_id, TASK)
+    async with watching(tmp_path) as (ccapi, _, watcher):
         await watcher.poll_once()
         await watcher.poll_once()
         assert watcher.consecutive_failures == 2

@@ -82,6 +82,7 @@ KEY = "sk-bench-0000000000000001"
 PROTOCOL_VERSION = "2025-11-25"  # the newest handshake-era version: what today's clients send
 SPAWN_TIMEOUT = 60.0
 SHORT_INTERVAL = 0.1
+LEDGER_POLL_SECONDS = 0.002  # the resolution of the no-waiter latency figure
 SETTLE = 0.3
 """Seconds a new wait (or submit) is left to settle before the clock finishes its task."""
 CYCLE_WORK = 0.05
@@ -676,9 +677,10 @@ async def _completion(plan: Plan, tmp: Path, interval: float, *, waiter: bool) -
                 result.window += finished_at - window_started
                 clock.advance(60)
                 if not waiter:
-                    # Look from outside, as any other reader of the ledger would.
-                    while (record := await ledger.get_task(task_id)) is None or record.status != "SUCCESS":  # noqa: ASYNC110
-                        await anyio.sleep(0.002)
+                    # Look from outside, as any other reader of the ledger would: poll it finely, with a deadline.
+                    with anyio.fail_after(interval * 3 + 10):
+                        while (record := await ledger.get_task(task_id)) is None or record.status != "SUCCESS":  # noqa: ASYNC110
+                            await anyio.sleep(LEDGER_POLL_SECONDS)
                     returned.append(time.perf_counter())
             result.latencies.append(returned[0] - finished_at)
     return result
