@@ -56,6 +56,14 @@ Weight = Annotated[float | None, Field(ge=0, le=1)]
 Seconds = Annotated[float | None, Field(ge=0, le=3600)]
 
 
+def _require_order(
+    start: float | None, end: float | None, start_name: str = "start_s", end_name: str = "end_s"
+) -> None:
+    """Refuse a time range whose end is not after its start (either end may be left open)."""
+    if start is not None and end is not None and end <= start:
+        raise ValueError(f"{end_name} must be greater than {start_name}")
+
+
 class SunoRequest(BaseModel):
     """Base of every action's request: forbids unknown names, carries `extra` for unmodelled fields."""
 
@@ -238,9 +246,7 @@ class _Overpainting(_SourceClip, _Style):
 
     @model_validator(mode="after")
     def _range_in_order(self) -> Self:
-        start, end = self.overpainting_start_s, self.overpainting_end_s
-        if start is not None and end is not None and end <= start:
-            raise ValueError("overpainting_end_s must be greater than overpainting_start_s")
+        _require_order(self.overpainting_start_s, self.overpainting_end_s, "overpainting_start_s", "overpainting_end_s")
         return self
 
 
@@ -274,8 +280,7 @@ class ReplaceSectionRequest(_SourceClip, _Style):
 
     @model_validator(mode="after")
     def _section_in_order(self) -> Self:
-        if self.end_s <= self.start_s:
-            raise ValueError("end_s must be greater than start_s")
+        _require_order(self.start_s, self.end_s)
         return self
 
 
@@ -308,8 +313,7 @@ class SampleSectionRequest(_SourceClip, _Prompted):
 
     @model_validator(mode="after")
     def _sample_in_order(self) -> Self:
-        if self.end_s <= self.start_s:
-            raise ValueError("end_s must be greater than start_s")
+        _require_order(self.start_s, self.end_s)
         return self
 
 
@@ -370,11 +374,9 @@ class ExtractVocalsRequest(_SourceClip):
 
     @model_validator(mode="after")
     def _window(self) -> Self:
-        if self.start_s is not None and self.end_s is not None:
-            if self.end_s <= self.start_s:
-                raise ValueError("end_s must be greater than start_s")
-            if self.end_s - self.start_s > 30:
-                raise ValueError("the vocal window is at most 30 seconds long")
+        _require_order(self.start_s, self.end_s)
+        if self.start_s is not None and self.end_s is not None and self.end_s - self.start_s > 30:
+            raise ValueError("the vocal window is at most 30 seconds long")
         return self
 
 
