@@ -20,12 +20,7 @@ from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState
-from ccapi_suno_mcp.tools import (
-    action_tools,
-    register_download_tool,
-    register_status_tools,
-    register_wait_and_list_tools,
-)
+from ccapi_suno_mcp.tools import action_tools, download_tool, status_tools
 from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
 
 if TYPE_CHECKING:
@@ -132,11 +127,8 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=bus,
-        tools=action_tools(catalogue, settings),
+        tools=[*action_tools(catalogue, settings), *status_tools(), download_tool()],
     )
-    register_status_tools(server)
-    register_wait_and_list_tools(server)
-    register_download_tool(server)
     register_resources(server, current_state)
     register_prompts(server)
     return server

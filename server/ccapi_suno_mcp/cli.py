@@ -132,7 +132,11 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     server = create_server(settings)
     if args.transport == "stdio":
-        server.run()
+        import anyio
+
+        from ccapi_suno_mcp.stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
         return
     token = settings.http_token
     if token is None and args.host not in LOOPBACK_HOSTS:

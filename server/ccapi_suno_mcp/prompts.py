@@ -5,7 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal
 
 from mcp.server import MCPServer
-from pydantic import Field
+from mcp.server.context import ServerRequestContext
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, GetPromptRequestParams, GetPromptResult, InputRequiredResult
+from pydantic import Field, ValidationError
 
 __all__ = ["register_prompts"]
 
@@ -16,7 +19,9 @@ _WAIT = (
 
 
 def register_prompts(server: MCPServer[Any]) -> None:
-    """Add the compose, lengthen, remix and release-pack prompts."""
+    """Add the compose, lengthen, remix and release-pack prompts, and a `prompts/get` that answers bad requests
+    with invalid params (-32602) and a clear message; MCPServer's own answers them with code 0 and logs a
+    traceback."""
 
     @server.prompt(name="compose_song", title="Compose a song")
     def compose_song(
@@ -79,3 +84,32 @@ def register_prompts(server: MCPServer[Any]) -> None:
             f"tasks; tell me before you start). {_WAIT} Then suno_download kind=wav, kind=midi and kind=video, plus "
             "kind=audio and kind=image, and list the saved paths and the aligned lyrics."
         )
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any, Any], params: GetPromptRequestParams
+    ) -> GetPromptResult | InputRequiredResult:
+        prompts = {prompt.name: prompt for prompt in await server.list_prompts()}
+        prompt = prompts.get(params.name)
+        if prompt is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {params.name!r}: the prompts are {', '.join(prompts)}")
+        given = params.arguments or {}
+        declared = prompt.arguments or []
+        missing = [argument.name for argument in declared if argument.required and argument.name not in given]
+        unknown = sorted(set(given) - {argument.name for argument in declared})
+        if missing or unknown:
+            problems = [f"missing required argument(s) {', '.join(missing)}"] if missing else []
+            problems += [f"unknown argument(s) {', '.join(unknown)}"] if unknown else []
+            accepted = ", ".join(argument.name for argument in declared)
+            raise MCPError(INVALID_PARAMS, f"Prompt {params.name}: {'; '.join(problems)} (it takes {accepted})")
+        try:
+            return await server.get_prompt(params.name, given)
+        except ValueError as exc:  # an argument of the wrong value: the ValidationError is down the cause chain
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, ValidationError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in cause.errors())
+            raise MCPError(INVALID_PARAMS, f"Prompt {params.name}: {problems}") from None
+
+    server._lowlevel_server.add_request_handler("prompts/get", GetPromptRequestParams, get_prompt)  # pyright: ignore[reportPrivateUsage] - no public hook yet

@@ -13,13 +13,12 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import anyio
 import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
 from mcp.types import CallToolResult, ToolAnnotations
 from pydantic import Field, TypeAdapter, ValidationError
 
@@ -31,9 +30,10 @@ from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRec
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
+from ccapi_suno_mcp.tools._strict import StrictTool, strict_tool, validation_message
 from ccapi_suno_mcp.views import SubmittedTask, render_submitted
 
-__all__ = ["ACTION_ANNOTATIONS", "action_tools", "validation_message"]
+__all__ = ["ACTION_ANNOTATIONS", "action_tools"]
 
 logger = logging.getLogger(__name__)
 
@@ -55,16 +55,6 @@ _FORCE = inspect.Parameter(
         ),
     ],
 )
-
-
-def validation_message(tool: str, error: ValidationError) -> str:
-    """One readable sentence naming each bad field and what is wrong with it."""
-    problems: list[str] = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "input"
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(message if message.split(":")[0] in where or not item["loc"] else f"{where}: {message}")
-    return f"Invalid input for {tool}: {'; '.join(problems)}. Nothing was submitted."
 
 
 def _parameters(spec: ActionSpec) -> list[inspect.Parameter]:
@@ -111,15 +101,6 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
     return clip.task_id, clip_id
 
 
-def _unknown_arguments(ctx: Context[AppState, Any], known: list[str]) -> list[str]:
-    """Argument names the call sent that the tool does not have (the SDK would drop them silently)."""
-    params = ctx.request_context.params or {}
-    arguments = params.get("arguments")
-    if not isinstance(arguments, dict):
-        return []
-    return sorted(str(name) for name in cast(dict[str, Any], arguments) if name not in known)
-
-
 async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
     """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed."""
     with anyio.move_on_after(IN_FLIGHT_WAIT_SECONDS):
@@ -164,16 +145,11 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
 
     async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
         state = app_state(ctx)
-        if unknown := _unknown_arguments(ctx, [*names, "force"]):
-            raise ToolError(
-                f"Invalid input for {spec.tool}: unknown parameter(s) {', '.join(unknown)} (it takes "
-                f"{', '.join([*names, 'force'])}). Nothing was submitted."
-            )
-        force = bool(arguments.pop("force", False))
+        force: bool = arguments.pop("force", False)
         try:
             request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
         except ValidationError as exc:
-            raise ToolError(validation_message(spec.tool, exc)) from None
+            raise ToolError(validation_message(spec.tool, exc, billable=True)) from None
         parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
         if parent_task_id is not None and "task_id" in names:
             request = request.model_copy(update={"task_id": parent_task_id})
@@ -265,23 +241,24 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
     raise AssertionError("unreachable: a shielded scope re-raises what it does not return")  # for the type checker
 
 
-def action_tools(catalogue: Catalogue, settings: Settings) -> list[Tool]:
+def action_tools(catalogue: Catalogue, settings: Settings) -> list[StrictTool]:
     """One tool per enabled catalogue action in the chosen toolsets.
 
     They all return a `SubmittedTask`, so its output schema is built once and shared: the SDK would
     otherwise derive the same schema 22 times at start-up.
     """
     output_schema = TypeAdapter(SubmittedTask).json_schema()
-    tools: list[Tool] = []
+    tools: list[StrictTool] = []
     for spec in catalogue.enabled:
         if spec.toolset not in settings.toolsets:
             continue
-        tool = Tool.from_function(
+        tool = strict_tool(
             _make_tool(spec, catalogue),
             name=spec.tool,
             title=spec.title,
             description=spec.description(),
             annotations=ACTION_ANNOTATIONS,
+            billable=spec.billable,
             structured_output=False,
         )
         tool.fn_metadata.output_model = SubmittedTask  # read live by the SDK when a result is converted

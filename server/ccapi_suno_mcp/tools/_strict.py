@@ -1,0 +1,175 @@
+"""Strict tool arguments: every tool refuses what a lax reading would quietly accept.
+
+The SDK validates tool arguments in pydantic's lax mode and drops names it does not know, so `force: "yes"`
+became `True` (and re-billed a request), and `timeout` for `timeout_seconds` was ignored. A `StrictTool`
+checks a call's arguments before the SDK sees them:
+
+- an argument name the tool does not have is refused, naming it and the accepted ones;
+- text anywhere in the arguments (keys too) may hold no control character but newline and tab, and no
+  unpaired surrogate, so nothing of the kind is ever sent to CCAPI (or billed);
+- values are validated in pydantic's strict mode: no string-to-boolean or string-to-number coercion. The one
+  leniency kept is a JSON array or object sent inside a string (some clients do that for every list).
+
+Every refusal is one `ToolError` that names the field and, for billable tools, says nothing was submitted.
+"""
+
+from __future__ import annotations
+
+import difflib
+import json
+import unicodedata
+from collections.abc import Callable, Iterator
+from typing import Any, cast
+
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.tools import Tool
+from mcp.types import ToolAnnotations
+from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+
+from ccapi_suno_mcp._json import json_list, json_object
+
+__all__ = ["ALLOWED_CONTROLS", "StrictTool", "text_problem", "validation_message"]
+
+ALLOWED_CONTROLS = frozenset("\n\t")
+"""The only control characters text arguments may hold."""
+
+
+def validation_message(tool: str, error: ValidationError, *, billable: bool) -> str:
+    """One readable sentence naming each bad field and what is wrong with it."""
+    problems: list[str] = []
+    for item in error.errors():
+        where = ".".join(str(part) for part in item["loc"]) or "input"
+        message = item["msg"].removeprefix("Value error, ")
+        problems.append(message if message.split(":")[0] in where or not item["loc"] else f"{where}: {message}")
+    return _refusal(tool, "; ".join(problems), billable=billable)
+
+
+def _refusal(tool: str, problem: str, *, billable: bool) -> str:
+    suffix = " Nothing was submitted." if billable else ""
+    return f"Invalid input for {tool}: {problem}.{suffix}"
+
+
+def _strings(value: Any, path: str) -> Iterator[tuple[str, str]]:
+    """Every string in a JSON value (object keys included), with where it sits."""
+    if isinstance(value, str):
+        yield path, value
+    elif (fields := json_object(value)) is not None:
+        for key, item in fields.items():
+            yield f"{path} key", str(key)
+            yield from _strings(item, f"{path}.{key}")
+    elif (items := json_list(value)) is not None:
+        for index, item in enumerate(items):
+            yield from _strings(item, f"{path}[{index}]")
+
+
+def _bad_character(text: str) -> tuple[int, str] | None:
+    for position, character in enumerate(text):
+        if character in ALLOWED_CONTROLS:
+            continue
+        category = unicodedata.category(character)
+        if category == "Cc":
+            return position, f"the control character U+{ord(character):04X}"
+        if category == "Cs":
+            return position, f"an unpaired surrogate U+{ord(character):04X}"
+    return None
+
+
+def text_problem(arguments: dict[str, Any]) -> str | None:
+    """What is wrong with the text in `arguments`, naming the field; None when all text is clean."""
+    for path, text in _strings(arguments, ""):
+        if text.isprintable() or not (found := _bad_character(text)):
+            continue
+        position, what = found
+        return f"{path.lstrip('.')}: contains {what} at position {position}; only newline and tab are allowed"
+    return None
+
+
+def _inside_json_string(value: Any) -> Any:
+    """A JSON array or object that a client sent as a string, parsed; anything else as it came."""
+    if not isinstance(value, str) or not value.lstrip().startswith(("[", "{")):
+        return value
+    try:
+        parsed: object = json.loads(value)
+    except (ValueError, RecursionError):
+        return value
+    as_object, as_list = json_object(parsed), json_list(parsed)
+    return as_object if as_object is not None else as_list if as_list is not None else value
+
+
+class StrictTool(Tool):
+    """An SDK `Tool` whose arguments are checked strictly (see the module docstring) before it runs.
+
+    Build it with `StrictTool.from_function(...)` like a `Tool`; `billable` tools add "Nothing was
+    submitted." to every refusal.
+    """
+
+    billable: bool = False
+    _strict_model: type[BaseModel] | None = PrivateAttr(default=None)
+
+    @property
+    def argument_names(self) -> list[str]:
+        """The names a call may use, in the order the tool declares them."""
+        return [field.alias or name for name, field in self.fn_metadata.arg_model.model_fields.items()]
+
+    def _model(self) -> type[BaseModel]:
+        if self._strict_model is None:
+            loose = self.fn_metadata.arg_model
+            config = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
+            self._strict_model = cast(type[BaseModel], type(loose.__name__, (loose,), {"model_config": config}))
+        return self._strict_model
+
+    def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
+        """The arguments as the tool will receive them.
+
+        Raises:
+            ToolError: for an unknown name, bad text or a value of the wrong type or out of its limits.
+        """
+        names = self.argument_names
+        unknown = sorted(name for name in arguments if name not in names)
+        if unknown:
+            hints = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
+            hint = f"; did you mean {', '.join(hints)}?" if hints else ""
+            problem = f"unknown parameter(s) {', '.join(unknown)} (it takes {', '.join(names) or 'none'}){hint}"
+            raise ToolError(self._error(problem))
+        if (problem := text_problem(arguments)) is not None:
+            raise ToolError(self._error(problem))
+        prepared = {name: _inside_json_string(value) for name, value in arguments.items()}
+        try:
+            self._model().model_validate(prepared)
+        except ValidationError as exc:
+            raise ToolError(
+                f"Error executing tool {self.name}: {validation_message(self.name, exc, billable=self.billable)}"
+            ) from None
+        return prepared
+
+    def _error(self, problem: str) -> str:
+        return f"Error executing tool {self.name}: {_refusal(self.name, problem, billable=self.billable)}"
+
+    async def run(self, arguments: dict[str, Any], context: Context[Any, Any], convert_result: bool = False) -> Any:
+        """Check the arguments strictly, then run the tool as the SDK does.
+
+        Raises:
+            ToolError: for arguments the strict check refuses, and as `Tool.run` does.
+        """
+        return await super().run(self.check(arguments), context, convert_result=convert_result)
+
+
+def strict_tool(
+    fn: Callable[..., Any],
+    *,
+    name: str,
+    title: str,
+    description: str,
+    annotations: ToolAnnotations,
+    billable: bool = False,
+    meta: dict[str, Any] | None = None,
+    structured_output: bool | None = None,
+) -> StrictTool:
+    """A `StrictTool` for `fn`, whose structured result is declared by its return annotation."""
+    tool = cast(StrictTool, StrictTool.from_function(
+        fn, name=name, title=title, description=description, annotations=annotations, meta=meta,
+        structured_output=structured_output,
+    ))  # fmt: skip
+    tool.billable = billable
+    return tool
