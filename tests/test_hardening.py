@@ -6,6 +6,11 @@ Each refusal must come before anything billable is sent, name the field, and lea
 from __future__ import annotations
 
 import logging
+import socket
+import sqlite3
+import sys
+from collections.abc import Callable
+from contextlib import closing
 from pathlib import Path
 
 import anyio
@@ -13,8 +18,10 @@ import pytest
 from mcp import MCPError
 from mcp.types import INVALID_PARAMS
 
+from ccapi_suno_mcp.ledger import SQLiteLedger
+from ccapi_suno_mcp.ledger._owner import _start_marker, owner_alive  # pyright: ignore[reportPrivateUsage]
 from harness import MODES, Mode, running
-from rawstdio import raw_server
+from rawstdio import raw_server, server_environment
 
 SONG = {"description": "a short indie-pop song about rain", "tags": "indie pop"}
 
@@ -138,3 +145,116 @@ async def test_a_bad_prompt_request_is_invalid_params_with_a_clear_message_and_n
     assert says in raised.value.message
     assert fine.messages
     assert not [record for record in caplog.records if record.levelno >= logging.ERROR]
+
+
+def _newer_ledger(path: Path) -> None:
+    connection = sqlite3.connect(path)
+    connection.execute("PRAGMA user_version = 99")
+    connection.execute("CREATE TABLE tasks (future TEXT)")
+    connection.commit()
+    connection.close()
+
+
+def _corrupt_ledger(path: Path) -> None:
+    path.write_bytes(b"SQLite format 3\x00" + b"\xde\xad\xbe\xef" * 1024)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("spoil", "says"), [(_corrupt_ledger, "damaged or not a SQLite database"), (_newer_ledger, "newer")]
+)
+async def test_an_unusable_ledger_is_reported_by_every_tool_that_needs_it_and_never_touched(
+    tmp_path: Path, spoil: Callable[[Path], None], says: str
+) -> None:
+    ledger = tmp_path / "sandbox-ledger.sqlite3"
+    spoil(ledger)
+    before = ledger.read_bytes()
+    stderr = tmp_path / "stderr.log"
+    with anyio.fail_after(30):
+        async with raw_server(tmp_path, "--sandbox", stderr=stderr) as server:
+            await server.send({"jsonrpc": "2.0", "id": 2, "method": "tools/list"})
+            tools = (await server.answer(2))["result"]["tools"]
+            listed = await server.call_tool(3, "suno_list_tasks", {})
+            generated = await server.call_tool(4, "suno_generate_music", SONG)
+            recent_uri = {"uri": "suno://tasks/recent"}
+            await server.send({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": recent_uri})
+            recent = await server.answer(5)
+    assert len(tools) == 28
+    for answer in (listed, generated):
+        text = answer["result"]["content"][0]["text"]
+        assert answer["result"]["isError"] is True
+        assert str(ledger) in text and says in text and "Move it aside" not in text and "move it aside" in text
+        assert "restart" in text
+    assert str(ledger) in recent["error"]["message"]
+    assert ledger.read_bytes() == before
+    log = stderr.read_text()
+    assert "Traceback" not in log
+    errors = [line for line in log.splitlines() if " ERROR " in line]
+    assert len(errors) == 1 and str(ledger) in errors[0], errors
+
+
+@pytest.mark.anyio
+async def test_doctor_reports_an_unusable_ledger_and_leaves_it_as_it_was(tmp_path: Path) -> None:
+    ledger = tmp_path / "ledger.sqlite3"
+    _newer_ledger(ledger)
+    before = ledger.read_bytes()
+    command = [sys.executable, "-m", "ccapi_suno_mcp", "doctor"]
+    with anyio.fail_after(30):
+        done = await anyio.run_process(command, env=server_environment(tmp_path), check=False)
+    report = done.stdout.decode()
+    assert done.returncode == 1
+    assert "FAIL  ledger" in report and str(ledger) in report and "newer ccapi-suno-mcp" in report
+    assert ledger.read_bytes() == before
+
+
+def _owned_by(path: Path, submission_id: str, owner: str) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        connection.execute("UPDATE tasks SET owner = ? WHERE submission_id = ?", (owner, submission_id))
+        connection.commit()
+
+
+@pytest.mark.anyio
+async def test_a_submission_in_flight_is_settled_at_once_when_its_process_died_and_waited_for_while_it_lives(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    body = {"prompt": "rain", "mv": "chirp-v5"}
+    async with await anyio.open_process([sys.executable, "-c", "import sys; sys.stdin.read()"]) as other:
+        marker = _start_marker(other.pid)
+        assert marker is not None and other.stdin is not None
+        owner = f"{socket.gethostname()}:{other.pid}:{marker}"
+        async with await SQLiteLedger.open(path) as ledger:
+            first = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=body)
+            _owned_by(path, first.submission_id, owner)
+            while_alive, new_while_alive = await ledger.begin_unless_duplicate(
+                tool="suno_generate_music", action="MUSIC", body=body
+            )
+            assert owner_alive(owner) is True
+            await other.stdin.aclose()
+            with anyio.fail_after(10):
+                await other.wait()
+            assert owner_alive(owner) is False
+            after_death, new_after_death = await ledger.begin_unless_duplicate(
+                tool="suno_generate_music", action="MUSIC", body=body
+            )
+    assert (while_alive.state, new_while_alive) == ("submitting", False)
+    assert (after_death.submission_id, after_death.state, new_after_death) == (
+        first.submission_id,
+        "outcome_unknown",
+        False,
+    )
+    assert after_death.error is not None and f"pid {other.pid}" in after_death.error
+
+
+@pytest.mark.anyio
+async def test_a_dead_senders_submission_is_settled_by_the_next_look_not_after_two_minutes(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path) as ledger:
+        first = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "x"})
+        _owned_by(path, first.submission_id, f"{socket.gethostname()}:{2**22 + 7}:gone/1")
+        mine = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "y"})
+        await ledger.settle_interrupted()
+        settled = await ledger.get_submission(first.submission_id)
+        still_mine = await ledger.get_submission(mine.submission_id)
+    assert settled is not None and settled.state == "outcome_unknown"
+    assert still_mine is not None and still_mine.state == "submitting"  # this live process is still sending it

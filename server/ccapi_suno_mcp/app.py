@@ -14,7 +14,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from ccapi_suno_mcp import __version__
 from ccapi_suno_mcp.ccapi import SunoClient
-from ccapi_suno_mcp.ledger import SQLiteLedger, TaskLedger
+from ccapi_suno_mcp.ledger import LedgerUnusableError, SQLiteLedger, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
@@ -95,11 +95,17 @@ def create_server(
                 logger.info("sandbox mode: CCAPI is emulated at %s", sandbox_url)
             client = SunoClient(api_key=api_key, base_url=base_url, http_client=http_client)
             stack.push_async_callback(client.aclose)
-            task_ledger = ledger
+            task_ledger, usable = ledger, True
             if task_ledger is None:
                 path = settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path
-                opened = await SQLiteLedger.open(path)
+                opened = SQLiteLedger(path)
                 stack.push_async_callback(opened.aclose)
+                try:
+                    await opened.settle_interrupted()  # opens and migrates the file
+                except LedgerUnusableError as exc:
+                    # Serve anyway: tools list, and each call that needs the ledger says what is wrong.
+                    logger.error("%s", exc)
+                    usable = False
                 task_ledger = opened
             notifier = Notifier(bus)
             watcher = Watcher(client, task_ledger, notifier, interval=interval)
@@ -109,7 +115,7 @@ def create_server(
             )  # fmt: skip
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)  # runs first on exit: stop the watcher, then close
-            if client.has_api_key:
+            if client.has_api_key and usable:
                 tasks.start_soon(watcher.run)  # resumes the ledger's pending tasks after a restart
             running.append(state)
             stack.callback(running.remove, state)

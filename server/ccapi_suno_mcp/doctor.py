@@ -18,7 +18,7 @@ from typing import Literal, TextIO
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import Catalogue
 from ccapi_suno_mcp.errors import redact, tool_error
-from ccapi_suno_mcp.ledger import LedgerError, SQLiteLedger
+from ccapi_suno_mcp.ledger import LedgerError, LedgerUnusableError, SQLiteLedger
 from ccapi_suno_mcp.settings import Settings, SettingsError
 
 __all__ = ["Check", "run_doctor"]
@@ -52,6 +52,8 @@ async def _ledger_check(settings: Settings) -> Check:
     try:
         async with await SQLiteLedger.open(settings.ledger_path) as ledger:
             count = await ledger.count_tasks()
+    except LedgerUnusableError as exc:
+        return Check("ledger", "fail", str(exc))
     except (LedgerError, sqlite3.Error, OSError) as exc:
         return Check("ledger", "fail", f"{settings.ledger_path}: {exc}")
     return Check("ledger", "ok", f"{settings.ledger_path} ({count} task{'s' if count != 1 else ''})")

@@ -15,7 +15,7 @@ from collections.abc import Callable
 import anyio
 
 from ccapi_suno_mcp.ccapi import BATCH_SIZE, CCAPIError, SunoClient
-from ccapi_suno_mcp.ledger import TaskLedger
+from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
 __all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "Watcher"]
@@ -79,6 +79,10 @@ class Watcher:
         while True:
             try:
                 delay = await self.poll_once()
+            except LedgerUnusableError as exc:  # nothing to poll for until the user replaces the file
+                logger.error("the watcher stopped: %s", exc)
+                self._finish_cycle()
+                return
             except Exception:  # the top-level handler of a background loop: log, back off, keep going
                 self.consecutive_failures += 1
                 delay = self._backoff()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any, Literal, Protocol
 
 from ccapi_suno_mcp.ccapi import SunoTask
@@ -13,6 +14,7 @@ __all__ = [
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnusableError",
     "SchemaVersionError",
     "TaskLedger",
     "UnknownSubmissionError",
@@ -42,7 +44,24 @@ class LedgerClosedError(LedgerError):
     """The ledger was used after `aclose`."""
 
 
-class SchemaVersionError(LedgerError):
+class LedgerUnusableError(LedgerError):
+    """The ledger file cannot be used: damaged, not a database, or written by a newer version of this program.
+
+    The file is left exactly as it was. The message is one sentence for the user: which file, what is wrong,
+    and what to do.
+    """
+
+    def __init__(self, path: str, problem: str, *, remedy: str = "") -> None:
+        name = Path(path).name
+        super().__init__(
+            f"The task ledger {path} cannot be used: {problem}. It was not changed. {remedy}move it aside (for "
+            f"example rename it to {name}.broken) and restart the server: a new, empty ledger is made on restart."
+        )
+        self.path = path
+        self.problem = problem
+
+
+class SchemaVersionError(LedgerUnusableError):
     """The database was written by a newer version of this program than the one running."""
 
 

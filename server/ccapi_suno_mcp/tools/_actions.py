@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 IN_FLIGHT_WAIT_SECONDS = 45.0
 """How long an identical call waits for the first one's submit to be answered before saying it is unknown."""
+IN_FLIGHT_POLL_SECONDS = 0.05
+"""How often that wait reads the ledger (every tenth time it also checks the sender still lives)."""
 ACTION_ANNOTATIONS = ToolAnnotations(
     read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
 )
@@ -102,10 +104,17 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
 
 
 async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
-    """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed."""
+    """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed.
+
+    If the process sending it dies meanwhile, the ledger settles it as outcome unknown and the wait ends.
+    """
     with anyio.move_on_after(IN_FLIGHT_WAIT_SECONDS):
+        polls = 0
         while record.state == "submitting":
-            await anyio.sleep(0.05)
+            await anyio.sleep(IN_FLIGHT_POLL_SECONDS)
+            polls += 1
+            if polls % 10 == 0:
+                await state.ledger.settle_interrupted()
             record = await state.ledger.get_submission(record.submission_id) or record
     return record
 

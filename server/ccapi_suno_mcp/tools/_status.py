@@ -266,6 +266,7 @@ async def suno_list_tasks(
     conversations): titles, status, clips and links. Free and offline. Use it to find a task_id or clip_id
     ("yesterday's songs"), then suno_get_task or a follow-up tool."""
     state = app_state(ctx)
+    await state.ledger.settle_interrupted()  # a submit whose server died shows as outcome_unknown at once
     try:
         page = await state.ledger.list_tasks(status=status, action=action, text=text, limit=limit, cursor=cursor)
     except ValueError as exc:

@@ -22,12 +22,13 @@ from collections.abc import Callable, Iterator
 from typing import Any, cast
 
 from mcp.server.mcpserver.context import Context
-from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
 from mcp.types import ToolAnnotations
 from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
+from ccapi_suno_mcp.ledger import LedgerUnusableError
 
 __all__ = ["ALLOWED_CONTROLS", "StrictTool", "text_problem", "validation_message"]
 
@@ -150,9 +151,16 @@ class StrictTool(Tool):
         """Check the arguments strictly, then run the tool as the SDK does.
 
         Raises:
-            ToolError: for arguments the strict check refuses, and as `Tool.run` does.
+            ToolError: for arguments the strict check refuses, for a ledger that cannot be used, and as
+                `Tool.run` does.
         """
-        return await super().run(self.check(arguments), context, convert_result=convert_result)
+        checked = self.check(arguments)
+        try:
+            return await super().run(checked, context, convert_result=convert_result)
+        except UnexpectedToolError as exc:
+            if isinstance(exc.__cause__, LedgerUnusableError):  # the user's to fix: say what and how
+                raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None
+            raise
 
 
 def strict_tool(
