@@ -20,7 +20,7 @@ from mcp.types import INVALID_PARAMS
 
 from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.ledger._owner import _start_marker, owner_alive  # pyright: ignore[reportPrivateUsage]
-from harness import MODES, Mode, running
+from harness import MODES, Mode, running, text_of
 from rawstdio import raw_server, server_environment
 
 SONG = {"description": "a short indie-pop song about rain", "tags": "indie pop"}
@@ -258,3 +258,83 @@ async def test_a_dead_senders_submission_is_settled_by_the_next_look_not_after_t
         still_mine = await ledger.get_submission(mine.submission_id)
     assert settled is not None and settled.state == "outcome_unknown"
     assert still_mine is not None and still_mine.state == "submitting"  # this live process is still sending it
+
+
+DEADLINE = {"call_deadline": 1.0}
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_with_ccapi_hanging_a_status_tool_answers_by_its_deadline_with_the_ledgers_view_marked(
+    tmp_path: Path, mode: Mode
+) -> None:
+    async with running(tmp_path, mode=mode, settings_options=DEADLINE, poll_interval=60) as harness:
+        submitted = await harness.call("suno_generate_music", SONG)
+        harness.sandbox.faults.scope, harness.sandbox.faults.latency_seconds = "fetch", 600.0
+        started = anyio.current_time()
+        with anyio.fail_after(10):
+            result = await harness.client.call_tool("suno_get_task", {"task_id": submitted["task_id"]})
+            unknown = await harness.fail("suno_get_task", {"task_id": "task_" + "z" * 32})
+        took = anyio.current_time() - started
+        harness.sandbox.faults.latency_seconds = 0.0
+    view = result.structured_content
+    assert view is not None and not result.is_error
+    assert view["task_id"] == submitted["task_id"] and view["status"] == "NOT_START"
+    assert "not refreshed" in view["not_refreshed"] and "did not answer within 1 s" in view["not_refreshed"]
+    assert "not refreshed" in text_of(result)
+    assert "did not answer in time" in unknown
+    assert took < 6  # two calls of a 1 s deadline, not five 30 s read time-outs
+
+
+@pytest.mark.anyio
+async def test_a_submit_past_its_deadline_takes_the_outcome_unknown_path(tmp_path: Path) -> None:
+    async with running(tmp_path, settings_options=DEADLINE) as harness:
+        harness.sandbox.faults.scope, harness.sandbox.faults.latency_seconds = "submit", 600.0
+        with anyio.fail_after(10):
+            message = await harness.fail("suno_generate_music", SONG)
+            again = await harness.fail("suno_generate_music", SONG)
+        harness.sandbox.faults.latency_seconds = 0.0
+        unknown = await harness.call("suno_list_tasks", {"status": "outcome_unknown"})
+    assert "may have reached CCAPI" in message and "call deadline of 1 s" in message
+    assert "outcome is unknown" in again and "force=true" in again
+    assert len(unknown["tasks"]) == 1
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("mode", MODES)
+async def test_a_key_revoked_mid_session_ends_a_wait_with_the_key_error_not_still_running(
+    tmp_path: Path, mode: Mode
+) -> None:
+    async with running(tmp_path, mode=mode) as harness:
+        submitted = await harness.call("suno_generate_music", SONG)
+        harness.sandbox.faults.key_revoked = True
+        with anyio.fail_after(10):
+            waited = await harness.fail(
+                "suno_wait_for_tasks", {"task_ids": [submitted["task_id"]], "timeout_seconds": 30}
+            )
+            status = await harness.fail("suno_get_task", {"task_id": submitted["task_id"]})
+            many = await harness.fail("suno_get_tasks", {"task_ids": [submitted["task_id"]]})
+        harness.sandbox.faults.key_revoked = False
+        recovered = await harness.call("suno_get_task", {"task_id": submitted["task_id"]})
+    for message in (waited, status, many):
+        assert "CCAPI rejected the API key" in message and "CCAPI_API_KEY" in message, message
+    assert recovered["task_id"] == submitted["task_id"]
+
+
+@pytest.mark.anyio
+async def test_a_wait_hears_of_a_key_rejected_by_the_watchers_poll(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        submitted = await harness.call("suno_generate_music", SONG)
+
+        async def revoke_once_waiting(progress: float, total: float | None, message: str | None) -> None:
+            harness.sandbox.faults.key_revoked = True  # after the wait's own first read: only the watcher polls now
+
+        with anyio.fail_after(10):
+            result = await harness.client.call_tool(
+                "suno_wait_for_tasks",
+                {"task_ids": [submitted["task_id"]], "timeout_seconds": 30},
+                progress_callback=revoke_once_waiting,
+            )
+        fetches = harness.sandbox.stats.fetch_batch
+    assert result.is_error and "CCAPI_API_KEY" in text_of(result)
+    assert fetches >= 2  # the wait's own read, then the watcher's refused one

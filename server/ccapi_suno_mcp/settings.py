@@ -12,9 +12,11 @@ from urllib.parse import urlsplit
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 
-__all__ = ["ENVIRONMENT", "LOOPBACK_HOSTS", "SECRET_VARIABLES", "Settings", "SettingsError"]
+__all__ = ["DEFAULT_CALL_DEADLINE", "ENVIRONMENT", "LOOPBACK_HOSTS", "SECRET_VARIABLES", "Settings", "SettingsError"]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_CALL_DEADLINE = 25.0
+"""Seconds a tool call may take in all, retries included: well under the 60 s many clients allow a request."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
 
 ENVIRONMENT: Mapping[str, str] = {
@@ -29,6 +31,9 @@ ENVIRONMENT: Mapping[str, str] = {
     "names and model names (see README).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
     "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
+    "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
+    f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
+    f"{DEFAULT_CALL_DEADLINE:g}.",
 }
 
 
@@ -54,6 +59,7 @@ class Settings:
     action_overrides: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
     sandbox: bool = False
     http_token: str | None = field(default=None, repr=False)
+    call_deadline: float = DEFAULT_CALL_DEADLINE
 
     @property
     def downloads(self) -> Path:
@@ -102,9 +108,22 @@ class Settings:
             action_overrides=_parse_actions(env.get("CCAPI_SUNO_ACTIONS", "")),
             sandbox=sandbox,
             http_token=(env.get("CCAPI_SUNO_HTTP_TOKEN") or "").strip() or None,
+            call_deadline=_parse_seconds("CCAPI_SUNO_DEADLINE_SECONDS", env.get("CCAPI_SUNO_DEADLINE_SECONDS", "")),
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
+
+
+def _parse_seconds(name: str, text: str) -> float:
+    if not text.strip():
+        return DEFAULT_CALL_DEADLINE
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, e.g. 25; got {text!r}") from None
+    if not 1 <= seconds <= 3600:
+        raise SettingsError(f"{name} must be between 1 and 3600 seconds; got {text!r}")
+    return seconds
 
 
 def _parse_toolsets(text: str) -> frozenset[Toolset]:

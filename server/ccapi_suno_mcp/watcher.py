@@ -14,20 +14,34 @@ from collections.abc import Callable
 
 import anyio
 
-from ccapi_suno_mcp.ccapi import BATCH_SIZE, CCAPIError, SunoClient
+from ccapi_suno_mcp.ccapi import (
+    BATCH_SIZE,
+    AuthenticationError,
+    CCAPIError,
+    InsufficientBalanceError,
+    PermissionDeniedError,
+    SunoClient,
+)
 from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
-__all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "Watcher"]
+__all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "REJECTED_INTERVAL", "Watcher", "is_refusal"]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
+REJECTED_INTERVAL = 300.0
+"""Seconds between polls while CCAPI refuses the key (or the balance is spent): asking sooner cannot help."""
 SETTLE_EVERY_SECONDS = 60.0
 """How often the watcher marks submissions interrupted by a crash (left 'submitting') as outcome unknown."""
 GIVE_UP_AFTER_SECONDS = 600.0
 """How long CCAPI may leave a pending task out of its answers before the watcher stops asking for it."""
+
+
+def is_refusal(error: CCAPIError) -> bool:
+    """Whether CCAPI refuses this key itself (rejected, out of balance, banned): waiting will not change it."""
+    return isinstance(error, AuthenticationError | InsufficientBalanceError | PermissionDeniedError)
 
 
 class Watcher:
@@ -50,11 +64,23 @@ class Watcher:
         self.cycles = 0
         self.requests_last_cycle = 0
         self.consecutive_failures = 0
+        self.last_error: CCAPIError | None = None
+        """Why the latest poll failed; None once one succeeds."""
         self._wake = anyio.Event()
         self._cycle_done = anyio.Event()
         self._absent_since: dict[str, float] = {}
         self._given_up: set[str] = set()
         self._last_settled = float("-inf")
+
+    @property
+    def refusal(self) -> CCAPIError | None:
+        """CCAPI's refusal of the key (see `is_refusal`) that stopped the latest poll, if any."""
+        return self.last_error if self.last_error is not None and is_refusal(self.last_error) else None
+
+    def note_success(self) -> None:
+        """CCAPI just answered a call of this server: stop backing off, poll soon."""
+        self.last_error = None
+        self.wake(reset_backoff=True)
 
     def wake(self, *, reset_backoff: bool = False) -> None:
         """Poll soon: a task was submitted or someone started waiting.
@@ -113,11 +139,13 @@ class Watcher:
             tasks = await self._client.fetch_tasks(pending)
         except CCAPIError as exc:
             self.consecutive_failures += 1
-            backoff = self._backoff()
+            self.last_error = exc
+            backoff = REJECTED_INTERVAL if is_refusal(exc) else self._backoff()
             logger.warning("polling %d pending task(s) failed (%s); next try in %.0fs", len(pending), exc, backoff)
             self._finish_cycle()
             return backoff
         self.consecutive_failures = 0
+        self.last_error = None
         self.requests_last_cycle = -(-len(pending) // BATCH_SIZE)
         changed = [task.task_id for task in tasks if await self._ledger.apply_update(task)]
         answered = {task.task_id for task in tasks}

@@ -37,8 +37,6 @@ __all__ = ["ACTION_ANNOTATIONS", "action_tools"]
 
 logger = logging.getLogger(__name__)
 
-IN_FLIGHT_WAIT_SECONDS = 45.0
-"""How long an identical call waits for the first one's submit to be answered before saying it is unknown."""
 IN_FLIGHT_POLL_SECONDS = 0.05
 """How often that wait reads the ledger (every tenth time it also checks the sender still lives)."""
 ACTION_ANNOTATIONS = ToolAnnotations(
@@ -108,7 +106,8 @@ async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
 
     If the process sending it dies meanwhile, the ledger settles it as outcome unknown and the wait ends.
     """
-    with anyio.move_on_after(IN_FLIGHT_WAIT_SECONDS):
+    # The first call's submit is bounded by the call deadline: wait as long, no longer.
+    with anyio.move_on_after(state.settings.call_deadline):
         polls = 0
         while record.state == "submitting":
             await anyio.sleep(IN_FLIGHT_POLL_SECONDS)
@@ -205,14 +204,20 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
     """Submit once and record the task id; on any doubt, mark the ledger entry so nothing is resent blindly.
 
     Shielded from cancellation: once the request may be on its way, the answer must reach the ledger even if
-    the client gives up on this call.
+    the client gives up on this call. Bounded by the call deadline: past it, the outcome is unknown.
 
     Raises:
         ToolError: with what happened and what to check before retrying.
     """
     with anyio.CancelScope(shield=True):
         try:
-            task_id = await state.client.submit(spec.action, body)
+            try:
+                with anyio.fail_after(state.settings.call_deadline):
+                    task_id = await state.client.submit(spec.action, body)
+            except TimeoutError:
+                seconds = state.settings.call_deadline
+                message = f"no answer from CCAPI within the call deadline of {seconds:g} s"
+                raise ccapi.APITimeoutError(message, request_may_have_been_sent=True) from None
         except (ccapi.APIConnectionError, ccapi.ServerError, ccapi.UnexpectedResponseError) as exc:
             if isinstance(exc, ccapi.APIConnectionError) and not exc.request_may_have_been_sent:
                 await state.ledger.mark_rejected(record.submission_id, str(exc))

@@ -18,6 +18,7 @@ from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._strict import StrictTool, strict_tool
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
+from ccapi_suno_mcp.watcher import is_refusal
 
 __all__ = [
     "READ_ONLY",
@@ -44,10 +45,11 @@ TaskId = Annotated[
 ]
 
 
-def tool(fn: Callable[..., Any], *, title: str, annotations: ToolAnnotations) -> StrictTool:
+def tool(fn: Callable[..., Any], *, title: str, annotations: ToolAnnotations, bounded: bool = True) -> StrictTool:
     """A strict tool named after `fn`, its docstring dedented into the description (Python 3.11 keeps indentation)."""
+    description = inspect.cleandoc(fn.__doc__ or "")
     return strict_tool(
-        fn, name=fn.__name__, title=title, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations
+        fn, name=fn.__name__, title=title, description=description, annotations=annotations, bounded=bounded
     )
 
 
@@ -65,24 +67,37 @@ async def refresh_tasks(
 
     Returns the views in the order asked and the ids that neither the ledger nor CCAPI know. A task the
     ledger knows is always shown from the ledger, refreshed by what CCAPI answered. Changes found here are
-    notified like the watcher's. With a `deadline` (`anyio.current_time()` units), CCAPI gets until then.
+    notified like the watcher's. CCAPI gets until `deadline` (`anyio.current_time()` units; default: the
+    call deadline from now). When CCAPI cannot be read in time, tasks the ledger knows are shown as it last
+    saw them, marked `not_refreshed` with the reason.
 
     Raises:
-        CCAPIError: when CCAPI cannot be read (or not before the deadline) and a task is unknown to the ledger.
+        CCAPIError: when CCAPI refuses the key or the balance (whatever the ledger knows), or cannot be read
+            (or not before the deadline) and a task is unknown to the ledger.
     """
+    if deadline is None:
+        deadline = anyio.current_time() + state.settings.call_deadline
     known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
     stale = [task_id for task_id in task_ids if task_id not in known or not known[task_id].is_terminal]
     remote: dict[str, SunoTask] = {}
+    not_refreshed: str | None = None
     if stale:
+        seconds = max(0.0, deadline - anyio.current_time())
         try:
-            with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
-                remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
-        except (CCAPIError, TimeoutError) as exc:
-            if any(task_id not in known for task_id in stale):
-                if isinstance(exc, TimeoutError):
-                    raise APITimeoutError("CCAPI did not answer in time", request_may_have_been_sent=True) from None
+            try:
+                with anyio.fail_after(seconds):
+                    remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
+            except TimeoutError:
+                message = f"CCAPI did not answer within {seconds:.0f} s"
+                raise APITimeoutError(message, request_may_have_been_sent=True) from None
+        except CCAPIError as exc:
+            if is_refusal(exc) or any(task_id not in known for task_id in stale):
                 raise
             logger.warning("CCAPI could not be read (%s); showing the ledger's last view", exc)
+            not_refreshed = f"not refreshed: {exc}; this is the ledger's last known state"
+        else:
+            if state.watcher.last_error is not None:
+                state.watcher.note_success()
     changed = [task.task_id for task in remote.values() if await state.ledger.apply_update(task)]
     if changed:
         await state.notifier.tasks_changed(changed, list_changed=True)
@@ -92,7 +107,10 @@ async def refresh_tasks(
     missing: list[str] = []
     for task_id in task_ids:
         if task_id in known:
-            views.append(render_task(known[task_id]))
+            view = render_task(known[task_id])
+            if not_refreshed is not None and task_id in stale:
+                view.not_refreshed = not_refreshed
+            views.append(view)
         elif task_id in remote:
             views.append(render_task(remote[task_id]))
         else:
@@ -197,8 +215,12 @@ async def suno_wait_for_tasks(
     unique = list(dict.fromkeys(task_ids))
     start = anyio.current_time()
     deadline = start + timeout_seconds
+
+    def ccapi_deadline() -> float:  # each refresh gets the call deadline, within the wait's own
+        return min(deadline, anyio.current_time() + state.settings.call_deadline)
+
     try:
-        views, missing = await refresh_tasks(state, unique, deadline=deadline)
+        views, missing = await refresh_tasks(state, unique, deadline=ccapi_deadline())
     except CCAPIError as exc:
         raise state.error(exc) from exc
     if not views:
@@ -215,13 +237,17 @@ async def suno_wait_for_tasks(
         if all(view.done for view in views) or remaining <= 0:
             break
         await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
+        if (refusal := state.watcher.refusal) is not None:  # waiting longer cannot help: say what to fix
+            raise state.error(refusal)
         if all_in_ledger:  # the watcher keeps the ledger fresh: no CCAPI call of our own
             records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
             views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
             continue
         try:
-            views, missing = await refresh_tasks(state, unique, deadline=deadline)
+            views, missing = await refresh_tasks(state, unique, deadline=ccapi_deadline())
         except CCAPIError as exc:
+            if is_refusal(exc):
+                raise state.error(exc) from exc
             logger.warning("while waiting: %s", exc)
     waited = round(anyio.current_time() - start, 1)
     all_done = all(view.done for view in views)
@@ -303,7 +329,7 @@ def status_tools() -> list[StrictTool]:
     return [
         tool(suno_get_task, title="Get a task's status", annotations=READ_ONLY),
         tool(suno_get_tasks, title="Get many tasks' status", annotations=READ_ONLY),
-        tool(suno_wait_for_tasks, title="Wait for tasks", annotations=READ_ONLY),
+        tool(suno_wait_for_tasks, title="Wait for tasks", annotations=READ_ONLY, bounded=False),
         tool(suno_list_tasks, title="List my tasks", annotations=OFFLINE),
         tool(suno_get_balance, title="Get the CCAPI balance", annotations=READ_ONLY),
     ]

@@ -21,6 +21,7 @@ import unicodedata
 from collections.abc import Callable, Iterator
 from typing import Any, cast
 
+import anyio
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
 from mcp.server.mcpserver.tools import Tool
@@ -29,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
 from ccapi_suno_mcp.ledger import LedgerUnusableError
+from ccapi_suno_mcp.settings import DEFAULT_CALL_DEADLINE
 
 __all__ = ["ALLOWED_CONTROLS", "StrictTool", "text_problem", "validation_message"]
 
@@ -98,6 +100,19 @@ def _inside_json_string(value: Any) -> Any:
     return as_object if as_object is not None else as_list if as_list is not None else value
 
 
+DEADLINE_GRACE = 2.0
+"""Seconds beyond the call deadline before a tool call is cut off as a whole."""
+
+
+def _call_deadline(context: Context[Any, Any]) -> float:
+    try:
+        settings = getattr(context.request_context.lifespan_context, "settings", None)
+    except ValueError:  # called outside a request (no request context)
+        settings = None
+    deadline = getattr(settings, "call_deadline", None)
+    return float(deadline) if isinstance(deadline, int | float) else DEFAULT_CALL_DEADLINE
+
+
 class StrictTool(Tool):
     """An SDK `Tool` whose arguments are checked strictly (see the module docstring) before it runs.
 
@@ -106,6 +121,8 @@ class StrictTool(Tool):
     """
 
     billable: bool = False
+    bounded: bool = True
+    """Whether the call deadline bounds the whole call (`suno_wait_for_tasks` bounds itself by timeout_seconds)."""
     _strict_model: type[BaseModel] | None = PrivateAttr(default=None)
 
     @property
@@ -155,8 +172,16 @@ class StrictTool(Tool):
                 `Tool.run` does.
         """
         checked = self.check(arguments)
+        # A last guard only: the parts that reach CCAPI keep the call deadline themselves, with a graceful answer.
+        limit = _call_deadline(context) + DEADLINE_GRACE if self.bounded else None
         try:
-            return await super().run(checked, context, convert_result=convert_result)
+            with anyio.fail_after(limit):
+                return await super().run(checked, context, convert_result=convert_result)
+        except TimeoutError:
+            raise ToolError(
+                f"Error executing tool {self.name}: it did not finish within {limit:.0f} s; try again shortly "
+                "(CCAPI_SUNO_DEADLINE_SECONDS sets the limit)."
+            ) from None
         except UnexpectedToolError as exc:
             if isinstance(exc.__cause__, LedgerUnusableError):  # the user's to fix: say what and how
                 raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None
@@ -173,11 +198,12 @@ def strict_tool(
     billable: bool = False,
     meta: dict[str, Any] | None = None,
     structured_output: bool | None = None,
+    bounded: bool = True,
 ) -> StrictTool:
     """A `StrictTool` for `fn`, whose structured result is declared by its return annotation."""
     tool = cast(StrictTool, StrictTool.from_function(
         fn, name=name, title=title, description=description, annotations=annotations, meta=meta,
         structured_output=structured_output,
     ))  # fmt: skip
-    tool.billable = billable
+    tool.billable, tool.bounded = billable, bounded
     return tool
