@@ -124,7 +124,10 @@ def valid_arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
     required = set(schema.get("required", []))
     return st.fixed_dictionaries(
         {name: valid_value(spec, schema) for name, spec in properties.items() if name in required},
-        optional={name: valid_value(spec, schema) for name, spec in properties.items() if name not in required},
+        # An optional parameter is listed as its bare type; null means "not given", as leaving it out does.
+        optional={
+            name: valid_value(spec, schema) | st.none() for name, spec in properties.items() if name not in required
+        },
     )
 
 
@@ -148,11 +151,12 @@ def _not_any_type(*types: str) -> st.SearchStrategy[Any]:
     return st.one_of([strategy for kind, strategy in candidates.items() if kind not in forgiven])
 
 
-def invalid_value(schema: Schema, root: Schema) -> st.SearchStrategy[Any]:
+def invalid_value(schema: Schema, root: Schema, *, optional: bool = False) -> st.SearchStrategy[Any]:
+    """A value the schema refuses; null only for a required one (null is "not given" for an optional one)."""
     branches = alternatives(schema, root)
     types = [str(branch.get("type")) for branch in branches]
     wrong: list[st.SearchStrategy[Any]] = [_not_any_type(*types)]
-    if "null" not in types:
+    if "null" not in types and not optional:
         wrong.append(st.none())
     if len(branches) - types.count("null") == 1:  # one real branch: its limits can be broken too
         [branch] = [branch for branch in branches if branch.get("type") != "null"]
@@ -218,7 +222,7 @@ def invalid_call(draw: st.DrawFn, tool: Tool) -> tuple[dict[str, Any], str]:
         arguments[name] = draw(st.sampled_from(["", "a ", "[Verse] la la\n"])) + dirty + "x"
     else:
         name = draw(st.sampled_from(sorted(properties)))
-        arguments[name] = draw(invalid_value(properties[name], schema))
+        arguments[name] = draw(invalid_value(properties[name], schema, optional=name not in required))
     return arguments, name
 
 

@@ -20,7 +20,7 @@ from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState
-from ccapi_suno_mcp.tools import action_tools, download_tool, status_tools
+from ccapi_suno_mcp.tools import listed_tools
 from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
 
 if TYPE_CHECKING:
@@ -133,7 +133,7 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=bus,
-        tools=[*action_tools(catalogue, settings), *status_tools(), download_tool()],
+        tools=listed_tools(settings, catalogue),
     )
     register_resources(server, current_state)
     register_prompts(server)

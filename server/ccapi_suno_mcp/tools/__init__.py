@@ -1,8 +1,8 @@
-"""The MCP tools: thin wrappers that validate, call the client or the ledger, and render a view."""
+"""The MCP tools: thin wrappers that validate, call the client or the ledger, and render a view.
 
-from ccapi_suno_mcp.tools._actions import action_tools
-from ccapi_suno_mcp.tools._download import download_tool
-from ccapi_suno_mcp.tools._status import status_tools
-from ccapi_suno_mcp.tools._strict import StrictTool
+The tool list comes from the checked-in snapshot (`_listing`); each tool's function is imported on its first call.
+"""
 
-__all__ = ["StrictTool", "action_tools", "download_tool", "status_tools"]
+from ccapi_suno_mcp.tools._listing import derive_listing, listed_tools
+
+__all__ = ["derive_listing", "listed_tools"]

@@ -19,29 +19,25 @@ import anyio
 import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import Field, TypeAdapter, ValidationError
+from mcp.types import CallToolResult
+from pydantic import Field, ValidationError
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
 from ccapi_suno_mcp.errors import NO_KEY_MESSAGE, redact
 from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
-from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
-from ccapi_suno_mcp.tools._strict import StrictTool, strict_tool, validation_message
+from ccapi_suno_mcp.tools._strict import validation_message
 from ccapi_suno_mcp.views import SubmittedTask, render_submitted
 
-__all__ = ["ACTION_ANNOTATIONS", "action_tools"]
+__all__ = ["action_function"]
 
 logger = logging.getLogger(__name__)
 
 IN_FLIGHT_POLL_SECONDS = 0.05
 """How often that wait reads the ledger (every tenth time it also checks the sender still lives)."""
-ACTION_ANNOTATIONS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
 
 _FORCE = inspect.Parameter(
     "force",
@@ -49,10 +45,7 @@ _FORCE = inspect.Parameter(
     default=False,
     annotation=Annotated[
         bool,
-        Field(
-            description="Submit even if an identical request was made in the last 10 minutes (that costs again). "
-            "Leave false."
-        ),
+        Field(description="Bill a duplicate again."),
     ],
 )
 
@@ -148,7 +141,8 @@ async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRec
     return tool_result(view, view.note or "")
 
 
-def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
+def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
+    """The tool function of one catalogue action: its request model's fields (flat) and `force` as parameters."""
     names = list(spec.request.model_fields)
 
     async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
@@ -253,29 +247,3 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
                 f"keep that id: suno_get_task and suno_wait_for_tasks still work with it. Do not submit again."
             ) from None
     raise AssertionError("unreachable: a shielded scope re-raises what it does not return")  # for the type checker
-
-
-def action_tools(catalogue: Catalogue, settings: Settings) -> list[StrictTool]:
-    """One tool per enabled catalogue action in the chosen toolsets.
-
-    They all return a `SubmittedTask`, so its output schema is built once and shared: the SDK would
-    otherwise derive the same schema 22 times at start-up.
-    """
-    output_schema = TypeAdapter(SubmittedTask).json_schema()
-    tools: list[StrictTool] = []
-    for spec in catalogue.enabled:
-        if spec.toolset not in settings.toolsets:
-            continue
-        tool = strict_tool(
-            _make_tool(spec, catalogue),
-            name=spec.tool,
-            title=spec.title,
-            description=spec.description(),
-            annotations=ACTION_ANNOTATIONS,
-            billable=spec.billable,
-            structured_output=False,
-        )
-        tool.fn_metadata.output_model = SubmittedTask  # read live by the SDK when a result is converted
-        tool.fn_metadata.output_schema = output_schema
-        tools.append(tool)
-    return tools

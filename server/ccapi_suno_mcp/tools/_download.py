@@ -21,7 +21,7 @@ from urllib.parse import urlsplit
 
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp._json import json_object
@@ -31,10 +31,8 @@ from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
 from ccapi_suno_mcp.settings import LOOPBACK_HOSTS
 from ccapi_suno_mcp.state import AppState, app_state
-from ccapi_suno_mcp.tools._status import tool
-from ccapi_suno_mcp.tools._strict import StrictTool
 
-__all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "download_tool"]
+__all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "suno_download"]
 
 MAX_DOWNLOAD_BYTES = 300 * 1024 * 1024
 FileKind = Literal["audio", "image", "video", "wav", "midi"]
@@ -185,36 +183,24 @@ async def _save(state: AppState, url: str, kind: str, target: Path, *, overwrite
     return size, content_type
 
 
-DOWNLOAD_ANNOTATIONS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
-)
-
-
 async def suno_download(
     ctx: Context[AppState, Any],
-    clip_id: Annotated[
-        str | None, Field(pattern=ID_PATTERN, description="The clip whose file to save (from a finished task).")
-    ] = None,
+    clip_id: Annotated[str | None, Field(pattern=ID_PATTERN, description="Clip to save.")] = None,
     kind: Annotated[
         FileKind,
-        Field(
-            description="audio (mp3), image (cover art), video, wav or midi. wav, midi and video need a "
-            "finished suno_export_wav / suno_generate_midi / suno_generate_music_video task for the clip."
-        ),
+        Field(description="audio (mp3), image, video, wav or midi (the last three need their export task)."),
     ] = "audio",
     task_id: Annotated[
         str | None,
         Field(
             pattern=TASK_ID_PATTERN,
-            description="A finished task whose result holds the file (e.g. a WAV "
-            "export). Optional when clip_id is given.",
+            description="Finished task holding the file (e.g. a WAV export).",
         ),
     ] = None,
-    overwrite: Annotated[bool, Field(description="Replace an existing file of the same name.")] = False,
+    overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
 ) -> Annotated[CallToolResult, DownloadResult]:
-    """Save a finished clip's audio, cover image or video, or a WAV/MIDI export, into the download folder
-    on this machine (CCAPI_SUNO_DOWNLOAD_DIR). Checks the file is complete and of the right type, never
-    writes outside the folder and never overwrites unless asked. Free (downloads are not billed)."""
+    """Save a finished clip's audio, cover or video, or a WAV/MIDI export, to the download folder
+    (checked, atomic, contained, no overwrite unless asked). Free."""
     state = app_state(ctx)
     if clip_id is None and task_id is None:
         raise ToolError("Give clip_id (and kind), or task_id of a finished export task.")
@@ -263,8 +249,3 @@ async def suno_download(
     if clip is not None:
         content.append(ResourceLink(type="resource_link", uri=clip_uri(clip.clip_id), name=clip.title or clip.clip_id))
     return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
-
-
-def download_tool() -> StrictTool:
-    """`suno_download`."""
-    return tool(suno_download, title="Download a file", annotations=DOWNLOAD_ANNOTATIONS)

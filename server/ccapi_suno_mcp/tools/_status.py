@@ -2,30 +2,24 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
 from typing import Annotated, Any, Literal
 
 import anyio
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
 from ccapi_suno_mcp.state import AppState, app_state
-from ccapi_suno_mcp.tools._strict import StrictTool, strict_tool
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
 from ccapi_suno_mcp.watcher import is_refusal
 
 __all__ = [
-    "READ_ONLY",
     "TaskId",
     "refresh_tasks",
-    "status_tools",
-    "tool",
     "tool_result",
 ]
 
@@ -36,21 +30,11 @@ NONE_KNOWN = (
     "submitted)."
 )
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
-OFFLINE = READ_ONLY.model_copy(update={"open_world_hint": False})
 
 TaskId = Annotated[
     str,
-    Field(pattern=TASK_ID_PATTERN, description="A CCAPI task id (task_...), as returned by a generation tool."),
+    Field(pattern=TASK_ID_PATTERN, description="A task_id."),
 ]
-
-
-def tool(fn: Callable[..., Any], *, title: str, annotations: ToolAnnotations, bounded: bool = True) -> StrictTool:
-    """A strict tool named after `fn`, its docstring dedented into the description (Python 3.11 keeps indentation)."""
-    description = inspect.cleandoc(fn.__doc__ or "")
-    return strict_tool(
-        fn, name=fn.__name__, title=title, description=description, annotations=annotations, bounded=bounded
-    )
 
 
 def tool_result(view: BaseModel, text: str) -> CallToolResult:
@@ -119,9 +103,8 @@ async def refresh_tasks(
 
 
 async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
-    """Check one Suno task once: status, progress, and when finished its clips (titles, durations, audio,
-    cover and video links) or other result (lyrics, BPM, WAV/MIDI links). Free and quick. To wait for a
-    task to finish, use suno_wait_for_tasks instead of calling this repeatedly."""
+    """One task's status, progress and, once done, its clips (title, duration, audio, cover, video) or
+    result (lyrics, BPM, WAV/MIDI links). Free. To wait, use suno_wait_for_tasks."""
     state = app_state(ctx)
     try:
         views, missing = await refresh_tasks(state, [task_id])
@@ -135,12 +118,11 @@ async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotat
 async def suno_get_tasks(
     task_ids: Annotated[
         list[TaskId],
-        Field(min_length=1, max_length=100, description="1 to 100 CCAPI task ids (task_...)."),
+        Field(min_length=1, max_length=100, description="1-100 task_ids."),
     ],
     ctx: Context[AppState, Any],
 ) -> Annotated[CallToolResult, TasksView]:
-    """Check up to 100 Suno tasks at once (one batch request to CCAPI): status, progress, clips and
-    results of each, plus the ids CCAPI does not know. Free. Use suno_list_tasks to find task ids."""
+    """Up to 100 tasks in one request: status, clips, results, and ids CCAPI does not know. Free."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     try:
@@ -193,24 +175,19 @@ def _progress_text(views: list[TaskView]) -> str:
 
 
 async def suno_wait_for_tasks(
-    task_ids: Annotated[
-        list[TaskId], Field(min_length=1, max_length=100, description="The task ids to wait for (1 to 100).")
-    ],
+    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=100, description="Task ids to wait for.")],
     ctx: Context[AppState, Any],
     timeout_seconds: Annotated[
         int,
         Field(
             ge=1,
             le=600,
-            description="Longest wait, in seconds (default 50, max 600). Keep it under your client's tool "
-            "time limit; call again if the tasks are still running.",
+            description="Longest wait, s; keep under your client's tool time limit.",
         ),
     ] = 50,
 ) -> Annotated[CallToolResult, WaitResult]:
-    """Wait until the given Suno tasks finish, or until timeout_seconds pass, with progress notifications
-    while waiting. Returns every task's current state either way: finished clips with their audio links,
-    or, on time-out, the progress so far (not an error) and the advice to call again. Free. A streaming
-    preview link is never reported as the finished song."""
+    """Wait for tasks to finish, at most timeout_seconds, with progress. Free. Returns every task's state;
+    if time runs out, call again (never resubmit). Previews are never reported as finished."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     start = anyio.current_time()
@@ -270,27 +247,21 @@ async def suno_list_tasks(
     ctx: Context[AppState, Any],
     status: Annotated[
         Literal["pending", "SUCCESS", "FAILURE", "outcome_unknown"] | None,
-        Field(
-            description="Only tasks in this state: pending (still running), SUCCESS, FAILURE, or "
-            "outcome_unknown (a submit whose answer was lost)."
-        ),
+        Field(description="pending (running), SUCCESS, FAILURE or outcome_unknown (answer lost)."),
     ] = None,
     action: Annotated[
         str | None,
         Field(
             max_length=64,
-            description="Only this action: a tool name (suno_generate_music) or a CCAPI token (MUSIC).",
+            description="A tool name or CCAPI token.",
         ),
     ] = None,
-    text: Annotated[
-        str | None, Field(max_length=200, description="Only tasks whose title, prompt or ids contain this text.")
-    ] = None,
-    limit: Annotated[int, Field(ge=1, le=100, description="Tasks per page, 1 to 100 (default 20).")] = 20,
-    cursor: Annotated[str | None, Field(max_length=200, description="next_cursor from the previous page.")] = None,
+    text: Annotated[str | None, Field(max_length=200, description="Text in title, prompt or ids.")] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the last page.")] = None,
 ) -> Annotated[CallToolResult, TaskList]:
-    """List the tasks this server has submitted, newest first, from its local ledger (also those from earlier
-    conversations): titles, status, clips and links. Free and offline. Use it to find a task_id or clip_id
-    ("yesterday's songs"), then suno_get_task or a follow-up tool."""
+    """This server's tasks, newest first, from its ledger (earlier conversations too): status, clips,
+    links. Free, offline. Finds a task_id or clip_id."""
     state = app_state(ctx)
     await state.ledger.settle_interrupted()  # a submit whose server died shows as outcome_unknown at once
     try:
@@ -307,8 +278,7 @@ async def suno_list_tasks(
 
 
 async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
-    """Show how much money is left on the CCAPI account (US dollars). Free. Check it before large jobs
-    such as many generations or all-stem extractions."""
+    """Money left on the CCAPI account (USD). Free. Check before big jobs."""
     state = app_state(ctx)
     try:
         balance = await state.client.get_balance()
@@ -322,14 +292,3 @@ async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolRes
         )
     view = BalanceView(**balance.model_dump(), note=note)
     return tool_result(view, note)
-
-
-def status_tools() -> list[StrictTool]:
-    """`suno_get_task`, `suno_get_tasks`, `suno_wait_for_tasks`, `suno_list_tasks` and `suno_get_balance`."""
-    return [
-        tool(suno_get_task, title="Get a task's status", annotations=READ_ONLY),
-        tool(suno_get_tasks, title="Get many tasks' status", annotations=READ_ONLY),
-        tool(suno_wait_for_tasks, title="Wait for tasks", annotations=READ_ONLY, bounded=False),
-        tool(suno_list_tasks, title="List my tasks", annotations=OFFLINE),
-        tool(suno_get_balance, title="Get the CCAPI balance", annotations=READ_ONLY),
-    ]

@@ -24,15 +24,18 @@ from typing import Any, cast
 import anyio
 from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.exceptions import ToolError, UnexpectedToolError
+from mcp.server.mcpserver.resolve import build_resolver_plans, find_resolved_parameters
 from mcp.server.mcpserver.tools import Tool
+from mcp.server.mcpserver.utilities.context_injection import find_context_parameter
+from mcp.server.mcpserver.utilities.func_metadata import ArgModelBase, FuncMetadata, func_metadata
 from mcp.types import ToolAnnotations
-from pydantic import BaseModel, ConfigDict, PrivateAttr, ValidationError
+from pydantic import ConfigDict, PrivateAttr, ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
 from ccapi_suno_mcp.ledger import LedgerUnusableError
 from ccapi_suno_mcp.settings import DEFAULT_CALL_DEADLINE
 
-__all__ = ["ALLOWED_CONTROLS", "StrictTool", "text_problem", "validation_message"]
+__all__ = ["ALLOWED_CONTROLS", "StrictTool", "argument_model", "text_problem", "validation_message"]
 
 ALLOWED_CONTROLS = frozenset("\n\t")
 """The only control characters text arguments may hold."""
@@ -113,32 +116,82 @@ def _call_deadline(context: Context[Any, Any]) -> float:
     return float(deadline) if isinstance(deadline, int | float) else DEFAULT_CALL_DEADLINE
 
 
-class StrictTool(Tool):
-    """An SDK `Tool` whose arguments are checked strictly (see the module docstring) before it runs.
+def argument_model(function: Callable[..., Any]) -> type[ArgModelBase]:
+    """The strict model of a tool function's arguments: the SDK's, in strict mode, refusing unknown names.
 
-    Build it with `StrictTool.from_function(...)` like a `Tool`; `billable` tools add "Nothing was
+    The context parameter and `Resolve(...)` parameters are not arguments: the SDK fills them.
+    """
+    skip = [find_context_parameter(function) or "ctx", *find_resolved_parameters(function)]
+    loose = func_metadata(function, skip_names=skip, structured_output=False).arg_model
+    config = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
+    return cast(type[ArgModelBase], type(loose.__name__, (loose,), {"model_config": config}))
+
+
+class _Checked(FuncMetadata):
+    """Arguments `StrictTool.check` has already validated: handed to the function as they are."""
+
+    def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
+        return arguments_to_validate
+
+
+async def _not_loaded(**_: Any) -> None:  # pragma: no cover - replaced before any call
+    raise RuntimeError("the tool's function is loaded on its first call")
+
+
+class StrictTool(Tool):
+    """An SDK `Tool` listed from the snapshot, built on its first call, whose arguments are checked strictly.
+
+    `listed(...)` makes one from its `listing.json` entry and a factory of its function; the function, its
+    argument model and its resolvers are made on the first call. `billable` tools add "Nothing was
     submitted." to every refusal.
     """
 
     billable: bool = False
     bounded: bool = True
     """Whether the call deadline bounds the whole call (`suno_wait_for_tasks` bounds itself by timeout_seconds)."""
-    _strict_model: type[BaseModel] | None = PrivateAttr(default=None)
+    _factory: Callable[[], Callable[..., Any]] | None = PrivateAttr(default=None)
+    _strict_model: type[ArgModelBase] | None = PrivateAttr(default=None)
+
+    @classmethod
+    def listed(
+        cls, entry: dict[str, Any], *, factory: Callable[[], Callable[..., Any]], billable: bool, bounded: bool
+    ) -> StrictTool:
+        """The tool as `listing.json` lists it; `factory` makes its function on the first call."""
+        tool = cls(
+            fn=_not_loaded,
+            name=entry["name"],
+            title=entry.get("title"),
+            description=entry["description"],
+            parameters=entry["inputSchema"],
+            fn_metadata=_Checked(arg_model=ArgModelBase, output_schema=entry["outputSchema"]),
+            is_async=True,
+            context_kwarg="ctx",
+            annotations=ToolAnnotations.model_validate(entry["annotations"]),
+            meta=entry.get("_meta"),
+            billable=billable,
+            bounded=bounded,
+        )
+        tool._factory = factory
+        return tool
 
     @property
     def argument_names(self) -> list[str]:
-        """The names a call may use, in the order the tool declares them."""
-        return [field.alias or name for name, field in self.fn_metadata.arg_model.model_fields.items()]
+        """The names a call may use, as listed."""
+        properties: dict[str, Any] = self.parameters.get("properties", {})
+        return list(properties)
 
-    def _model(self) -> type[BaseModel]:
+    def _model(self) -> type[ArgModelBase]:
         if self._strict_model is None:
-            loose = self.fn_metadata.arg_model
-            config = ConfigDict(strict=True, extra="forbid", arbitrary_types_allowed=True)
-            self._strict_model = cast(type[BaseModel], type(loose.__name__, (loose,), {"model_config": config}))
+            function = self._factory() if self._factory is not None else self.fn
+            model = argument_model(function)
+            resolved = dict(find_resolved_parameters(function))
+            self.fn, self.resolved_params = function, resolved
+            self.resolver_plans = build_resolver_plans(resolved, set(self.argument_names))
+            self._strict_model = model
         return self._strict_model
 
     def check(self, arguments: dict[str, Any]) -> dict[str, Any]:
-        """The arguments as the tool will receive them.
+        """The arguments as the tool's function will receive them (every argument, defaults filled in).
 
         Raises:
             ToolError: for an unknown name, bad text or a value of the wrong type or out of its limits.
@@ -154,12 +207,12 @@ class StrictTool(Tool):
             raise ToolError(self._error(problem))
         prepared = {name: _inside_json_string(value) for name, value in arguments.items()}
         try:
-            self._model().model_validate(prepared)
+            validated = self._model().model_validate(prepared)
         except ValidationError as exc:
             raise ToolError(
                 f"Error executing tool {self.name}: {validation_message(self.name, exc, billable=self.billable)}"
             ) from None
-        return prepared
+        return validated.model_dump_one_level()
 
     def _error(self, problem: str) -> str:
         return f"Error executing tool {self.name}: {_refusal(self.name, problem, billable=self.billable)}"
@@ -186,24 +239,3 @@ class StrictTool(Tool):
             if isinstance(exc.__cause__, LedgerUnusableError):  # the user's to fix: say what and how
                 raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None
             raise
-
-
-def strict_tool(
-    fn: Callable[..., Any],
-    *,
-    name: str,
-    title: str,
-    description: str,
-    annotations: ToolAnnotations,
-    billable: bool = False,
-    meta: dict[str, Any] | None = None,
-    structured_output: bool | None = None,
-    bounded: bool = True,
-) -> StrictTool:
-    """A `StrictTool` for `fn`, whose structured result is declared by its return annotation."""
-    tool = cast(StrictTool, StrictTool.from_function(
-        fn, name=name, title=title, description=description, annotations=annotations, meta=meta,
-        structured_output=structured_output,
-    ))  # fmt: skip
-    tool.billable, tool.bounded = billable, bounded
-    return tool
