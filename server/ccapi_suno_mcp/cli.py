@@ -137,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     server = create_server(settings)
     if args.transport == "stdio":
+        if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
+            from ccapi_suno_mcp._terminal import terminal_hint
+
+            print(terminal_hint(sandbox=settings.sandbox), file=sys.stderr, flush=True)
         import anyio
 
         from ccapi_suno_mcp.stdio import serve_stdio
