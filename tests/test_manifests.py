@@ -151,6 +151,8 @@ def _claude_code_shell(path: Path) -> list[Launch]:
 def _mcpb(path: Path) -> list[Launch]:
     manifest = _json(path)
     config = manifest["server"]["mcp_config"]
+    # the bundle runs its own copy of this checkout: ${__dirname} is a folder like this one
+    args = [arg.replace("${__dirname}", str(ROOT)) for arg in config["args"]]
     env: dict[str, str] = {}
     for name, value in config["env"].items():
         asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
@@ -158,7 +160,7 @@ def _mcpb(path: Path) -> list[Launch]:
         option = manifest["user_config"][asked.group(1)]
         # what Claude Desktop passes when the user leaves an optional field alone: its default
         env[name] = DUMMY_KEY if option.get("sensitive") else str(option["default"])
-    return [Launch(config["command"], list(config["args"]), env)]
+    return [Launch(config["command"], args, env)]
 
 
 SNIPPETS: dict[str, Callable[[Path], list[Launch]]] = {
@@ -181,11 +183,25 @@ def _resolve(value: str) -> str:
 
 
 def _from_this_checkout(launch: Launch) -> list[str]:
-    """The command line with `uvx ccapi-suno-mcp[==version]` run from this checkout; later arguments kept."""
-    assert launch.command == "uvx", launch
-    package, *arguments = launch.args
-    assert package in (DISTRIBUTION, f"{DISTRIBUTION}=={VERSION}"), package
+    """The command line with `uvx ccapi-suno-mcp` (the published package) or `uv run --directory <this checkout>
+    [--frozen] [--no-dev] ccapi-suno-mcp` run from this checkout's environment; later arguments kept.
+
+    (tests/test_bundle.py runs the bundle's own command, uv and all, from an unpacked bundle.)
+    """
+    if launch.command == "uvx":
+        package, *arguments = launch.args
+        assert package == DISTRIBUTION, package
+    else:
+        assert (launch.command, launch.args[:3]) == ("uv", ["run", "--directory", str(ROOT)]), launch
+        options, (package, *arguments) = _split_at(launch.args[3:], DISTRIBUTION)
+        assert set(options) <= {"--frozen", "--no-dev"}, options
     return [sys.executable, "-m", "ccapi_suno_mcp", *arguments]
+
+
+def _split_at(items: list[str], first: str) -> tuple[list[str], list[str]]:
+    """`items` cut before the first `first`: (before, from it on)."""
+    position = items.index(first)
+    return items[:position], items[position:]
 
 
 # --- every file parses and validates ------------------------------------------------------------------------
@@ -203,11 +219,14 @@ def test_every_manifest_file_parses(name: str) -> None:
         assert tomllib.loads(text)
     elif path.suffix == ".sh":
         assert _claude_code_commands(path)
+    elif path.suffix == ".py":
+        assert name == "mcpb/main.py", f"unexpected file manifests/{name}"
+        compile(text, str(path), "exec")
     else:
         assert name == "README.md", f"unexpected file manifests/{name}"
 
 
-@pytest.mark.parametrize("schema_file", ["server.schema.json", "mcpb-manifest-0.3.schema.json"])
+@pytest.mark.parametrize("schema_file", ["server.schema.json", "mcpb-manifest-0.4.schema.json"])
 def test_the_abridged_schemas_are_valid_json_schemas(schema_file: str) -> None:
     Draft202012Validator.check_schema(_json(SCHEMAS / schema_file))
 
@@ -217,7 +236,7 @@ def test_the_registry_entry_validates_against_the_registry_schema() -> None:
 
 
 def test_the_bundle_manifest_validates_against_the_mcpb_schema() -> None:
-    _validate(_bundle(), "mcpb-manifest-0.3.schema.json")
+    _validate(_bundle(), "mcpb-manifest-0.4.schema.json")
 
 
 def _package(entry: dict[str, Any]) -> dict[str, Any]:
@@ -242,8 +261,9 @@ def test_the_registry_schema_rejects_what_the_registry_rejects(change: str) -> N
 
 
 BUNDLE_REJECTS: dict[str, Callable[[dict[str, Any]], object]] = {
-    "another manifest version": lambda manifest: manifest.update(manifest_version="0.4"),
-    "a server type of uv (0.4 only)": lambda manifest: manifest["server"].update(type="uv"),
+    "another manifest version": lambda manifest: manifest.update(manifest_version="0.3"),
+    "an unknown server type": lambda manifest: manifest["server"].update(type="docker"),
+    "a server without mcp_config": lambda manifest: manifest["server"].pop("mcp_config"),
     "an author without a name": lambda manifest: manifest.update(author={}),
     "a prompt without text": lambda manifest: manifest["prompts"][0].pop("text"),
     "an unknown user_config type": lambda manifest: manifest["user_config"]["api_key"].update(type="secret"),
@@ -256,7 +276,7 @@ def test_the_bundle_schema_rejects_what_mcpb_rejects(change: str) -> None:
     manifest = _bundle()
     BUNDLE_REJECTS[change](manifest)
     with pytest.raises(ValidationError):
-        _validate(manifest, "mcpb-manifest-0.3.schema.json")
+        _validate(manifest, "mcpb-manifest-0.4.schema.json")
 
 
 # --- names, versions and settings agree with the code -------------------------------------------------------
@@ -337,13 +357,16 @@ def test_the_bundle_agrees_with_pyproject(tmp_path: Path) -> None:
     assert bundle["repository"]["url"] == bundle["homepage"] == _registry_entry()["repository"]["url"]
 
 
-def test_the_bundle_runs_the_pinned_package_with_each_stdio_setting_from_user_config() -> None:
+def test_the_bundle_runs_its_own_source_through_uv_with_each_stdio_setting_from_user_config() -> None:
     bundle = _bundle()
     server = bundle["server"]
-    assert server["type"] == "python"
-    assert (ROOT / server["entry_point"]).is_file()
+    assert server["type"] == "uv"
+    assert (MANIFESTS / "mcpb" / server["entry_point"]).is_file()  # copied beside the manifest by build-bundle
     config = server["mcp_config"]
-    assert (config["command"], config["args"]) == ("uvx", [f"{DISTRIBUTION}=={VERSION}"])
+    assert (config["command"], config["args"]) == (
+        "uv",
+        ["run", "--directory", "${__dirname}", "--frozen", "--no-dev", DISTRIBUTION],
+    )
     options: dict[str, str] = {}
     for name, value in config["env"].items():
         asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)

@@ -210,7 +210,7 @@ def test_the_sdist_holds_what_a_rebuild_needs(distributions: Distributions) -> N
             assert name.startswith(top) or name == top.rstrip("/"), name
             names.add(name.removeprefix(top))
     assert {"pyproject.toml", "README.md", "LICENSE", "PKG-INFO", "server/ccapi_suno_mcp/__init__.py"} <= names
-    assert {"manifests/server.json", "scripts/bump-version"} <= names
+    assert {"manifests/server.json", "manifests/mcpb/main.py", "scripts/build-bundle", "scripts/bump-version"} <= names
 
 
 @pytest.mark.anyio
