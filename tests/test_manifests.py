@@ -21,7 +21,9 @@ from mcp import Client, StdioServerParameters
 
 import ccapi_suno_mcp
 from ccapi_suno_mcp.app import SERVER_NAME, create_server
+from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
 from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
+from harness import text_of
 
 ROOT = Path(__file__).parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -99,8 +101,7 @@ def _vscode(path: Path) -> list[Launch]:
         if asked := re.fullmatch(r"\$\{input:([^}]+)\}", value):
             declared = inputs[asked.group(1)]
             assert (declared["type"], declared["password"]) == ("promptString", True), declared
-            value = DUMMY_KEY  # what the user would type when VS Code asks
-        env[name] = value
+        env[name] = value  # VS Code asks for it when it starts the server: see _expand
     return [Launch(launch.command, launch.args, env)]
 
 
@@ -158,8 +159,8 @@ def _mcpb(path: Path) -> list[Launch]:
         asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
         assert asked, f"{name}={value!r} is not a user_config reference"
         option = manifest["user_config"][asked.group(1)]
-        # what Claude Desktop passes when the user leaves an optional field alone: its default
-        env[name] = DUMMY_KEY if option.get("sensitive") else str(option["default"])
+        # what Claude Desktop passes when the user leaves an optional field alone: its default (the secret: _expand)
+        env[name] = value if option.get("sensitive") else str(option["default"])
     return [Launch(config["command"], args, env)]
 
 
@@ -175,11 +176,29 @@ SNIPPETS: dict[str, Callable[[Path], list[Launch]]] = {
 }
 
 
-def _resolve(value: str) -> str:
-    """Expand `${CCAPI_API_KEY}` (or `$CCAPI_API_KEY`) as the client or the shell would, to a dummy key."""
-    resolved = re.sub(r"\$\{CCAPI_API_KEY\}|\$CCAPI_API_KEY\b", DUMMY_KEY, value)
-    assert "$" not in resolved, f"unresolved variable in {value!r}"
-    return resolved
+KEY_PLACEHOLDER = "sk-..."  # where a snippet has it, the user pastes the key over it
+
+
+def _expand(value: str, key: str | None) -> str:
+    """A snippet's value as its client (or the shell) passes it on, with CCAPI_API_KEY set to `key`, or unset
+    (and every prompt for it left empty) when `key` is None."""
+
+    def given(default: str) -> Callable[[re.Match[str]], str]:
+        return lambda match: key if key is not None else match.expand(default)
+
+    rules = [
+        (r"\$\{CCAPI_API_KEY:-([^}]*)\}", given(r"\1")),  # Claude Code: the default when unset
+        (r"\$\{CCAPI_API_KEY\}", given(r"\g<0>")),  # Claude Code passes an unset one on as written
+        (r"\$CCAPI_API_KEY\b", given("")),  # the shell
+        (r"\$\{input:[^}]+\}", given("")),  # VS Code's password prompt
+        (r"\$\{user_config\.api_key\}", given("")),  # the bundle's secret field
+    ]
+    for pattern, replacement in rules:
+        value = re.sub(pattern, replacement, value)
+    if key is not None:
+        value = value.replace(KEY_PLACEHOLDER, key)
+        assert "$" not in value, f"unresolved variable in {value!r}"
+    return value
 
 
 def _from_this_checkout(launch: Launch) -> list[str]:
@@ -308,7 +327,8 @@ def test_the_registry_entry_agrees_with_pyproject_the_package_and_the_readme() -
 
 def test_the_registry_entry_declares_every_setting_as_the_settings_describe_it() -> None:
     variables = _package(_registry_entry())["environmentVariables"]
-    assert [variable["name"] for variable in variables] == list(ENVIRONMENT)
+    # a stdio package: the HTTP transport's token is no setting of it
+    assert [variable["name"] for variable in variables] == [name for name in ENVIRONMENT if name not in HTTP_ONLY]
     for variable in variables:
         description = ENVIRONMENT[variable["name"]]
         assert variable["description"] == description
@@ -441,20 +461,64 @@ async def test_the_gemini_snippet_lets_the_longest_wait_finish(tmp_path: Path) -
     assert timeout_ms >= longest_wait * 1000
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("snippet", sorted(SNIPPETS))
-async def test_each_snippet_pasted_as_is_starts_the_server_with_every_tool(snippet: str, tmp_path: Path) -> None:
-    expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
-    launches = SNIPPETS[snippet](MANIFESTS / snippet)
+def test_each_snippet_hands_the_server_the_key_once_it_is_set(snippet: str) -> None:
+    launches = [launch for launch in SNIPPETS[snippet](MANIFESTS / snippet) if "CCAPI_API_KEY" in launch.env]
     assert launches
     for launch in launches:
-        command, *arguments = _from_this_checkout(launch)
-        env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
-        env |= {name: _resolve(value) for name, value in launch.env.items()}
-        env["CCAPI_SUNO_HOME"] = str(tmp_path)
-        with anyio.fail_after(30):
-            async with Client(StdioServerParameters(command=command, args=arguments, env=env)) as client:
-                served = {tool.name for tool in (await client.list_tools()).tools}
-                server_info = client.server_info
-        assert served == expected, launch
-        assert server_info is not None and server_info.name == SERVER_NAME
+        assert _expand(launch.env["CCAPI_API_KEY"], DUMMY_KEY) == DUMMY_KEY, launch
+        assert all("$" not in _expand(value, DUMMY_KEY) for value in launch.env.values()), launch
+
+
+# What the server gets from each snippet when CCAPI_API_KEY is unset (or the placeholder was left in).
+UNSET_KEY_GIVES: dict[str, str] = {
+    "clients/claude-code.mcp.json": "",  # ${CCAPI_API_KEY:-}
+    "clients/claude-code.sh": "",  # "$CCAPI_API_KEY" in the shell
+    "clients/claude_desktop_config.json": KEY_PLACEHOLDER,
+    "clients/cursor.mcp.json": KEY_PLACEHOLDER,
+    "clients/vscode.mcp.json": "",  # the prompt left empty
+    "clients/codex.config.toml": KEY_PLACEHOLDER,
+    "clients/gemini.settings.json": KEY_PLACEHOLDER,
+    "mcpb/manifest.json": "",
+}
+
+
+def test_the_claude_code_project_file_uses_the_form_that_is_empty_when_the_variable_is_unset() -> None:
+    entry = _json(MANIFESTS / "clients" / "claude-code.mcp.json")["mcpServers"][SERVER_NAME]
+    assert entry["env"] == {"CCAPI_API_KEY": "${CCAPI_API_KEY:-}"}
+    assert _expand("${CCAPI_API_KEY}", None) == "${CCAPI_API_KEY}"  # the plain form: passed on as written
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("snippet", sorted(SNIPPETS))
+async def test_each_snippet_pasted_as_is_with_no_key_set_serves_every_tool_and_says_the_key_is_missing(
+    snippet: str, tmp_path: Path
+) -> None:
+    assert set(UNSET_KEY_GIVES) == set(SNIPPETS)
+    expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
+    sandbox = Sandbox(clock=ManualClock())  # stands in for CCAPI: it must hear nothing
+    launches = SNIPPETS[snippet](MANIFESTS / snippet)
+    assert launches
+    async with serve_sandbox(sandbox) as origin:
+        for launch in launches:
+            command, *arguments = _from_this_checkout(launch)
+            env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+            passed = {name: _expand(value, None) for name, value in launch.env.items()}
+            env |= passed | {"CCAPI_SUNO_HOME": str(tmp_path), "CCAPI_BASE_URL": origin}
+            with anyio.fail_after(30):
+                async with Client(StdioServerParameters(command=command, args=arguments, env=env)) as client:
+                    served = {tool.name for tool in (await client.list_tools()).tools}
+                    server_info = client.server_info
+                    answer = await client.call_tool("suno_get_balance", {})
+            assert served == expected, launch
+            assert server_info is not None and server_info.name == SERVER_NAME
+            if "CCAPI_API_KEY" not in launch.env:  # claude-code.sh's offline line: the built-in sandbox answers
+                assert arguments[-1] == "--sandbox" and not answer.is_error, launch
+                continue
+            assert passed["CCAPI_API_KEY"] == UNSET_KEY_GIVES[snippet]
+            assert answer.is_error
+            if UNSET_KEY_GIVES[snippet]:
+                assert f"CCAPI_API_KEY holds {UNSET_KEY_GIVES[snippet]!r}, a placeholder" in text_of(answer)
+            else:
+                assert "No CCAPI key is configured" in text_of(answer)
+    assert sandbox.stats.requests == 0
