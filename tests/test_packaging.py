@@ -4,6 +4,7 @@ complete metadata, and a wheel that installs and serves in a fresh environment."
 from __future__ import annotations
 
 import email
+import fnmatch
 import importlib.metadata
 import json
 import re
@@ -217,14 +218,15 @@ def test_the_sdist_holds_what_a_rebuild_needs(distributions: Distributions) -> N
 async def test_the_wheel_installed_into_a_fresh_environment_runs_and_lists_every_tool(
     distributions: Distributions, tmp_path: Path
 ) -> None:
-    environment = tmp_path / "venv"
-    run([uv(), "venv", "--quiet", "--python", sys.executable, str(environment)])
-    python = environment / "bin" / "python"
-    run([uv(), "pip", "install", "--quiet", "--python", str(python), str(distributions.wheel)])
-    command = environment / "bin" / "ccapi-suno-mcp"
+    # the README's line: `uv tool install dist/<wheel>` makes a fresh environment and puts the command on PATH
+    tools, bin_dir = tmp_path / "tools", tmp_path / "bin"
+    env = outside_env(UV_TOOL_DIR=str(tools), UV_TOOL_BIN_DIR=str(bin_dir))
+    run([uv(), "tool", "install", "--quiet", "--python", sys.executable, str(distributions.wheel)], env=env)
+    command = bin_dir / "ccapi-suno-mcp"
     assert run([str(command), "--version"]) == f"ccapi-suno-mcp {VERSION}\n"
+    [python] = (tools / PROJECT["name"] / "bin").glob("python")
     location = run([str(python), "-c", "import ccapi_suno_mcp; print(ccapi_suno_mcp.__file__)"], cwd=tmp_path)
-    assert Path(location.strip()).is_relative_to(environment)  # the installed copy, not this checkout
+    assert Path(location.strip()).is_relative_to(tools)  # the installed copy, not this checkout
     expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
     parameters = StdioServerParameters(
         command=str(command), env=outside_env(CCAPI_SUNO_HOME=str(tmp_path / "home")), cwd=str(tmp_path)
@@ -233,3 +235,9 @@ async def test_the_wheel_installed_into_a_fresh_environment_runs_and_lists_every
         async with Client(parameters) as client:
             served = {tool.name for tool in (await client.list_tools()).tools}
     assert served == expected
+
+
+def test_the_readme_installs_the_wheel_the_build_makes(distributions: Distributions) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    [pattern] = re.findall(r"`uv tool install (dist/\S+\.whl)`", readme)
+    assert fnmatch.fnmatch(f"dist/{distributions.wheel.name}", pattern), pattern
