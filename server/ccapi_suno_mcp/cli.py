@@ -122,7 +122,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
     _configure_logging(args.log_level, settings.api_key, settings.http_token)
-    if settings.api_key is None and not settings.sandbox:
+    if settings.api_key_placeholder is not None and not settings.sandbox:
+        from ccapi_suno_mcp.errors import no_key_message
+
+        logger.warning("%s", no_key_message(settings.api_key_placeholder))
+    elif settings.api_key is None and not settings.sandbox:
         logger.warning(
             "CCAPI_API_KEY is not set: the server starts and lists its tools, but every call that reaches CCAPI "
             "will explain how to set it. Set CCAPI_API_KEY=sk-... in the server's environment, or run with "
@@ -133,6 +137,10 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     server = create_server(settings)
     if args.transport == "stdio":
+        if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
+            from ccapi_suno_mcp._terminal import terminal_hint
+
+            print(terminal_hint(sandbox=settings.sandbox), file=sys.stderr, flush=True)
         import anyio
 
         from ccapi_suno_mcp.stdio import serve_stdio

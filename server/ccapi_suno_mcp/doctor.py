@@ -77,8 +77,13 @@ def _token_check(catalogue: Catalogue, models: list[str]) -> Check:
 async def collect_checks(settings: Settings, client: ccapi.SunoClient) -> list[Check]:
     """Every check, in order; CCAPI is only asked free questions."""
     checks: list[Check] = []
-    key_detail = "set" if settings.api_key else "CCAPI_API_KEY is not set: add it to the server's environment"
-    checks.append(Check("api key", "ok" if settings.api_key else "fail", key_detail))
+    if settings.api_key:
+        checks.append(Check("api key", "ok", "set"))
+    elif settings.api_key_placeholder is not None:
+        detail = f"CCAPI_API_KEY holds {settings.api_key_placeholder!r}, a placeholder the client did not expand"
+        checks.append(Check("api key", "fail", f"{detail}: put the real key in the server's environment"))
+    else:
+        checks.append(Check("api key", "fail", "CCAPI_API_KEY is not set: add it to the server's environment"))
     checks.append(Check("base url", "ok", settings.base_url))
     checks.append(await _ledger_check(settings))
     reason = _writable(settings.downloads)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,7 +13,15 @@ from urllib.parse import urlsplit
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 
-__all__ = ["DEFAULT_CALL_DEADLINE", "ENVIRONMENT", "LOOPBACK_HOSTS", "SECRET_VARIABLES", "Settings", "SettingsError"]
+__all__ = [
+    "DEFAULT_CALL_DEADLINE",
+    "ENVIRONMENT",
+    "LOOPBACK_HOSTS",
+    "SECRET_VARIABLES",
+    "Settings",
+    "SettingsError",
+    "is_placeholder_key",
+]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_CALL_DEADLINE = 25.0
@@ -37,6 +46,27 @@ ENVIRONMENT: Mapping[str, str] = {
 }
 
 
+# What a key looks like when a client passed the variable through unexpanded, or a snippet was pasted unedited.
+# No real key has these shapes (CCAPI keys are `sk-` and letters and digits), so such a value counts as missing.
+_PLACEHOLDER_KEY = re.compile(
+    r"""
+      .*\$\{.*          # ${CCAPI_API_KEY}, ${user_config.api_key}, ${env:CCAPI_API_KEY}, ${input:...}
+    | \$[A-Za-z_]\w*     # $CCAPI_API_KEY
+    | %[A-Za-z_]\w*%     # %CCAPI_API_KEY% (Windows)
+    | \{\{.*\}\}        # {{CCAPI_API_KEY}}
+    | <.*>              # <your CCAPI key>
+    | sk-(?:[.xX*…]{3,}|…)  # sk-..., sk-…, sk-xxx, sk-XXXX, sk-***
+    """,
+    re.VERBOSE,
+)
+_PLACEHOLDER_SHOWN = 60  # characters of a placeholder repeated in messages
+
+
+def is_placeholder_key(value: str) -> bool:
+    """Whether `value` is an unexpanded variable or a template placeholder rather than a key."""
+    return _PLACEHOLDER_KEY.fullmatch(value.strip()) is not None
+
+
 class SettingsError(ValueError):
     """The environment holds a value the server cannot use; the message says which and how to fix it."""
 
@@ -52,6 +82,8 @@ class Settings:
     """Everything configurable, read once by `from_env` (or built directly by tests)."""
 
     api_key: str | None = field(default=None, repr=False)
+    api_key_placeholder: str | None = None
+    """What CCAPI_API_KEY held when it was a placeholder (so `api_key` is None): messages say it was not expanded."""
     base_url: str = DEFAULT_BASE_URL
     home: Path = field(default_factory=_default_home)
     download_dir: Path | None = None
@@ -99,8 +131,11 @@ class Settings:
         home_text = env.get("CCAPI_SUNO_HOME", "").strip()
         home = Path(home_text).expanduser() if home_text else _default_home()
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
+        key = (env.get("CCAPI_API_KEY") or "").strip()
+        placeholder = is_placeholder_key(key)
         settings = cls(
-            api_key=(env.get("CCAPI_API_KEY") or "").strip() or None,
+            api_key=None if placeholder else key or None,
+            api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
             base_url=base_url,
             home=home,
             download_dir=Path(download_text).expanduser() if download_text else None,

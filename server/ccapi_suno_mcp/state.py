@@ -9,7 +9,7 @@ from mcp.server.mcpserver import Context
 
 from ccapi_suno_mcp.catalogue import Catalogue
 from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
-from ccapi_suno_mcp.errors import tool_error
+from ccapi_suno_mcp.errors import no_key_message, tool_error
 from ccapi_suno_mcp.ledger import TaskLedger
 from ccapi_suno_mcp.notifications import Notifier, connection_of
 from ccapi_suno_mcp.settings import Settings
@@ -32,7 +32,13 @@ class AppState:
 
     def error(self, error: CCAPIError, subject: str = "") -> Exception:
         """The tool error for a CCAPI failure, with the key redacted."""
-        return tool_error(error, base_url=self.client.base_url, api_key=self.settings.api_key, subject=subject)
+        return tool_error(
+            error,
+            base_url=self.client.base_url,
+            api_key=self.settings.api_key,
+            subject=subject,
+            no_key=no_key_message(self.settings.api_key_placeholder),
+        )
 
 
 def app_state(ctx: Context[Any, Any]) -> AppState:

@@ -25,7 +25,7 @@ from pydantic import Field, ValidationError
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
-from ccapi_suno_mcp.errors import NO_KEY_MESSAGE, redact
+from ccapi_suno_mcp.errors import no_key_message, redact
 from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
@@ -160,7 +160,7 @@ def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awa
         except CatalogueError as exc:
             raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
         if not state.client.has_api_key:
-            raise ToolError(NO_KEY_MESSAGE)
+            raise ToolError(no_key_message(state.settings.api_key_placeholder))
         record, is_new = await state.ledger.begin_unless_duplicate(
             tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id,
             parent_clip_id=parent_clip_id, within_seconds=None if force else DEFAULT_DUPLICATE_WINDOW,
