@@ -27,6 +27,7 @@ from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
 from ccapi_suno_mcp.errors import NO_KEY_MESSAGE, redact
 from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
+from ccapi_suno_mcp.player import player_link
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
@@ -268,6 +269,7 @@ def action_tools(catalogue: Catalogue, settings: Settings) -> list[StrictTool]:
             description=spec.description(),
             annotations=ACTION_ANNOTATIONS,
             billable=spec.billable,
+            meta=player_link(spec.tool),
             structured_output=False,
         )
         tool.fn_metadata.output_model = SubmittedTask  # read live by the SDK when a result is converted

@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
+from ccapi_suno_mcp.player import player_link
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._strict import StrictTool, strict_tool
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
@@ -47,7 +48,12 @@ TaskId = Annotated[
 def tool(fn: Callable[..., Any], *, title: str, annotations: ToolAnnotations) -> StrictTool:
     """A strict tool named after `fn`, its docstring dedented into the description (Python 3.11 keeps indentation)."""
     return strict_tool(
-        fn, name=fn.__name__, title=title, description=inspect.cleandoc(fn.__doc__ or ""), annotations=annotations
+        fn,
+        name=fn.__name__,
+        title=title,
+        description=inspect.cleandoc(fn.__doc__ or ""),
+        annotations=annotations,
+        meta=player_link(fn.__name__),
     )
 
 
