@@ -173,6 +173,7 @@ class ClipCard {
   private readonly actions = h("div", { class: "actions" });
   private readonly feedback = h("p", { class: "feedback", role: "status" });
   private clip: ClipView;
+  private hasButtons = false;
 
   constructor(
     clip: ClipView,
@@ -186,14 +187,13 @@ class ClipCard {
       "section",
       { class: "clip", "data-clip-id": clip.clip_id },
       this.cover,
-      h("div", { class: "clip-body" }, this.title, this.facts, this.audio, this.preview, this.lyricsBox, this.actions),
-      this.feedback,
+      h("div", { class: "clip-head" }, this.title, this.facts),
+      h("div", { class: "clip-body" }, this.audio, this.preview, this.lyricsBox, this.actions, this.feedback),
     );
     this.update(clip);
   }
 
   update(clip: ClipView): void {
-    const wasFinal = this.clip.final && Boolean(this.clip.audio_url);
     this.clip = clip;
     const name = clip.title || "Untitled clip";
     if (clip.title) {
@@ -217,8 +217,9 @@ class ClipCard {
     this.preview.textContent = "Preview streaming: the finished audio comes when the task is done.";
     this.lyrics.textContent = clip.lyrics ?? "";
     this.lyricsBox.hidden = !clip.lyrics;
-    if (playable && !wasFinal) {
+    if (playable && !this.hasButtons) {
       this.actions.replaceChildren(...this.buttons());
+      this.hasButtons = true;
     }
     this.actions.hidden = !playable;
   }
@@ -337,7 +338,8 @@ class TaskCard {
   }
 
   showDerivation(): void {
-    const { parent_clip_id, parent_task_id, action } = this.state;
+    const { parent_clip_id, parent_task_id, action, status } = this.state;
+    this.derived.hidden = status === "WAITING" || status === "SUBMITTING"; // nothing known yet
     if (parent_clip_id) {
       const title = clipTitles.get(parent_clip_id);
       const verb = DERIVATIONS[action] ?? "Made from";
