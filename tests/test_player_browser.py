@@ -91,7 +91,7 @@ async def call(page: Page, tool: str, arguments: dict[str, Any]) -> dict[str, An
 async def run(page: Page, tool: str, arguments: dict[str, Any], width: int = 640) -> tuple[str, dict[str, Any]]:
     """Call a linked tool through the host, which shows the player; returns the view's id and the result."""
     shown = await page.evaluate("([t, a, w]) => window.host.run(t, a, w)", [tool, arguments, width])
-    return shown["view"], shown["result"]["structuredContent"]
+    return shown["view"], shown["result"].get("structuredContent", {})
 
 
 async def settled(page: Page, view_id: str, frame: Frame) -> None:
@@ -182,7 +182,8 @@ async def test_a_generation_shows_a_live_player_that_ends_with_two_playable_clip
     assert not [line for line in log.console if "Content Security Policy" in line], log.console
     assert log.errors == []
     assert traffic and not [message for message in traffic if SANDBOX_API_KEY in message]
-    assert json.loads(traffic[0])  # the record is the real message stream
+    asked = {message["params"]["name"] for message in map(json.loads, traffic) if message.get("method") == "tools/call"}
+    assert asked == {"suno_get_tasks", "suno_download", "suno_export_wav"}  # the view's own calls, via the host
 
 
 @pytest.mark.anyio
@@ -232,4 +233,10 @@ async def test_the_player_follows_the_hosts_theme_and_styles_and_works_by_keyboa
         await lyrics.locator("summary").click()  # folded again, for a picture of a reasonable height
         await settled(page, view, player)
         await page.locator(f"#{view}").screenshot(path=SCREENSHOTS / "player-narrow-light.png")
+
+        # A refused call shows the server's own explanation instead of a player.
+        refused_view, _ = await run(page, "suno_generate_music", {"tags": "rock"})
+        refused = await view_frame(page, refused_view)
+        await expect(refused.locator("#banner")).to_contain_text("Nothing was submitted")
+        await expect(refused.locator("article.task")).to_have_count(0)
     assert log.errors == []

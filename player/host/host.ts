@@ -48,16 +48,7 @@ const client = new Client(HOST_INFO, {
 const tools = new Map<string, Tool>();
 const views: View[] = [];
 const traffic: string[] = []; // every message between this page and a view, both ways
-const calls: { name: string; arguments: unknown; result: CallToolResult }[] = [];
 let theme: "light" | "dark" = "dark";
-
-// Record what the views ask the server for (AppBridge forwards their tools/call through this client).
-const callTool = client.callTool.bind(client);
-client.callTool = (async (params: Parameters<typeof callTool>[0], ...rest: unknown[]) => {
-  const result = (await (callTool as (...args: unknown[]) => Promise<CallToolResult>)(params, ...rest)) as CallToolResult;
-  calls.push({ name: params.name, arguments: params.arguments, result });
-  return result;
-}) as typeof client.callTool;
 
 class RecordingTransport extends PostMessageTransport {
   override async send(message: JSONRPCMessage): Promise<void> {
@@ -181,7 +172,6 @@ const host = {
   setTheme,
   setWidth,
   traffic: () => [...traffic],
-  calls: () => [...calls],
   callTool: (name: string, args: Record<string, unknown>) => client.callTool({ name, arguments: args }),
 };
 (window as unknown as { host: typeof host }).host = host;
