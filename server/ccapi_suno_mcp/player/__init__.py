@@ -86,7 +86,8 @@ class PlayerResource(Resource):
 def player_extension(current_state: Callable[[], AppState]) -> Apps:
     """The MCP Apps extension with the player resource, for `MCPServer(extensions=[...])`.
 
-    Registering it advertises `io.modelcontextprotocol/ui` in the server's capabilities; clients that do not
+    Registering it advertises `io.modelcontextprotocol/ui` in the server's capabilities (of the 2026-07-28 era: the
+    SDK's 2025 handshake has no field for it, and hosts there go by the tools' `_meta.ui`). Clients that do not
     negotiate it get the same tool results as ever and do not see the `ui://` resource in `resources/list`.
     """
     apps = Apps()
