@@ -16,6 +16,7 @@ from ccapi_suno_mcp import __version__
 from ccapi_suno_mcp.ccapi import SunoClient
 from ccapi_suno_mcp.ledger import LedgerUnusableError, SQLiteLedger, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
+from ccapi_suno_mcp.player import player_extension
 from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
@@ -134,6 +135,7 @@ def create_server(
         lifespan=lifespan,
         subscriptions=bus,
         tools=listed_tools(settings, catalogue),
+        extensions=[player_extension(current_state)],
     )
     register_resources(server, current_state)
     register_prompts(server)

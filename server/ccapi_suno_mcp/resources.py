@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar, cast
 
 from mcp.server import MCPServer
+from mcp.server.apps import client_supports_apps
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
@@ -155,7 +156,10 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
             for record in page.tasks
             if record.task_id
         ]
-        return ListResourcesResult(resources=[*await server.list_resources(), *listed])
+        # A `ui://` view is listed only to clients that can show it (MCP Apps); the others see what they always saw.
+        shows_apps = client_supports_apps(ctx)
+        static = [item for item in await server.list_resources() if shows_apps or not item.uri.startswith("ui://")]
+        return ListResourcesResult(resources=[*static, *listed])
 
     async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         _state_of(ctx).notifier.subscribe(connection_of(ctx.session), str(params.uri))

@@ -124,13 +124,14 @@ def _derive(definition: ToolDef, catalogue: Catalogue) -> dict[str, Any]:
     """One tool's listing, derived from its function: what `listing.json` must hold for it."""
     from pydantic import TypeAdapter
 
+    from ccapi_suno_mcp.player import player_link
     from ccapi_suno_mcp.tools._schemas import compact_input, compact_output
     from ccapi_suno_mcp.tools._strict import argument_model
 
     function = load_function(definition, catalogue)
     returned = inspect.signature(function, eval_str=True).return_annotation
     result_model = get_args(returned)[1]  # every tool returns Annotated[CallToolResult, <its result model>]
-    return {
+    entry: dict[str, Any] = {
         "name": definition.name,
         "title": definition.title,
         "description": _description(definition, catalogue, function),
@@ -138,6 +139,9 @@ def _derive(definition: ToolDef, catalogue: Catalogue) -> dict[str, Any]:
         "outputSchema": compact_output(TypeAdapter(result_model).json_schema()),
         "annotations": compact_annotations(definition.annotations),
     }
+    if (link := player_link(definition.name)) is not None:
+        entry["_meta"] = link
+    return entry
 
 
 def derive_listing() -> list[dict[str, Any]]:
