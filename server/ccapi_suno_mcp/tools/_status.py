@@ -82,11 +82,11 @@ async def refresh_tasks(
         else:
             if state.watcher.last_error is not None:
                 state.watcher.note_success()
-    changed = [task.task_id for task in remote.values() if await state.ledger.apply_update(task)]
-    if changed:
-        await state.notifier.tasks_changed(changed, list_changed=True)
-    if remote:  # re-read even if unchanged here: the watcher may have applied the same update first
-        known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
+    if remote:  # applied, then re-read in the same trip: the watcher may have applied the same update first
+        changed, records = await state.ledger.apply_updates(list(remote.values()), then_read=task_ids)
+        known = {record.task_id: record for record in records if record.task_id}
+        if changed:
+            await state.notifier.tasks_changed(changed, list_changed=True)
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:

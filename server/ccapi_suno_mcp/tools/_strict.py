@@ -15,7 +15,6 @@ Every refusal is one `ToolError` that names the field and, for billable tools, s
 
 from __future__ import annotations
 
-import difflib
 import json
 import unicodedata
 from collections.abc import Callable, Iterator
@@ -199,6 +198,8 @@ class StrictTool(Tool):
         names = self.argument_names
         unknown = sorted(name for name in arguments if name not in names)
         if unknown:
+            import difflib
+
             hints = [match for name in unknown for match in difflib.get_close_matches(name, names, n=1)]
             hint = f"; did you mean {', '.join(hints)}?" if hints else ""
             problem = f"unknown parameter(s) {', '.join(unknown)} (it takes {', '.join(names) or 'none'}){hint}"
