@@ -82,8 +82,11 @@ async def refresh_tasks(
         else:
             if state.watcher.last_error is not None:
                 state.watcher.note_success()
-    if remote:  # applied, then re-read in the same trip: the watcher may have applied the same update first
-        changed, records = await state.ledger.apply_updates(list(remote.values()), then_read=task_ids)
+    news = [
+        task for task in remote.values() if task.task_id not in known or not known[task.task_id].already_shows(task)
+    ]
+    if news:  # applied, then re-read in the same trip: the watcher may have applied the same update first
+        changed, records = await state.ledger.apply_updates(news, then_read=task_ids)
         known = {record.task_id: record for record in records if record.task_id}
         if changed:
             await state.notifier.tasks_changed(changed, list_changed=True)
