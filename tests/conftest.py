@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import pytest
 
 from ccapi_suno_mcp.sandbox import SandboxStats
+from postgres import PostgresCluster
 
 _FIGURES_KEY = pytest.StashKey["Figures"]()
 # The headline figures of the reliability suite, printed first and always (even when zero).
@@ -29,6 +32,23 @@ class Figures:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL server for the whole session, started by the first test that needs it."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_cluster.create_database()
 
 
 @pytest.fixture

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 
 from ccapi_suno_mcp.ccapi import SunoTask
@@ -17,9 +18,11 @@ from ccapi_suno_mcp.ledger import (
     LedgerClosedError,
     LedgerError,
     LocalFile,
+    PostgresLedger,
     SchemaVersionError,
     SQLiteLedger,
     StatusChange,
+    TaskLedger,
     TaskRecord,
     UnknownSubmissionError,
     body_fingerprint,
@@ -42,9 +45,33 @@ def clock() -> FakeClock:
     return FakeClock()
 
 
+class Store:
+    """One database of one backend; every `open` is another ledger on it, as another process would open it."""
+
+    def __init__(self, backend: str, location: str) -> None:
+        self.backend = backend
+        self.location = location
+
+    async def open(
+        self, clock: Callable[[], float] | None = None, *, owner: str | None = None
+    ) -> SQLiteLedger | PostgresLedger:
+        clock = clock or FakeClock()
+        if self.backend == "sqlite":
+            return await SQLiteLedger.open(self.location, clock=clock, owner=owner)
+        return await PostgresLedger.open(self.location, clock=clock, owner=owner)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Every ledger test runs on both backends: the SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return Store("sqlite", str(tmp_path / "home" / "ledger.sqlite3"))
+    return Store("postgresql", request.getfixturevalue("postgres_url"))
+
+
 @pytest.fixture
-async def ledger(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteLedger]:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as opened:
+async def ledger(store: Store, clock: FakeClock) -> AsyncIterator[SQLiteLedger | PostgresLedger]:
+    async with await store.open(clock) as opened:
         yield opened
 
 
@@ -101,7 +128,7 @@ def ccapi_task(
 
 
 async def submitted(
-    ledger: SQLiteLedger,
+    ledger: TaskLedger,
     task_id: str,
     body: dict[str, Any] | None = None,
     *,
@@ -127,7 +154,7 @@ def local_file(path: str, *, clip_id: str | None, task_id: str | None, kind: str
 
 
 @pytest.mark.anyio
-async def test_begin_submission_records_the_request_before_any_task_id(ledger: SQLiteLedger) -> None:
+async def test_begin_submission_records_the_request_before_any_task_id(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
 
     assert record == TaskRecord(
@@ -148,7 +175,7 @@ async def test_begin_submission_records_the_request_before_any_task_id(ledger: S
 
 
 @pytest.mark.anyio
-async def test_record_task_id_marks_the_submission_submitted(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_record_task_id_marks_the_submission_submitted(ledger: TaskLedger, clock: FakeClock) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     clock.now += 2
 
@@ -159,13 +186,13 @@ async def test_record_task_id_marks_the_submission_submitted(ledger: SQLiteLedge
 
 
 @pytest.mark.anyio
-async def test_record_task_id_of_an_unknown_submission_raises(ledger: SQLiteLedger) -> None:
+async def test_record_task_id_of_an_unknown_submission_raises(ledger: TaskLedger) -> None:
     with pytest.raises(UnknownSubmissionError):
         await ledger.record_task_id("0" * 32, "task_a")
 
 
 @pytest.mark.anyio
-async def test_record_task_id_never_replaces_a_known_task_id(ledger: SQLiteLedger) -> None:
+async def test_record_task_id_never_replaces_a_known_task_id(ledger: TaskLedger) -> None:
     record = await submitted(ledger, "task_a")
 
     with pytest.raises(LedgerError):
@@ -180,7 +207,7 @@ async def test_body_fingerprint_ignores_key_order_and_action_case() -> None:
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: TaskLedger, clock: FakeClock) -> None:
     record = await submitted(ledger, "task_a", BODY)
     clock.now += 599
 
@@ -190,7 +217,7 @@ async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: SQ
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     unknown = await ledger.mark_outcome_unknown(record.submission_id, "read timed out")
 
@@ -199,7 +226,7 @@ async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledge
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a", BODY)
     clock.now += 601
 
@@ -208,7 +235,7 @@ async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: 
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_rejected_submissions(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_rejected_submissions(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     await ledger.mark_rejected(record.submission_id, "insufficient balance")
 
@@ -216,7 +243,7 @@ async def test_find_duplicate_ignores_rejected_submissions(ledger: SQLiteLedger)
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_failed_tasks(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_failed_tasks(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", BODY)
     await ledger.apply_update(ccapi_task("task_a", "FAILURE", "100%", fail_reason="content policy"))
 
@@ -224,7 +251,7 @@ async def test_find_duplicate_ignores_failed_tasks(ledger: SQLiteLedger) -> None
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_a_different_body_or_action(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_a_different_body_or_action(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", BODY)
 
     assert await ledger.find_duplicate("MUSIC", {**BODY, "mv": "chirp-v4"}) is None
@@ -232,7 +259,7 @@ async def test_find_duplicate_ignores_a_different_body_or_action(ledger: SQLiteL
 
 
 @pytest.mark.anyio
-async def test_mark_rejected_keeps_the_error(ledger: SQLiteLedger) -> None:
+async def test_mark_rejected_keeps_the_error(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
 
     rejected = await ledger.mark_rejected(record.submission_id, "insufficient balance")
@@ -242,7 +269,7 @@ async def test_mark_rejected_keeps_the_error(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: SQLiteLedger) -> None:
+async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: TaskLedger) -> None:
     record = await submitted(ledger, "task_a")
 
     marked = await ledger.mark_outcome_unknown(record.submission_id, "connection reset")
@@ -253,7 +280,7 @@ async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: SQLiteLedger
 
 @pytest.mark.anyio
 async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finished_at(
-    ledger: SQLiteLedger, clock: FakeClock
+    ledger: TaskLedger, clock: FakeClock
 ) -> None:
     record = await submitted(ledger, "task_a", BODY)
     clock.now += 10
@@ -306,7 +333,7 @@ async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finishe
 
 
 @pytest.mark.anyio
-async def test_apply_update_without_news_changes_nothing(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_apply_update_without_news_changes_nothing(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a")
     update = ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")])
     assert await ledger.apply_update(update)
@@ -318,13 +345,13 @@ async def test_apply_update_without_news_changes_nothing(ledger: SQLiteLedger, c
 
 
 @pytest.mark.anyio
-async def test_apply_update_ignores_unknown_task_ids(ledger: SQLiteLedger) -> None:
+async def test_apply_update_ignores_unknown_task_ids(ledger: TaskLedger) -> None:
     assert not await ledger.apply_update(ccapi_task("task_elsewhere", "SUCCESS", "100%", [clip_json("clip_1")]))
     assert await ledger.get_clip("clip_1") is None
 
 
 @pytest.mark.anyio
-async def test_a_terminal_task_never_regresses(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_a_terminal_task_never_regresses(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     done = await ledger.get_task("task_a")
@@ -335,7 +362,7 @@ async def test_a_terminal_task_never_regresses(ledger: SQLiteLedger, clock: Fake
 
 
 @pytest.mark.anyio
-async def test_unknown_statuses_count_as_pending(ledger: SQLiteLedger) -> None:
+async def test_unknown_statuses_count_as_pending(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
 
     assert await ledger.apply_update(ccapi_task("task_a", "rendering", "50%"))
@@ -347,7 +374,7 @@ async def test_unknown_statuses_count_as_pending(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: SQLiteLedger) -> None:
+async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     extend_body = {"task_id": "task_a", "continue_clip_id": "clip_1", "continue_at": 120}
@@ -372,7 +399,7 @@ async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: SQLite
 
 
 @pytest.mark.anyio
-async def test_get_clip_includes_its_local_files(ledger: SQLiteLedger) -> None:
+async def test_get_clip_includes_its_local_files(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1"), clip_json("clip_2")]))
     audio = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a")
@@ -386,7 +413,7 @@ async def test_get_clip_includes_its_local_files(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_task_files_include_its_clips_files_and_task_level_files(ledger: SQLiteLedger) -> None:
+async def test_task_files_include_its_clips_files_and_task_level_files(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     clip_file = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id=None)
@@ -402,7 +429,7 @@ async def test_task_files_include_its_clips_files_and_task_level_files(ledger: S
 
 
 @pytest.mark.anyio
-async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: SQLiteLedger) -> None:
+async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
@@ -416,7 +443,7 @@ async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: 
 
 
 @pytest.mark.anyio
-async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: SQLiteLedger) -> None:
+async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: TaskLedger) -> None:
     first = await submitted(ledger, "task_a")
     second = await submitted(ledger, "task_b")
 
@@ -426,7 +453,7 @@ async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: SQLit
 
 
 @pytest.mark.anyio
-async def test_list_tasks_is_newest_first_with_clips(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_is_newest_first_with_clips(ledger: TaskLedger, clock: FakeClock) -> None:
     for task_id in ("task_a", "task_b", "task_c"):
         await submitted(ledger, task_id)
         clock.now += 1
@@ -441,7 +468,7 @@ async def test_list_tasks_is_newest_first_with_clips(ledger: SQLiteLedger, clock
 
 
 @pytest.mark.anyio
-async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_done")
     await ledger.apply_update(ccapi_task("task_done", "SUCCESS", "100%", [clip_json("clip_1")]))
     await submitted(ledger, "task_running")
@@ -462,7 +489,7 @@ async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger:
 
 
 @pytest.mark.anyio
-async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_music")
     await submitted(ledger, "task_extend", {"continue_clip_id": "clip_1"}, tool="suno_extend_music", action="EXTEND")
 
@@ -474,7 +501,7 @@ async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: SQLiteLed
 
 
 @pytest.mark.anyio
-async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_case(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_case(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", {"prompt": "Regentropfen auf dem Dach", "tags": "Ambient"})
     await submitted(ledger, "task_b", {"title": "STRASSE", "tags": "techno"})
     await submitted(ledger, "task_c", {"gpt_description_prompt": "morning song"})
@@ -492,7 +519,7 @@ async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_ca
 
 
 @pytest.mark.anyio
-async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: TaskLedger, clock: FakeClock) -> None:
     expected: list[str] = []
     for index in range(23):
         await submitted(ledger, f"task_{index:02d}")
@@ -516,7 +543,7 @@ async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: SQLi
 
 
 @pytest.mark.anyio
-async def test_list_tasks_cursor_pages_keep_the_filter(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_cursor_pages_keep_the_filter(ledger: TaskLedger, clock: FakeClock) -> None:
     for index in range(6):
         await submitted(ledger, f"task_{index}", tool="suno_extend_music" if index % 2 else "suno_generate_music")
         clock.now += 1
@@ -529,14 +556,14 @@ async def test_list_tasks_cursor_pages_keep_the_filter(ledger: SQLiteLedger, clo
 
 
 @pytest.mark.anyio
-async def test_list_tasks_refuses_a_cursor_it_did_not_make(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_refuses_a_cursor_it_did_not_make(ledger: TaskLedger) -> None:
     with pytest.raises(InvalidCursorError):
         await ledger.list_tasks(cursor="not-a-cursor")
 
 
 @pytest.mark.anyio
 async def test_pending_task_ids_are_unfinished_submitted_tasks_oldest_first(
-    ledger: SQLiteLedger, clock: FakeClock
+    ledger: TaskLedger, clock: FakeClock
 ) -> None:
     for task_id in ("task_old", "task_done", "task_new"):
         await submitted(ledger, task_id)
@@ -548,15 +575,14 @@ async def test_pending_task_ids_are_unfinished_submitted_tasks_oldest_first(
 
 
 @pytest.mark.anyio
-async def test_the_ledger_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    path = tmp_path / "home" / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path, clock=clock) as ledger:
+async def test_the_ledger_survives_a_restart(store: Store, clock: FakeClock) -> None:
+    async with await store.open(clock) as ledger:
         await submitted(ledger, "task_a")
         await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
         await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
         before = await ledger.get_task("task_a")
 
-    async with await SQLiteLedger.open(path, clock=clock) as reopened:
+    async with await store.open(clock) as reopened:
         assert await reopened.get_task("task_a") == before
         assert await reopened.count_tasks() == 1
 
@@ -574,6 +600,37 @@ async def test_the_schema_version_is_recorded_in_the_file(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
+async def test_the_schema_version_is_recorded_in_the_database(postgres_url: str) -> None:
+    await (await PostgresLedger.open(postgres_url)).aclose()
+
+    with psycopg.connect(postgres_url) as connection:
+        row = connection.execute("SELECT version FROM ledger_schema").fetchall()
+
+    assert row == [(PostgresLedger.SCHEMA_VERSION,)]
+    assert PostgresLedger.SCHEMA_VERSION == SQLiteLedger.SCHEMA_VERSION
+
+
+@pytest.mark.anyio
+async def test_both_backends_migrate_to_the_same_tables_and_columns(tmp_path: Path, postgres_url: str) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    await (await SQLiteLedger.open(path)).aclose()
+    await (await PostgresLedger.open(postgres_url)).aclose()
+    with sqlite3.connect(path) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        in_sqlite = {(table, row[1]) for table in tables for row in connection.execute(f"PRAGMA table_info({table})")}
+    connection.close()
+    with psycopg.connect(postgres_url) as pg:
+        rows = pg.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name != 'ledger_schema'"
+        ).fetchall()
+    in_postgres = {(str(table), str(column)) for table, column in rows}
+
+    # PostgreSQL's clips keep their insertion order in a column; SQLite's is the rowid.
+    assert in_postgres - {("clips", "seq")} == in_sqlite
+
+
+@pytest.mark.anyio
 async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with sqlite3.connect(path) as connection:
@@ -585,7 +642,25 @@ async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
-async def test_fifty_concurrent_submissions_all_land(ledger: SQLiteLedger) -> None:
+async def test_a_postgresql_database_from_a_newer_version_is_refused_untouched(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute("CREATE TABLE ledger_schema (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO ledger_schema VALUES (%s)", (PostgresLedger.SCHEMA_VERSION + 1,))
+
+    ledger = PostgresLedger(postgres_url)
+    with pytest.raises(SchemaVersionError, match="Upgrade ccapi-suno-mcp on this replica"):
+        await ledger.count_tasks()
+    with pytest.raises(SchemaVersionError):  # and so on for every later call, without asking the server again
+        await ledger.count_tasks()
+    await ledger.aclose()
+
+    with psycopg.connect(postgres_url) as connection:
+        tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    assert tables == [("ledger_schema",)]
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_submissions_all_land(ledger: TaskLedger) -> None:
     async def submit(index: int) -> None:
         await submitted(ledger, f"task_{index}", {"prompt": f"song {index}"})
 
@@ -599,9 +674,8 @@ async def test_fifty_concurrent_submissions_all_land(ledger: SQLiteLedger) -> No
 
 
 @pytest.mark.anyio
-async def test_two_ledgers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path) as first, await SQLiteLedger.open(path) as second:
+async def test_two_ledgers_on_one_database_see_each_others_writes(store: Store) -> None:
+    async with await store.open() as first, await store.open() as second:
         record = await first.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
         await second.record_task_id(record.submission_id, "task_a")
 
@@ -609,7 +683,7 @@ async def test_two_ledgers_on_one_file_see_each_others_writes(tmp_path: Path) ->
 
 
 @pytest.mark.anyio
-async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: TaskLedger, clock: FakeClock) -> None:
     for task_id in ("task_abc", "task_abd", "task_xyz"):
         await submitted(ledger, task_id)
         clock.now += 1
@@ -622,7 +696,7 @@ async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: 
 
 
 @pytest.mark.anyio
-async def test_title_falls_back_to_a_shortened_prompt(ledger: SQLiteLedger) -> None:
+async def test_title_falls_back_to_a_shortened_prompt(ledger: TaskLedger) -> None:
     lyrics = "[Verse 1]\nQuiet street, the rain comes down on every roof and every window in the town"
 
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": lyrics})
@@ -631,8 +705,8 @@ async def test_title_falls_back_to_a_shortened_prompt(ledger: SQLiteLedger) -> N
 
 
 @pytest.mark.anyio
-async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
-    ledger = await SQLiteLedger.open(tmp_path / "ledger.sqlite3")
+async def test_a_closed_ledger_refuses_calls(store: Store) -> None:
+    ledger = await store.open()
     await ledger.aclose()
     await ledger.aclose()
 
@@ -641,7 +715,7 @@ async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_concurrent_identical_claims_begin_only_one_submission(ledger: SQLiteLedger) -> None:
+async def test_concurrent_identical_claims_begin_only_one_submission(ledger: TaskLedger) -> None:
     outcomes: list[tuple[TaskRecord, bool]] = []
 
     async def claim() -> None:
@@ -656,7 +730,7 @@ async def test_concurrent_identical_claims_begin_only_one_submission(ledger: SQL
 
 
 @pytest.mark.anyio
-async def test_force_claims_always_begin_a_new_submission(ledger: SQLiteLedger) -> None:
+async def test_force_claims_always_begin_a_new_submission(ledger: TaskLedger) -> None:
     first, _ = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
     second, is_new = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY, within_seconds=None)
     assert is_new
@@ -664,15 +738,103 @@ async def test_force_claims_always_begin_a_new_submission(ledger: SQLiteLedger) 
 
 
 @pytest.mark.anyio
-async def test_reopening_marks_long_interrupted_submits_as_outcome_unknown(tmp_path: Path, clock: FakeClock) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path, clock=clock) as first:
+async def test_reopening_marks_long_interrupted_submits_as_outcome_unknown(store: Store, clock: FakeClock) -> None:
+    # The sender lives on (elsewhere: SQLite cannot check it, PostgreSQL sees its presence) but is long silent.
+    async with await store.open(clock, owner="elsewhere:1:boot/1") as first:
         old = await first.begin_submission(tool="t", action="MUSIC", body=BODY)
         clock.now += 600
         young = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "other"})
-    async with await SQLiteLedger.open(path, clock=clock) as second:
-        settled = await second.get_submission(old.submission_id)
-        still = await second.get_submission(young.submission_id)
+        async with await store.open(clock) as second:
+            settled = await second.get_submission(old.submission_id)
+            still = await second.get_submission(young.submission_id)
     assert settled is not None and settled.state == "outcome_unknown"
     assert settled.error == "the server stopped while sending this request"
     assert still is not None and still.state == "submitting"
+
+
+@pytest.mark.anyio
+async def test_a_replica_that_died_mid_send_has_its_submission_settled_at_once_by_another(postgres_url: str) -> None:
+    first = await PostgresLedger.open(postgres_url, owner="replica-a:7:boot/1")
+    record, _ = await first.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    async with await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
+        waiting, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+        assert (waiting.submission_id, waiting.state, is_new) == (record.submission_id, "submitting", False)
+
+        await first.aclose()  # its connections end, as when the process is killed
+        settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+
+    assert (settled.submission_id, settled.state, is_new) == (record.submission_id, "outcome_unknown", False)
+    assert settled.error == (
+        "the server process that was sending it (pid 7 on replica-a) stopped before CCAPI's answer was recorded"
+    )
+
+
+@pytest.mark.anyio
+async def test_one_replica_at_a_time_leads_the_watcher_and_another_takes_over_when_it_goes(postgres_url: str) -> None:
+    first = await PostgresLedger.open(postgres_url, owner="replica-a:1:x")
+    async with await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second:
+        assert [await first.lead_watcher(), await second.lead_watcher(), await first.lead_watcher()] == [
+            True,
+            False,
+            True,
+        ]
+        await first.aclose()
+
+        assert await second.lead_watcher() is True
+
+
+@pytest.mark.anyio
+async def test_replicas_hear_each_others_announcements_but_not_their_own(postgres_url: str) -> None:
+    heard: list[tuple[str, list[str], bool]] = []
+    arrived = anyio.Event()
+
+    def listener_of(name: str) -> Callable[[list[str], bool], Awaitable[None]]:
+        async def listen(task_ids: list[str], list_changed: bool) -> None:
+            heard.append((name, task_ids, list_changed))
+            if len(heard) == 2:
+                arrived.set()
+
+        return listen
+
+    ids = [f"task_{index}" for index in range(150)]
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(first.follow, listener_of("a"))
+        tasks.start_soon(second.follow, listener_of("b"))
+        with anyio.fail_after(10):
+            while not heard:  # LISTEN is under way once an announcement is heard
+                await first.announce([], list_changed=False)
+                with anyio.move_on_after(0.2):
+                    await arrived.wait()
+            heard.clear()
+            await first.announce(ids, list_changed=True)
+            await arrived.wait()
+        tasks.cancel_scope.cancel()
+
+    assert heard == [("b", ids[:100], True), ("b", ids[100:], False)]
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_ledger_is_not_shared_and_always_leads_its_own_watcher(tmp_path: Path) -> None:
+    async def never(task_ids: list[str], list_changed: bool) -> None:
+        raise AssertionError(f"heard {task_ids} {list_changed} on a ledger nobody shares")
+
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await ledger.announce(["task_a"], list_changed=True)
+        with anyio.fail_after(5):
+            await ledger.follow(never)  # returns at once: nobody else announces
+        assert (ledger.shared, await ledger.lead_watcher()) == (False, True)
+
+
+@pytest.mark.anyio
+async def test_text_with_a_nul_character_is_kept_readable_on_both_backends(ledger: TaskLedger) -> None:
+    record = await ledger.begin_submission(tool="t", action="MUSIC", body={"prompt": "rain"})
+    await ledger.record_task_id(record.submission_id, "task_nul")
+
+    await ledger.apply_update(ccapi_task("task_nul", "SUCCESS", "100%", [clip_json("clip_nul", title="Rain\x00Song")]))
+
+    task = await ledger.get_task("task_nul")
+    assert task is not None and task.title in ("Rain\x00Song", "Rain\ufffdSong")

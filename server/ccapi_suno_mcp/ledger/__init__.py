@@ -2,7 +2,7 @@
 
 CCAPI has no "list my tasks" endpoint, so the server records every submission before sending it and the
 task id the moment it comes back. `TaskLedger` is the interface tools, watcher and resources use;
-`SQLiteLedger` is the embedded implementation.
+`SQLiteLedger` is the embedded implementation, `PostgresLedger` the one several replicas share.
 """
 
 from typing import TYPE_CHECKING
@@ -19,11 +19,14 @@ if TYPE_CHECKING:
         TaskRecord,
         body_fingerprint,
     )
+    from ccapi_suno_mcp.ledger._postgres import PostgresLedger
     from ccapi_suno_mcp.ledger._protocol import (
         DEFAULT_DUPLICATE_WINDOW,
+        ChangeListener,
         InvalidCursorError,
         LedgerClosedError,
         LedgerError,
+        LedgerUnavailableError,
         LedgerUnusableError,
         SchemaVersionError,
         TaskLedger,
@@ -33,12 +36,15 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "ChangeListener",
     "ClipRecord",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnavailableError",
     "LedgerUnusableError",
     "LocalFile",
+    "PostgresLedger",
     "SQLiteLedger",
     "SchemaVersionError",
     "StatusChange",
@@ -61,13 +67,16 @@ __getattr__ = lazy_exports(
         "TaskRecord": "_models",
         "body_fingerprint": "_models",
         "DEFAULT_DUPLICATE_WINDOW": "_protocol",
+        "ChangeListener": "_protocol",
         "InvalidCursorError": "_protocol",
         "LedgerClosedError": "_protocol",
         "LedgerError": "_protocol",
+        "LedgerUnavailableError": "_protocol",
         "LedgerUnusableError": "_protocol",
         "SchemaVersionError": "_protocol",
         "TaskLedger": "_protocol",
         "UnknownSubmissionError": "_protocol",
         "SQLiteLedger": "_sqlite",
+        "PostgresLedger": "_postgres",
     },
 )

@@ -48,6 +48,9 @@ class SQLLedger(TaskLedger, ABC):
             LedgerUnusableError: The database cannot be used (damaged, or of a newer schema).
         """
 
+    async def _before_claim(self) -> None:
+        """Made ready to claim a submission (a backend whose liveness check needs a session opens it here)."""
+
     async def __aenter__(self) -> Self:
         return self
 
@@ -114,6 +117,7 @@ class SQLLedger(TaskLedger, ABC):
             parent_clip_id=parent_clip_id,
             owner=self.owner,
         )
+        await self._before_claim()
         return await self._run(lambda s: queries.claim(s, new, now=self._clock(), within_seconds=within_seconds))
 
     async def record_task_id(self, submission_id: str, task_id: str) -> TaskRecord:

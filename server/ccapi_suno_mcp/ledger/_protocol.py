@@ -1,8 +1,8 @@
-"""The ledger interface and its errors: small enough for a shared database (PostgreSQL) to implement later."""
+"""The ledger interface and its errors, implemented by the embedded SQLite file and by a shared PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -12,9 +12,11 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "ChangeListener",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnavailableError",
     "LedgerUnusableError",
     "SchemaVersionError",
     "TaskLedger",
@@ -52,18 +54,27 @@ class LedgerUnusableError(LedgerError):
     and what to do.
     """
 
-    def __init__(self, path: str, problem: str, *, remedy: str = "") -> None:
+    def __init__(self, path: str, problem: str, *, remedy: str = "", instead: str | None = None) -> None:
         name = Path(path).name
-        super().__init__(
-            f"The task ledger {path} cannot be used: {problem}. It was not changed. {remedy}move it aside (for "
-            f"example rename it to {name}.broken) and restart the server: a new, empty ledger is made on restart."
+        advice = instead or (
+            f"{remedy}move it aside (for example rename it to {name}.broken) and restart the server: a new, empty "
+            "ledger is made on restart."
         )
+        super().__init__(f"The task ledger {path} cannot be used: {problem}. It was not changed. {advice}")
         self.path = path
         self.problem = problem
 
 
 class SchemaVersionError(LedgerUnusableError):
     """The database was written by a newer version of this program than the one running."""
+
+
+class LedgerUnavailableError(LedgerError):
+    """The ledger's database server cannot be reached just now (a shared ledger only); a later call may succeed."""
+
+
+ChangeListener = Callable[[list[str], bool], Awaitable[None]]
+"""Called with the task ids another process changed and whether its task list changed."""
 
 
 class TaskLedger(Protocol):
@@ -274,6 +285,36 @@ class TaskLedger(Protocol):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
+        ...
+
+    @property
+    def shared(self) -> bool:
+        """Whether other server processes (replicas) may use this ledger at the same time, and hear `announce`."""
+        ...
+
+    async def lead_watcher(self) -> bool:
+        """Whether this process's watcher is the one that polls CCAPI now (one at a time on a shared ledger).
+
+        Asked before every poll cycle; a process that is refused asks again, and takes over once the process
+        that polled is gone.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
+        """Tell the other processes on this ledger that these tasks (and the task list, if so) changed.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def follow(self, listener: ChangeListener) -> None:
+        """Call `listener` for every change another process announces, until cancelled (at once for a ledger
+        that is not shared). After a lost connection it is called once with no ids and `True`: something may
+        have changed unheard."""
         ...
 
     async def aclose(self) -> None:

@@ -201,9 +201,12 @@ def _owner_of(session: Session, submission_id: str) -> str | None:
 
 def _settle_orphan(session: Session, submission_id: str, owner: str | None, now: float) -> None:
     """Mark a submission whose sender is gone as outcome unknown: it may have reached CCAPI and been billed."""
-    pid = (owner or "").split(":")[1:2]
+    host, _, rest = (owner or "").partition(":")
+    pid = rest.partition(":")[0]
     if pid and session.owner_alive(owner) is False:
-        reason = f"the server process that was sending it (pid {pid[0]}) stopped before CCAPI's answer was recorded"
+        reason = (
+            f"the server process that was sending it (pid {pid} on {host}) stopped before CCAPI's answer was recorded"
+        )
     else:
         reason = "the server stopped while sending this request"
     session.execute(

@@ -25,7 +25,12 @@ import anyio.to_thread
 from ccapi_suno_mcp.ledger._base import SQLLedger
 from ccapi_suno_mcp.ledger._dialect import ConflictError, Dialect, Row, Session
 from ccapi_suno_mcp.ledger._owner import owner_alive
-from ccapi_suno_mcp.ledger._protocol import LedgerClosedError, LedgerUnusableError, SchemaVersionError
+from ccapi_suno_mcp.ledger._protocol import (
+    ChangeListener,
+    LedgerClosedError,
+    LedgerUnusableError,
+    SchemaVersionError,
+)
 from ccapi_suno_mcp.ledger._queries import INTERRUPTED_AFTER
 from ccapi_suno_mcp.ledger._schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
 
@@ -138,6 +143,21 @@ class SQLiteLedger(SQLLedger):
     def path(self) -> str:
         """The database file."""
         return self._path
+
+    @property
+    def shared(self) -> bool:
+        """False: processes sharing the file each poll and notify on their own."""
+        return False
+
+    async def lead_watcher(self) -> bool:
+        """Always True: every process on the file keeps its own watcher (they agree through the file)."""
+        return True
+
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
+        """Nothing to do: no other process listens."""
+
+    async def follow(self, listener: ChangeListener) -> None:
+        """Returns at once: no other process announces anything."""
 
     async def aclose(self) -> None:
         """Close the connection; calling it again does nothing."""
