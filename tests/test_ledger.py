@@ -13,6 +13,7 @@ import pytest
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import (
+    DEFAULT_PRINCIPAL,
     ClipRecord,
     InvalidCursorError,
     LedgerClosedError,
@@ -27,6 +28,7 @@ from ccapi_suno_mcp.ledger import (
     UnknownSubmissionError,
     body_fingerprint,
 )
+from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS
 
 START = 1_773_385_996.0
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5", "make_instrumental": False}
@@ -838,3 +840,65 @@ async def test_text_with_a_nul_character_is_kept_readable_on_both_backends(ledge
 
     task = await ledger.get_task("task_nul")
     assert task is not None and task.title in ("Rain\x00Song", "Rain\ufffdSong")
+
+
+@pytest.mark.anyio
+async def test_a_principal_sees_only_its_own_tasks_clips_and_ids(ledger: TaskLedger, clock: FakeClock) -> None:
+    alice, bob = ledger.for_principal("alice"), ledger.for_principal("bob")
+    await submitted(alice, "task_alice")
+    await ledger.apply_update(ccapi_task("task_alice", "SUCCESS", "100%", [clip_json("clip_alice")]))
+    await alice.add_local_file(local_file("/music/a.mp3", clip_id="clip_alice", task_id="task_alice"))
+    clock.now += 1
+    mine = await submitted(bob, "task_bob")
+    record = await alice.get_task("task_alice")
+    assert record is not None
+
+    assert (await bob.get_task("task_alice"), await bob.get_clip("clip_alice")) == (None, None)
+    assert await bob.get_submission(record.submission_id) is None
+    assert [task.task_id for task in await bob.get_tasks(["task_alice", "task_bob"])] == ["task_bob"]
+    assert [task.task_id for task in (await bob.list_tasks()).tasks] == ["task_bob"]
+    assert [task.task_id for task in (await bob.list_tasks(text="task_alice")).tasks] == []
+    assert await bob.search_ids("task_", kind="task") == ["task_bob"]
+    assert await bob.search_ids("clip_", kind="clip") == []
+    assert (await bob.count_tasks(), await alice.count_tasks(), await ledger.count_tasks()) == (1, 1, 0)
+    assert await bob.find_duplicate("MUSIC", {**BODY, "title": "task_alice"}) is None
+    assert await alice.find_duplicate("MUSIC", {**BODY, "title": "task_alice"}) is not None
+    # the watcher's side spans everyone; what is read back after an update is the reader's own
+    assert sorted(await bob.pending_task_ids()) == ["task_bob"]
+    changed, read = await bob.apply_updates(
+        [ccapi_task("task_bob", "IN_PROGRESS", "50%")], then_read=["task_alice", "task_bob"]
+    )
+    assert (changed, [task.task_id for task in read]) == (["task_bob"], ["task_bob"])
+    assert mine.submission_id != record.submission_id
+
+
+@pytest.mark.anyio
+async def test_the_same_request_from_two_principals_begins_two_submissions(ledger: TaskLedger) -> None:
+    first, first_new = await ledger.for_principal("alice").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    second, second_new = await ledger.for_principal("bob").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    again, again_new = await ledger.for_principal("alice").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+
+    assert (first_new, second_new, again_new) == (True, True, False)
+    assert first.submission_id != second.submission_id == second.submission_id
+    assert again.submission_id == first.submission_id
+
+
+@pytest.mark.anyio
+async def test_a_ledger_made_before_principals_belongs_to_the_default_principal(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as connection:
+        for step in SQLITE_MIGRATIONS[:2]:
+            for statement in step:
+                connection.execute(statement)
+        connection.execute("PRAGMA user_version = 2")
+        connection.execute(
+            "INSERT INTO tasks (submission_id, task_id, tool, action, request, fingerprint, state, status, "
+            "created_at, updated_at, search_text) VALUES ('s1', 'task_old', 't', 'MUSIC', '{}', 'f', 'submitted', "
+            "'SUCCESS', 1, 1, '')"
+        )
+    connection.close()
+
+    async with await SQLiteLedger.open(path) as ledger:
+        assert ledger.principal == DEFAULT_PRINCIPAL
+        assert [task.task_id for task in (await ledger.list_tasks()).tasks] == ["task_old"]
+        assert await ledger.for_principal("alice").get_task("task_old") is None

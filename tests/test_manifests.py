@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 import ccapi_suno_mcp
 from ccapi_suno_mcp.app import SERVER_NAME, create_server
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
-from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
+from ccapi_suno_mcp.settings import ENVIRONMENT, HTTP_ONLY_VARIABLES, Settings
 from harness import text_of
 
 ROOT = Path(__file__).parent.parent
@@ -33,7 +33,7 @@ PROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(enco
 DISTRIBUTION: str = PROJECT["name"]
 VERSION: str = PROJECT["version"]
 DUMMY_KEY = "sk-manifest-test"
-HTTP_ONLY = {"CCAPI_SUNO_HTTP_TOKEN"}  # read only by the HTTP transport; bundles and snippets run stdio
+HTTP_ONLY = HTTP_ONLY_VARIABLES  # a team's HTTP deployment; bundles and snippets run stdio
 
 
 def _json(path: Path) -> Any:

@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit
 
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
+from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
 
 __all__ = [
     "DEFAULT_CALL_DEADLINE",
+    "DEFAULT_PRINCIPAL",
     "ENVIRONMENT",
+    "HTTP_ONLY_VARIABLES",
     "LOOPBACK_HOSTS",
     "SECRET_VARIABLES",
     "Settings",
@@ -27,6 +31,10 @@ LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_CALL_DEADLINE = 25.0
 """Seconds a tool call may take in all, retries included: well under the 60 s many clients allow a request."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
+HTTP_ONLY_VARIABLES = frozenset({"CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_HTTP_TOKENS_FILE", "CCAPI_SUNO_LEDGER_URL"})
+"""Settings of a team's HTTP deployment: the stdio packages (bundle, registry entry, snippets) do not offer them."""
+_MIN_TOKEN_LENGTH = 16
+_PRINCIPAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_API_KEY": "Your CCAPI API key (sk-...). Secret. Without it the server starts and lists tools, "
@@ -43,6 +51,11 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
     f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
     f"{DEFAULT_CALL_DEADLINE:g}.",
+    "CCAPI_SUNO_LEDGER_URL": "postgresql://user:password@host:5432/database: keep the task ledger in this "
+    "PostgreSQL database, shared by every replica that names it (needs the postgres extra). Unset: the SQLite file "
+    "in CCAPI_SUNO_HOME. Its password is never logged.",
+    "CCAPI_SUNO_HTTP_TOKENS_FILE": "Path of a JSON file naming each principal (user) of the HTTP transport and its "
+    'bearer token, e.g. {"alice": {"token": "..."}}; each sees and spends only its own tasks. Secret file.',
 }
 
 
@@ -92,6 +105,30 @@ class Settings:
     sandbox: bool = False
     http_token: str | None = field(default=None, repr=False)
     call_deadline: float = DEFAULT_CALL_DEADLINE
+    ledger_url: str | None = field(default=None, repr=False)
+    """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
+    principals: Mapping[str, str] | None = field(default=None, repr=False)
+    """Bearer token to principal name, from CCAPI_SUNO_HTTP_TOKENS_FILE (None: one user)."""
+
+    @property
+    def isolated(self) -> bool:
+        """Whether principals are kept apart: a task id of another principal is as unknown as one never seen."""
+        return self.principals is not None
+
+    @property
+    def http_tokens(self) -> dict[str, str]:
+        """Every bearer token the HTTP transport accepts, with the principal it names."""
+        tokens = dict(self.principals or {})
+        if self.http_token is not None:
+            tokens.setdefault(self.http_token, DEFAULT_PRINCIPAL)
+        return tokens
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value the logs must never show: the key, the tokens, the ledger's password."""
+        password = urlsplit(self.ledger_url).password if self.ledger_url else None
+        values = [self.api_key, self.http_token, *(self.principals or {}), password]
+        return [value for value in values if value]
 
     @property
     def downloads(self) -> Path:
@@ -144,6 +181,8 @@ class Settings:
             sandbox=sandbox,
             http_token=(env.get("CCAPI_SUNO_HTTP_TOKEN") or "").strip() or None,
             call_deadline=_parse_seconds("CCAPI_SUNO_DEADLINE_SECONDS", env.get("CCAPI_SUNO_DEADLINE_SECONDS", "")),
+            ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
+            principals=_parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", "")),
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
@@ -180,3 +219,49 @@ def _parse_actions(text: str) -> dict[str, Any]:
         return load_overrides(text)
     except CatalogueError as exc:
         raise SettingsError(str(exc)) from exc
+
+
+def _parse_ledger_url(text: str) -> str | None:
+    url = text.strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise SettingsError(
+            "CCAPI_SUNO_LEDGER_URL must be a PostgreSQL URL naming a database, e.g. "
+            "postgresql://ccapi:secret@db.internal:5432/ccapi_suno; unset it to keep the SQLite ledger"
+        )
+    return url
+
+
+def _parse_tokens_file(text: str) -> dict[str, str] | None:
+    """Bearer token to principal, from the JSON file `{"<principal>": {"token": "<token>"}, ...}`."""
+    name = "CCAPI_SUNO_HTTP_TOKENS_FILE"
+    if not text.strip():
+        return None
+    path = Path(text.strip()).expanduser()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+    if not isinstance(document, dict) or not document:
+        raise SettingsError(f'{name}: {path} must be a JSON object of principals, e.g. {{"alice": {{"token": "..."}}}}')
+    tokens: dict[str, str] = {}
+    for principal, entry in cast(dict[str, Any], document).items():
+        if not _PRINCIPAL_NAME.fullmatch(principal):
+            raise SettingsError(
+                f"{name}: {principal!r} is not a principal name (letters, digits, '.', '_', '@', '-'; at most 64)"
+            )
+        fields = cast(dict[str, Any], entry) if isinstance(entry, dict) else None
+        token = fields.get("token") if fields is not None else None
+        if not isinstance(token, str) or len(token.strip()) < _MIN_TOKEN_LENGTH:
+            raise SettingsError(f'{name}: {principal} needs a "token" of at least {_MIN_TOKEN_LENGTH} characters')
+        unknown = sorted(set(fields or {}) - {"token"})
+        if unknown:
+            raise SettingsError(f"{name}: {principal} has unknown field(s) {', '.join(unknown)}; it takes token")
+        if token.strip() in tokens:
+            raise SettingsError(f"{name}: {principal} has the same token as {tokens[token.strip()]}; give each its own")
+        tokens[token.strip()] = principal
+    return tokens

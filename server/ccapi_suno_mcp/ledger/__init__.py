@@ -22,6 +22,7 @@ if TYPE_CHECKING:
     from ccapi_suno_mcp.ledger._postgres import PostgresLedger
     from ccapi_suno_mcp.ledger._protocol import (
         DEFAULT_DUPLICATE_WINDOW,
+        DEFAULT_PRINCIPAL,
         ChangeListener,
         InvalidCursorError,
         LedgerClosedError,
@@ -36,6 +37,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "DEFAULT_PRINCIPAL",
     "ChangeListener",
     "ClipRecord",
     "InvalidCursorError",
@@ -67,6 +69,7 @@ __getattr__ = lazy_exports(
         "TaskRecord": "_models",
         "body_fingerprint": "_models",
         "DEFAULT_DUPLICATE_WINDOW": "_protocol",
+        "DEFAULT_PRINCIPAL": "_protocol",
         "ChangeListener": "_protocol",
         "InvalidCursorError": "_protocol",
         "LedgerClosedError": "_protocol",

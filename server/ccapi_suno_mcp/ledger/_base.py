@@ -6,6 +6,7 @@ a pooled connection in a worker thread) and how it closes; everything the method
 
 from __future__ import annotations
 
+import copy
 import json
 import time
 import uuid
@@ -19,7 +20,7 @@ from ccapi_suno_mcp.ledger import _queries as queries
 from ccapi_suno_mcp.ledger._dialect import Session
 from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord, body_fingerprint
 from ccapi_suno_mcp.ledger._owner import current_owner
-from ccapi_suno_mcp.ledger._protocol import DEFAULT_DUPLICATE_WINDOW, TaskLedger
+from ccapi_suno_mcp.ledger._protocol import DEFAULT_DUPLICATE_WINDOW, DEFAULT_PRINCIPAL, TaskLedger
 from ccapi_suno_mcp.ledger._rows import decode_cursor, request_title
 
 __all__ = ["SQLLedger"]
@@ -33,6 +34,25 @@ class SQLLedger(TaskLedger, ABC):
     def __init__(self, *, clock: Callable[[], float] = time.time, owner: str | None = None) -> None:
         self._clock = clock
         self._owner = owner
+        self._principal = DEFAULT_PRINCIPAL
+
+    @property
+    def principal(self) -> str:
+        """Whose tasks this view of the ledger reads and records."""
+        return self._principal
+
+    def for_principal(self, principal: str) -> Self:
+        """A view of this ledger that reads and records `principal`'s tasks only, on the same connections.
+
+        The watcher's side (`pending_task_ids`, `apply_update`, `settle_interrupted`, what a submission id or a
+        task id is updated with) spans every principal; every read of tasks, clips and ids is the principal's.
+        Closing any view closes the ledger.
+        """
+        if principal == self._principal:
+            return self
+        view = copy.copy(self)  # shares the backend's state object, and so its connections
+        view._principal = principal
+        return view
 
     @property
     def owner(self) -> str:
@@ -116,6 +136,7 @@ class SQLLedger(TaskLedger, ABC):
             parent_task_id=parent_task_id,
             parent_clip_id=parent_clip_id,
             owner=self.owner,
+            principal=self._principal,
         )
         await self._before_claim()
         return await self._run(lambda s: queries.claim(s, new, now=self._clock(), within_seconds=within_seconds))
@@ -182,7 +203,7 @@ class SQLLedger(TaskLedger, ABC):
 
         def find(session: Session) -> TaskRecord | None:
             with session.transaction(write=False):
-                return queries.newest_duplicate(session, fingerprint, self._clock() - within_seconds)
+                return queries.newest_duplicate(session, self._principal, fingerprint, self._clock() - within_seconds)
 
         return await self._run(find)
 
@@ -214,7 +235,7 @@ class SQLLedger(TaskLedger, ABC):
 
         def apply(session: Session) -> tuple[list[str], list[TaskRecord]]:
             changed = [task.task_id for task in tasks if queries.apply_update(session, task, self._clock)]
-            return changed, queries.read_tasks(session, wanted) if wanted else []
+            return changed, queries.read_tasks(session, self._principal, wanted) if wanted else []
 
         return await self._run(apply)
 
@@ -226,7 +247,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.find_task(s, "task_id", task_id))
+        return await self._run(lambda s: queries.find_task(s, self._principal, "task_id", task_id))
 
     async def get_submission(self, submission_id: str) -> TaskRecord | None:
         """The submission with this id, with its clips, local files and status history.
@@ -234,7 +255,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.find_task(s, "submission_id", submission_id))
+        return await self._run(lambda s: queries.find_task(s, self._principal, "submission_id", submission_id))
 
     async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         """The known tasks among `task_ids`, in the given order (each once), with clips and local files.
@@ -245,7 +266,7 @@ class SQLLedger(TaskLedger, ABC):
         wanted = list(dict.fromkeys(task_ids))
         if not wanted:
             return []
-        return await self._run(lambda s: queries.read_tasks(s, wanted))
+        return await self._run(lambda s: queries.read_tasks(s, self._principal, wanted))
 
     async def get_clip(self, clip_id: str) -> ClipRecord | None:
         """The clip with this id, with its local files and the lineage of the task that produced it.
@@ -253,7 +274,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.get_clip(s, clip_id))
+        return await self._run(lambda s: queries.get_clip(s, self._principal, clip_id))
 
     async def list_tasks(
         self,
@@ -283,8 +304,11 @@ class SQLLedger(TaskLedger, ABC):
             raise ValueError(f"limit must be at least 1, not {limit}")
         if cursor is not None:
             decode_cursor(cursor)  # a bad cursor is refused before any trip to the database
+        principal = self._principal
         return await self._run(
-            lambda s: queries.list_page(s, status=status, action=action, text=text, limit=limit, cursor=cursor)
+            lambda s: queries.list_page(
+                s, principal, status=status, action=action, text=text, limit=limit, cursor=cursor
+            )
         )
 
     async def pending_task_ids(self) -> list[str]:
@@ -312,12 +336,12 @@ class SQLLedger(TaskLedger, ABC):
         """
         if limit < 1:
             raise ValueError(f"limit must be at least 1, not {limit}")
-        return await self._run(lambda s: queries.search_ids(s, prefix, kind=kind, limit=limit))
+        return await self._run(lambda s: queries.search_ids(s, self._principal, prefix, kind=kind, limit=limit))
 
     async def count_tasks(self) -> int:
-        """How many submissions the ledger holds.
+        """How many submissions the ledger holds for this principal.
 
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(queries.count_tasks)
+        return await self._run(lambda s: queries.count_tasks(s, self._principal))

@@ -25,8 +25,10 @@ import json
 import logging
 import threading
 import time
+import uuid
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, ClassVar, LiteralString, Self, TypeVar, cast
 from urllib.parse import urlsplit, urlunsplit
 
@@ -175,6 +177,19 @@ class _PostgresSession(Session):
         return bool(row and row["n"])
 
 
+@dataclass(slots=True)
+class _State:
+    """What a ledger and its per-principal views share: the pool, this process's own connection, and how they are."""
+
+    pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
+    closed: bool = False
+    unusable: LedgerUnusableError | None = None
+    presence: psycopg.AsyncConnection[Any] | None = None
+    leading: bool = False
+    voice: str = field(default_factory=lambda: uuid.uuid4().hex)
+    """Whose announcements are whose: a ledger does not hear its own (two in one process hear each other)."""
+
+
 class PostgresLedger(SQLLedger):
     """The task ledger in a PostgreSQL database, shared by every replica that names the same URL.
 
@@ -196,13 +211,9 @@ class PostgresLedger(SQLLedger):
         self._url = url
         self._pool_size = pool_size
         self._limiter = anyio.CapacityLimiter(pool_size)
-        self._pool: psycopg_pool.ConnectionPool[psycopg.Connection[Row]] | None = None
         self._ready_lock = threading.Lock()
-        self._closed = False
-        self._unusable: LedgerUnusableError | None = None
-        self._presence: psycopg.AsyncConnection[Any] | None = None
         self._presence_lock = anyio.Lock()
-        self._leading = False
+        self._s = _State()  # shared with the views `for_principal` makes
 
     @classmethod
     async def open(
@@ -251,18 +262,18 @@ class PostgresLedger(SQLLedger):
 
     def _ready(self) -> psycopg_pool.ConnectionPool[psycopg.Connection[Row]]:
         """The pool, opened and the schema migrated on first use (once, whichever thread comes first)."""
-        if self._closed:
+        if self._s.closed:
             raise LedgerClosedError(f"the ledger at {self.url} is closed")
-        if self._unusable is not None:
-            raise self._unusable
-        if self._pool is not None:
-            return self._pool
+        if self._s.unusable is not None:
+            raise self._s.unusable
+        if self._s.pool is not None:
+            return self._s.pool
         psycopg, psycopg_pool = _import_psycopg()
         from psycopg.rows import dict_row
 
         with self._ready_lock:
-            if self._pool is not None:
-                return self._pool
+            if self._s.pool is not None:
+                return self._s.pool
             pool = psycopg_pool.ConnectionPool(
                 self._url,
                 min_size=1,
@@ -277,7 +288,7 @@ class PostgresLedger(SQLLedger):
                     self._migrate(_PostgresSession(connection, psycopg.errors))
             except LedgerUnusableError as error:
                 pool.close()
-                self._unusable = error
+                self._s.unusable = error
                 logger.error("%s", error)
                 raise
             except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
@@ -286,7 +297,7 @@ class PostgresLedger(SQLLedger):
             except BaseException:
                 pool.close()
                 raise
-            self._pool = pool
+            self._s.pool = pool
             return pool
 
     def _migrate(self, session: _PostgresSession) -> None:
@@ -327,17 +338,17 @@ class PostgresLedger(SQLLedger):
             LedgerClosedError: The ledger is closed.
             LedgerUnavailableError: The server cannot be reached.
         """
-        if self._closed:
+        if self._s.closed:
             raise LedgerClosedError(f"the ledger at {self.url} is closed")
         psycopg, _ = _import_psycopg()
-        connection = self._presence
+        connection = self._s.presence
         try:
             if connection is not None and not connection.closed:
                 await connection.execute("SELECT 1")  # a lost connection (and so lost locks) shows here
                 return connection
         except psycopg.OperationalError:
             logger.warning("lost the ledger's presence connection to %s; reconnecting", self.url)
-        self._presence, self._leading = None, False
+        self._s.presence, self._s.leading = None, False
         await self._run(lambda _session: None)  # the schema first (and a clear error if the server is away)
         try:
             connection = await psycopg.AsyncConnection.connect(
@@ -345,10 +356,12 @@ class PostgresLedger(SQLLedger):
             )
             for statement in _KEEPALIVES:
                 await connection.execute(statement)
-            await connection.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{self.owner}"),))
+            # Never waits: if another connection of this same process holds it (two ledgers in one process), the
+            # owner it names is alive all the same.
+            await connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(f"owner:{self.owner}"),))
         except psycopg.OperationalError as error:
             raise self._unavailable(error) from error
-        self._presence = connection
+        self._s.presence = connection
         return connection
 
     async def lead_watcher(self) -> bool:
@@ -360,12 +373,12 @@ class PostgresLedger(SQLLedger):
         """
         async with self._presence_lock:
             connection = await self._present()
-            if not self._leading:
+            if not self._s.leading:
                 row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (_WATCHER_KEY,))).fetchone()
-                self._leading = bool(row and row[0])
-                if self._leading:
+                self._s.leading = bool(row and row[0])
+                if self._s.leading:
                     logger.info("this replica's watcher now polls CCAPI for the shared ledger")
-            return self._leading
+            return self._s.leading
 
     async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
         """NOTIFY the other replicas (in payloads of at most 100 ids).
@@ -377,7 +390,7 @@ class PostgresLedger(SQLLedger):
         ids = [task_id for task_id in task_ids if task_id]
         chunks = [ids[start : start + _PAYLOAD_IDS] for start in range(0, len(ids), _PAYLOAD_IDS)] or [[]]
         payloads = [
-            json.dumps({"from": self.owner, "ids": chunk, "list": list_changed and index == 0})
+            json.dumps({"from": self._s.voice, "ids": chunk, "list": list_changed and index == 0})
             for index, chunk in enumerate(chunks)
         ]
 
@@ -395,7 +408,7 @@ class PostgresLedger(SQLLedger):
         """
         psycopg, _ = _import_psycopg()
         failures = 0
-        while not self._closed:
+        while not self._s.closed:
             try:
                 connection = await psycopg.AsyncConnection.connect(
                     self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
@@ -408,7 +421,7 @@ class PostgresLedger(SQLLedger):
                     failures = 0
                     async for notice in connection.notifies():
                         heard = _parse(notice.payload)
-                        if heard is not None and heard[0] != self.owner:
+                        if heard is not None and heard[0] != self._s.voice:
                             await listener(heard[1], heard[2])
             except psycopg.OperationalError as error:
                 delay = _RECONNECT_BACKOFF[min(failures, len(_RECONNECT_BACKOFF) - 1)]
@@ -419,12 +432,12 @@ class PostgresLedger(SQLLedger):
     async def aclose(self) -> None:
         """Close the pool and this process's own connections (releasing its locks); calling it again does nothing."""
         with anyio.CancelScope(shield=True):
-            self._closed = True
+            self._s.closed = True
             async with self._presence_lock:
-                if self._presence is not None:
-                    await self._presence.close()
-                    self._presence, self._leading = None, False
-            pool, self._pool = self._pool, None
+                if self._s.presence is not None:
+                    await self._s.presence.close()
+                    self._s.presence, self._s.leading = None, False
+            pool, self._s.pool = self._s.pool, None
             if pool is not None:
                 await anyio.to_thread.run_sync(pool.close, limiter=self._limiter)
 

@@ -12,6 +12,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "DEFAULT_PRINCIPAL",
     "ChangeListener",
     "InvalidCursorError",
     "LedgerClosedError",
@@ -25,6 +26,8 @@ __all__ = [
 
 DEFAULT_DUPLICATE_WINDOW = 600.0
 """Seconds during which the same action and body count as a repeat of an earlier submission."""
+DEFAULT_PRINCIPAL = "default"
+"""Who owns the tasks when nobody is named: stdio, the single HTTP token, and ledgers made before principals."""
 
 
 class LedgerError(Exception):
@@ -83,6 +86,18 @@ class TaskLedger(Protocol):
     A submission is recorded before its request is sent, and its task id the moment CCAPI answers, so that
     no task id is ever lost and nothing is submitted (and billed) twice by accident.
     """
+
+    @property
+    def principal(self) -> str:
+        """Whose tasks this view of the ledger reads and records (`DEFAULT_PRINCIPAL` unless `for_principal`)."""
+        ...
+
+    def for_principal(self, principal: str) -> TaskLedger:
+        """A view of this ledger that reads and records `principal`'s tasks only (the watcher's side spans all).
+
+        Another principal's task, clip or id is to the view exactly as one it never saw.
+        """
+        ...
 
     async def begin_submission(
         self,
@@ -255,7 +270,7 @@ class TaskLedger(Protocol):
         ...
 
     async def pending_task_ids(self) -> list[str]:
-        """The task ids the watcher should poll: submitted and not terminal, oldest first.
+        """The task ids the watcher should poll: submitted and not terminal, oldest first, of every principal.
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -280,7 +295,7 @@ class TaskLedger(Protocol):
         ...
 
     async def count_tasks(self) -> int:
-        """How many submissions the ledger holds.
+        """How many submissions the ledger holds for this view's principal.
 
         Raises:
             LedgerClosedError: The ledger is closed.

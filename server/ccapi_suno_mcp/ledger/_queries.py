@@ -71,6 +71,7 @@ class Claim:
         parent_task_id: str | None,
         parent_clip_id: str | None,
         owner: str,
+        principal: str,
     ) -> None:
         self.submission_id = submission_id
         self.tool = tool
@@ -81,6 +82,7 @@ class Claim:
         self.parent_task_id = parent_task_id
         self.parent_clip_id = parent_clip_id
         self.owner = owner
+        self.principal = principal
 
 
 # -- submissions --------------------------------------------------------------------------------------------
@@ -91,7 +93,7 @@ def claim(session: Session, new: Claim, *, now: float, within_seconds: float | N
     with session.transaction(durable=True):
         session.lock_claims()
         if within_seconds is not None:
-            duplicate = newest_duplicate(session, new.fingerprint, now - within_seconds)
+            duplicate = newest_duplicate(session, new.principal, new.fingerprint, now - within_seconds)
             if duplicate is not None and duplicate.state == "submitting" and duplicate.task_id is None:
                 owner = _owner_of(session, duplicate.submission_id)
                 if session.owner_alive(owner) is False:  # its sender died mid-send: nobody will record an answer
@@ -101,8 +103,8 @@ def claim(session: Session, new: Claim, *, now: float, within_seconds: float | N
                 return duplicate, False
         session.execute(
             "INSERT INTO tasks (submission_id, tool, action, request, fingerprint, state, status, title, "
-            "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner) "
-            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner, principal) "
+            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.submission_id,
                 new.tool,
@@ -117,6 +119,7 @@ def claim(session: Session, new: Claim, *, now: float, within_seconds: float | N
                 now,
                 search_text(new.title, new.tool, new.action, None, new.request_json, []),
                 new.owner,
+                new.principal,
             ),
         )
         session.execute(
@@ -164,12 +167,12 @@ def mark(
         return _one_task(session, submission_id, history=True)
 
 
-def newest_duplicate(session: Session, fingerprint: str, since: float) -> TaskRecord | None:
-    """The newest submission with this fingerprint since `since` that may have been billed."""
+def newest_duplicate(session: Session, principal: str, fingerprint: str, since: float) -> TaskRecord | None:
+    """The principal's newest submission with this fingerprint since `since` that may have been billed."""
     rows = session.execute(
-        f"SELECT {TASK_COLUMNS} FROM tasks WHERE fingerprint = ? AND created_at >= ? "
+        f"SELECT {TASK_COLUMNS} FROM tasks WHERE fingerprint = ? AND created_at >= ? AND principal = ? "
         "AND state != 'rejected' AND status != 'FAILURE' ORDER BY created_at DESC, seq DESC LIMIT 1",
-        (fingerprint, since),
+        (fingerprint, since, principal),
     )
     tasks = assemble(session, rows, history=False)
     return tasks[0] if tasks else None
@@ -338,22 +341,26 @@ def _clip_titles(session: Session, task_id: str) -> list[str]:
 # -- reads --------------------------------------------------------------------------------------------------
 
 
-def read_tasks(session: Session, wanted: list[str]) -> list[TaskRecord]:
-    """The known tasks among `wanted` (distinct ids), in that order, with clips and local files."""
+def read_tasks(session: Session, principal: str, wanted: list[str]) -> list[TaskRecord]:
+    """The principal's tasks among `wanted` (distinct ids), in that order, with clips and local files."""
     with session.transaction(write=False):
         rows = session.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {session.dialect.member('task_id')}",
-            (session.dialect.list_param(wanted),),
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {session.dialect.member('task_id')} AND principal = ?",
+            (session.dialect.list_param(wanted), principal),
         )
         tasks = assemble(session, rows, history=False)
     by_id = {task.task_id: task for task in tasks}
     return [by_id[task_id] for task_id in wanted if task_id in by_id]
 
 
-def find_task(session: Session, column: Literal["task_id", "submission_id"], value: str) -> TaskRecord | None:
-    """The task whose `column` is `value`, with its status history."""
+def find_task(
+    session: Session, principal: str, column: Literal["task_id", "submission_id"], value: str
+) -> TaskRecord | None:
+    """The principal's task whose `column` is `value`, with its status history."""
     with session.transaction(write=False):
-        rows = session.execute(f"SELECT {TASK_COLUMNS} FROM tasks WHERE {column} = ?", (value,))
+        rows = session.execute(
+            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {column} = ? AND principal = ?", (value, principal)
+        )
         tasks = assemble(session, rows, history=True)
     return tasks[0] if tasks else None
 
@@ -363,12 +370,13 @@ def _one_task(session: Session, submission_id: str, *, history: bool) -> TaskRec
     return assemble(session, rows, history=history)[0]
 
 
-def get_clip(session: Session, clip_id: str) -> ClipRecord | None:
+def get_clip(session: Session, principal: str, clip_id: str) -> ClipRecord | None:
+    """A clip of one of the principal's tasks."""
     with session.transaction(write=False):
         rows = session.execute(
             f"SELECT {CLIP_COLUMNS}, tasks.parent_task_id, tasks.parent_clip_id "
-            "FROM clips LEFT JOIN tasks ON tasks.task_id = clips.task_id WHERE clips.clip_id = ?",
-            (clip_id,),
+            "FROM clips JOIN tasks ON tasks.task_id = clips.task_id WHERE clips.clip_id = ? AND tasks.principal = ?",
+            (clip_id, principal),
         )
         if not rows:
             return None
@@ -380,11 +388,18 @@ def get_clip(session: Session, clip_id: str) -> ClipRecord | None:
 
 
 def list_page(
-    session: Session, *, status: str | None, action: str | None, text: str | None, limit: int, cursor: str | None
+    session: Session,
+    principal: str,
+    *,
+    status: str | None,
+    action: str | None,
+    text: str | None,
+    limit: int,
+    cursor: str | None,
 ) -> TaskPage:
-    """A page of `list_tasks` (the arguments checked by the caller)."""
-    clauses: list[str] = []
-    params: list[Any] = []
+    """A page of the principal's `list_tasks` (the arguments checked by the caller)."""
+    clauses: list[str] = ["principal = ?"]
+    params: list[Any] = [principal]
     if status:
         word = status.strip().lower()
         if word == "pending":
@@ -405,7 +420,7 @@ def list_page(
         created_at, seq = decode_cursor(cursor)
         clauses.append("(created_at, seq) < (?, ?)")
         params += [created_at, seq]
-    where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+    where = f"WHERE {' AND '.join(clauses)}"
     with session.transaction(write=False):
         rows = session.execute(
             f"SELECT {TASK_COLUMNS} FROM tasks {where} ORDER BY created_at DESC, seq DESC LIMIT ?", (*params, limit + 1)
@@ -434,22 +449,25 @@ def add_local_file(session: Session, file: LocalFile) -> None:
         )
 
 
-def search_ids(session: Session, prefix: str, *, kind: Literal["task", "clip"], limit: int) -> list[str]:
-    """Task or clip ids starting with `prefix` (ignoring ASCII case), newest first."""
+def search_ids(
+    session: Session, principal: str, prefix: str, *, kind: Literal["task", "clip"], limit: int
+) -> list[str]:
+    """The principal's task or clip ids starting with `prefix` (ignoring ASCII case), newest first."""
     pattern = re.sub(r"([\\%_])", r"\\\1", prefix) + "%"
     like = session.dialect.like
     if kind == "task":
         query = (
-            f"SELECT task_id AS id FROM tasks WHERE task_id {like} ? ESCAPE '\\' "
+            f"SELECT task_id AS id FROM tasks WHERE task_id {like} ? ESCAPE '\\' AND principal = ? "
             "ORDER BY created_at DESC, seq DESC LIMIT ?"
         )
     else:
         query = (
-            f"SELECT clip_id AS id FROM clips WHERE clip_id {like} ? ESCAPE '\\' "
-            f"ORDER BY seen_at DESC, {session.dialect.clip_order} DESC LIMIT ?"
+            "SELECT clips.clip_id AS id FROM clips JOIN tasks ON tasks.task_id = clips.task_id "
+            f"WHERE clips.clip_id {like} ? ESCAPE '\\' AND tasks.principal = ? "
+            f"ORDER BY clips.seen_at DESC, clips.{session.dialect.clip_order} DESC LIMIT ?"
         )
-    return [str(row["id"]) for row in session.execute(query, (pattern, limit))]
+    return [str(row["id"]) for row in session.execute(query, (pattern, principal, limit))]
 
 
-def count_tasks(session: Session) -> int:
-    return int(session.execute("SELECT count(*) AS n FROM tasks")[0]["n"])
+def count_tasks(session: Session, principal: str) -> int:
+    return int(session.execute("SELECT count(*) AS n FROM tasks WHERE principal = ?", (principal,))[0]["n"])

@@ -94,6 +94,11 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tasks ADD COLUMN owner TEXT",
         "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
     ),
+    (
+        # Whose the task is (the HTTP transport's principal); a ledger made before belongs to the default one.
+        "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",
+        "CREATE INDEX tasks_by_principal ON tasks (principal, created_at)",
+    ),
 )
 
 # The same steps on PostgreSQL: identity columns for SQLite's integer primary keys, double precision for REAL, a
@@ -182,6 +187,10 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE tasks ADD COLUMN owner TEXT",
         "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
+    ),
+    (
+        "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",
+        "CREATE INDEX tasks_by_principal ON tasks (principal, created_at, seq)",
     ),
 )
 

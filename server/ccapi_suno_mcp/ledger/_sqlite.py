@@ -16,6 +16,7 @@ import sqlite3
 import time
 from collections.abc import Callable, Generator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar, Self, TypeVar
 
@@ -106,6 +107,15 @@ def _dict_row(cursor: sqlite3.Cursor, row: tuple[Any, ...]) -> Row:
     return {column[0]: value for column, value in zip(cursor.description, row, strict=True)}
 
 
+@dataclass(slots=True)
+class _State:
+    """What a ledger and its per-principal views share: the connection, and how it is."""
+
+    session: _SQLiteSession | None = None
+    closed: bool = False
+    unusable: LedgerUnusableError | None = None
+
+
 class SQLiteLedger(SQLLedger):
     """The task ledger in one SQLite file, safe to share with other processes on the same machine.
 
@@ -121,9 +131,7 @@ class SQLiteLedger(SQLLedger):
         super().__init__(clock=clock, owner=owner)
         self._path = os.fspath(path)
         self._limiter = anyio.CapacityLimiter(1)
-        self._session: _SQLiteSession | None = None
-        self._closed = False
-        self._unusable: LedgerUnusableError | None = None
+        self._s = _State()  # shared with the views `for_principal` makes
 
     @classmethod
     async def open(
@@ -169,14 +177,14 @@ class SQLiteLedger(SQLLedger):
         return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._limiter)
 
     def _in_thread(self, work: Callable[[Session], _T]) -> _T:
-        if self._closed:
+        if self._s.closed:
             raise LedgerClosedError(f"the ledger at {self._path} is closed")
-        if self._unusable is not None:
-            raise self._unusable
+        if self._s.unusable is not None:
+            raise self._s.unusable
         try:
-            if self._session is None:
-                self._session = _SQLiteSession(_connect(self._path))
-            return work(self._session)
+            if self._s.session is None:
+                self._s.session = _SQLiteSession(_connect(self._path))
+            return work(self._s.session)
         except LedgerUnusableError as error:
             raise self._refuse(error) from None
         except sqlite3.DatabaseError as error:
@@ -188,15 +196,15 @@ class SQLiteLedger(SQLLedger):
 
     def _refuse(self, error: LedgerUnusableError) -> LedgerUnusableError:
         """From now on every call raises `error`; said once in the log (the server keeps serving)."""
-        self._unusable = error
+        self._s.unusable = error
         logger.error("%s", error)
         return error
 
     def _close(self) -> None:
-        self._closed = True
-        if self._session is not None:
-            self._session.connection.close()
-            self._session = None
+        self._s.closed = True
+        if self._s.session is not None:
+            self._s.session.connection.close()
+            self._s.session = None
 
 
 # -- connection and schema ------------------------------------------------------------------------------
