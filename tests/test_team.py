@@ -248,3 +248,38 @@ def test_a_tokens_file_that_cannot_be_used_is_refused_naming_the_problem(
 def test_a_ledger_url_that_is_not_postgresql_is_refused() -> None:
     with pytest.raises(SettingsError, match="CCAPI_SUNO_LEDGER_URL must be a PostgreSQL URL"):
         Settings.from_env({"CCAPI_SUNO_LEDGER_URL": "mysql://db/ledger"})
+
+
+@pytest.mark.anyio
+async def test_doctor_checks_a_postgresql_ledger_and_says_when_it_cannot_be_reached(postgres_url: str) -> None:
+    import io
+
+    from ccapi_suno_mcp.doctor import run_doctor
+    from processes import free_port
+
+    async def ledger_line(url: str) -> str:
+        out = io.StringIO()
+        await run_doctor({"CCAPI_SUNO_LEDGER_URL": url}, out=out)
+        [line] = [line for line in out.getvalue().splitlines() if " ledger" in line[:12]]
+        return line
+
+    good = await ledger_line(postgres_url.replace("postgres@", "postgres:hunter2@"))
+    away = await ledger_line(f"postgresql://ccapi:hunter2@127.0.0.1:{free_port()}/ccapi_suno")
+
+    assert good.startswith("ok") and "PostgreSQL, shared by the replicas" in good
+    assert away.startswith("FAIL") and "cannot be reached" in away
+    assert "hunter2" not in good + away
+
+
+@pytest.mark.anyio
+async def test_a_tool_call_on_an_unreachable_postgresql_ledger_says_what_to_check(tmp_path: Path) -> None:
+    from processes import free_port
+
+    url = f"postgresql://ccapi:hunter2@127.0.0.1:{free_port()}/ccapi_suno"
+    settings = Settings(api_key=KEY, home=tmp_path, ledger_url=url)
+    async with Client(create_server(settings)) as client:
+        listed = await client.call_tool("suno_list_tasks", {})
+
+    assert listed.is_error
+    assert "cannot be reached" in text_of(listed) and "CCAPI_SUNO_LEDGER_URL" in text_of(listed)
+    assert "hunter2" not in text_of(listed)

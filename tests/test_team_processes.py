@@ -142,11 +142,12 @@ async def test_a_replica_killed_mid_submit_is_known_dead_at_once_by_the_other(
     with anyio.fail_after(120):
         async with team(tmp_path, postgres_url) as (origin, first, second):
             await control(origin, "faults", {"held_submits": 1})
-            async with connect(first, ALICE) as alice_on_first, anyio.create_task_group() as tasks:
+            async with anyio.create_task_group() as tasks:
 
                 async def submit() -> None:
-                    with contextlib.suppress(Exception):  # the replica is killed under this call
-                        await alice_on_first.call_tool("suno_generate_music", song)
+                    with contextlib.suppress(Exception):  # the replica is killed under this call and its session
+                        async with connect(first, ALICE) as alice_on_first:
+                            await alice_on_first.call_tool("suno_generate_music", song)
 
                 tasks.start_soon(submit)
                 with anyio.fail_after(20):

@@ -40,6 +40,7 @@ from ccapi_suno_mcp.ledger._dialect import ConflictError, Dialect, Row, Session
 from ccapi_suno_mcp.ledger._protocol import (
     ChangeListener,
     LedgerClosedError,
+    LedgerError,
     LedgerUnavailableError,
     LedgerUnusableError,
     SchemaVersionError,
@@ -253,6 +254,8 @@ class PostgresLedger(SQLLedger):
                 return work(_PostgresSession(connection, psycopg.errors))
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             raise self._unavailable(error) from error
+        except psycopg.Error as error:  # the engine's own errors leave the ledger as the ledger's
+            raise LedgerError(f"the task ledger database {self.url} refused a statement ({error})") from error
 
     def _unavailable(self, error: Exception) -> LedgerUnavailableError:
         return LedgerUnavailableError(
@@ -274,29 +277,27 @@ class PostgresLedger(SQLLedger):
         with self._ready_lock:
             if self._s.pool is not None:
                 return self._s.pool
+            options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+            try:
+                # One connection of our own first: a server that refuses is known at once (a pool would retry
+                # until its timeout), and the schema is migrated before anything else uses it.
+                with psycopg.connect(self._url, connect_timeout=int(CONNECT_TIMEOUT), **options) as connection:
+                    self._migrate(_PostgresSession(connection, psycopg.errors))
+            except LedgerUnusableError as error:
+                self._s.unusable = error
+                logger.error("%s", error)
+                raise
+            except psycopg.OperationalError as error:
+                raise self._unavailable(error) from error
             pool = psycopg_pool.ConnectionPool(
                 self._url,
                 min_size=1,
                 max_size=self._pool_size,
-                kwargs={"autocommit": True, "row_factory": dict_row, "connect_timeout": int(CONNECT_TIMEOUT)},
+                kwargs={**options, "connect_timeout": int(CONNECT_TIMEOUT)},
                 open=False,
                 name="ccapi-suno-ledger",
             )
-            try:
-                pool.open(wait=True, timeout=CONNECT_TIMEOUT)
-                with pool.connection(timeout=CONNECT_TIMEOUT) as connection:
-                    self._migrate(_PostgresSession(connection, psycopg.errors))
-            except LedgerUnusableError as error:
-                pool.close()
-                self._s.unusable = error
-                logger.error("%s", error)
-                raise
-            except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
-                pool.close()
-                raise self._unavailable(error) from error
-            except BaseException:
-                pool.close()
-                raise
+            pool.open(wait=False)
             self._s.pool = pool
             return pool
 

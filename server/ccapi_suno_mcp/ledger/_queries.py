@@ -344,11 +344,13 @@ def _clip_titles(session: Session, task_id: str) -> list[str]:
 def read_tasks(session: Session, principal: str, wanted: list[str]) -> list[TaskRecord]:
     """The principal's tasks among `wanted` (distinct ids), in that order, with clips and local files."""
     with session.transaction(write=False):
+        # By task id alone, so that the engine looks each up in its unique index (given the principal as well,
+        # SQLite would walk the principal's index through all of its tasks); the principal is checked here.
         rows = session.execute(
-            f"SELECT {TASK_COLUMNS} FROM tasks WHERE {session.dialect.member('task_id')} AND principal = ?",
-            (session.dialect.list_param(wanted), principal),
+            f"SELECT {TASK_COLUMNS}, principal FROM tasks WHERE {session.dialect.member('task_id')}",
+            (session.dialect.list_param(wanted),),
         )
-        tasks = assemble(session, rows, history=False)
+        tasks = assemble(session, [row for row in rows if row["principal"] == principal], history=False)
     by_id = {task.task_id: task for task in tasks}
     return [by_id[task_id] for task_id in wanted if task_id in by_id]
 
