@@ -5,6 +5,7 @@ task id the moment it comes back. `TaskLedger` is the interface tools, watcher a
 `SQLiteLedger` is the embedded implementation.
 """
 
+from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
 from ccapi_suno_mcp.ledger._models import (
     ClipRecord,
     LocalFile,
@@ -20,6 +21,7 @@ from ccapi_suno_mcp.ledger._protocol import (
     LedgerClosedError,
     LedgerError,
     LedgerUnusableError,
+    OverBudgetError,
     SchemaVersionError,
     TaskLedger,
     UnknownSubmissionError,
@@ -28,14 +30,19 @@ from ccapi_suno_mcp.ledger._sqlite import SQLiteLedger
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "Charge",
+    "ChargeTotal",
     "ClipRecord",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
     "LedgerUnusableError",
     "LocalFile",
+    "OverBudgetError",
     "SQLiteLedger",
     "SchemaVersionError",
+    "SpendGate",
+    "SpendLimit",
     "StatusChange",
     "SubmissionState",
     "TaskLedger",

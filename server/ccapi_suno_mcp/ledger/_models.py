@@ -125,6 +125,14 @@ class TaskRecord(BaseModel):
     created_at: float
     updated_at: float
     finished_at: float | None = Field(default=None, description="When the ledger first saw it terminal.")
+    quota: int | None = Field(default=None, description="The quota units CCAPI's record says it was charged.")
+    reserved_quota: int | None = Field(
+        default=None, description="The learned price reserved for it when it was submitted (None: not known)."
+    )
+    charged_quota: int | None = Field(
+        default=None, description="Its charge once settled: the quota on SUCCESS, 0 on FAILURE (refunded)."
+    )
+    refunded_quota: int | None = Field(default=None, description="What a FAILURE was refunded, when reported.")
     clips: list[ClipRecord] = Field(default_factory=lambda: list[ClipRecord]())
     local_files: list[LocalFile] = Field(
         default_factory=lambda: list[LocalFile](), description="Files saved for this task and its clips."
