@@ -19,8 +19,8 @@ check() {  # check FILE PYTHON-EXPRESSION-OVER-r MESSAGE
 }
 
 "$inspector" --cli -q "${server[@]}" --method tools/list --strict --format json >"$work/tools.json"
-check "$work/tools.json" "len(r['tools']) == 28 and all('outputSchema' in t for t in r['tools'])" \
-  "tools/list: 28 tools with output schemas, --strict schema lint clean"
+check "$work/tools.json" "len(r['tools']) == 29 and all('outputSchema' in t for t in r['tools'])" \
+  "tools/list: 29 tools with output schemas, --strict schema lint clean"
 
 "$inspector" --cli -q "${server[@]}" --method tools/call --tool-name suno_generate_music \
   --tool-args-json '{"description": "a calm piano piece for CI", "tags": "piano, calm"}' --format json >"$work/generate.json"

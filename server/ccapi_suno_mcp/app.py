@@ -20,6 +20,7 @@ from ccapi_suno_mcp.player import player_extension
 from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.spend._calendar import Calendar
 from ccapi_suno_mcp.state import AppState
 from ccapi_suno_mcp.tools import listed_tools
 from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
@@ -59,6 +60,7 @@ def create_server(
     http_client: httpx2.AsyncClient | None = None,
     ledger: TaskLedger | None = None,
     poll_interval: float | None = None,
+    calendar: Calendar | None = None,
 ) -> MCPServer[AppState]:
     """Build the `ccapi-suno` MCP server.
 
@@ -67,6 +69,7 @@ def create_server(
         http_client: an httpx2 client for CCAPI calls (tests pass one with a mock transport).
         ledger: a task ledger to use instead of the SQLite file under `settings.home`; the caller owns it.
         poll_interval: seconds between the watcher's polls of pending tasks (default 5; 1 in sandbox mode).
+        calendar: the clock and time zone of spend and budgets (default: now, in the machine's local time).
 
     Raises:
         SettingsError: if the action overrides in `settings` do not fit the catalogue.
@@ -112,7 +115,7 @@ def create_server(
             watcher = Watcher(client, task_ledger, notifier, interval=interval)
             state = AppState(
                 settings=settings, catalogue=catalogue, client=client, ledger=task_ledger, notifier=notifier,
-                watcher=watcher, sandbox_url=sandbox_url,
+                watcher=watcher, sandbox_url=sandbox_url, calendar=calendar or Calendar(),
             )  # fmt: skip
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)  # runs first on exit: stop the watcher, then close

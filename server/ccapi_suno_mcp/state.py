@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from mcp.server.mcpserver import Context
@@ -13,6 +13,7 @@ from ccapi_suno_mcp.errors import no_key_message, tool_error
 from ccapi_suno_mcp.ledger import TaskLedger
 from ccapi_suno_mcp.notifications import Notifier, connection_of
 from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.spend._calendar import Calendar
 from ccapi_suno_mcp.watcher import Watcher
 
 __all__ = ["AppState", "app_state"]
@@ -29,6 +30,8 @@ class AppState:
     notifier: Notifier
     watcher: Watcher
     sandbox_url: str | None = None
+    calendar: Calendar = field(default_factory=Calendar)
+    """Local days, weeks and months for spend and budgets."""
 
     def error(self, error: CCAPIError, subject: str = "") -> Exception:
         """The tool error for a CCAPI failure, with the key redacted."""
