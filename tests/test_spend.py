@@ -10,13 +10,14 @@ from typing import Any
 
 import anyio
 import pytest
+from mcp.shared.exceptions import MCPDeprecationWarning
 from mcp.types import TextResourceContents
 
 from ccapi_suno_mcp.catalogue import ACTIONS
 from ccapi_suno_mcp.settings import Settings, SettingsError
 from ccapi_suno_mcp.spend import Calendar, dollars, learned_price
 from harness import MODES, Mode, running, text_of
-from test_server import generate
+from test_server import SONG, generate
 
 USAGE = "suno://usage"
 
@@ -169,6 +170,18 @@ async def test_usage_needs_no_key_and_no_ccapi(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
+async def test_every_submitted_result_states_the_learned_price_or_that_it_is_not_known_yet(tmp_path: Path) -> None:
+    async with running(tmp_path) as harness:
+        first = await harness.call("suno_generate_music", SONG)
+        await harness.finished([first["task_id"]])
+        second = await harness.call("suno_generate_music", {**SONG, "title": "Two"})
+        again = await harness.call("suno_generate_music", {**SONG, "title": "Two"})
+    assert "Price not known yet" in first["note"]
+    assert "Learned price $0.08" in second["note"]
+    assert again["reused_existing"] and "learned price $0.08" in again["note"]
+
+
+@pytest.mark.anyio
 async def test_the_balance_shows_todays_spend_beside_it(tmp_path: Path) -> None:
     async with running(tmp_path) as harness:
         before = await harness.call("suno_get_balance")
@@ -177,6 +190,30 @@ async def test_the_balance_shows_todays_spend_beside_it(tmp_path: Path) -> None:
     assert before["spent_today_usd"] == 0.0
     assert after["spent_today_usd"] == 0.08
     assert after["note"] == "$9.92 left ($0.08 used); $0.08 spent today through this server."
+
+
+@pytest.mark.anyio
+async def test_a_2025_era_subscriber_hears_the_usage_change_when_a_task_is_submitted_and_settles(
+    tmp_path: Path,
+) -> None:
+    heard: list[str] = []
+    settled = anyio.Event()
+
+    async def on_message(message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == "notifications/resources/updated" and str(root.params.uri) == USAGE:
+            heard.append(USAGE)
+            if len(heard) >= 2:
+                settled.set()
+
+    async with running(tmp_path, mode="legacy", message_handler=on_message) as harness:
+        with pytest.warns(MCPDeprecationWarning):  # the 2025-era way, which this client still speaks
+            await harness.client.subscribe_resource(USAGE)  # pyright: ignore[reportDeprecated] - testing the 2025 way
+        await generate(harness)
+        assert heard == [USAGE]  # the call in flight, before its answer reached the client
+        harness.clock.advance(60)
+        with anyio.fail_after(10):
+            await settled.wait()
 
 
 @pytest.mark.anyio
