@@ -178,7 +178,7 @@ async def test_every_submitted_result_states_the_learned_price_or_that_it_is_not
         again = await harness.call("suno_generate_music", {**SONG, "title": "Two"})
     assert "Price not known yet" in first["note"]
     assert "Learned price $0.08" in second["note"]
-    assert again["reused_existing"] and "learned price $0.08" in again["note"]
+    assert again["reused_existing"] and "Learned price $0.08." in again["note"]
 
 
 @pytest.mark.anyio

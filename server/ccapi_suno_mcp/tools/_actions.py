@@ -287,13 +287,13 @@ def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awa
     submit_action.__name__ = spec.tool
     submit_action.__doc__ = spec.description()
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context[AppState, Any])
-    approval = inspect.Parameter(
+    asked = inspect.Parameter(  # filled by the resolver (the question, if any), never by the model
         "approval",
         inspect.Parameter.KEYWORD_ONLY,
         annotation=Annotated[ElicitationResult[Approval], Resolve(_approval_resolver(spec, catalogue))],
     )
     signature = inspect.Signature(
-        [*_parameters(spec), _FORCE, approval, context], return_annotation=Annotated[CallToolResult, SubmittedTask]
+        [*_parameters(spec), _FORCE, asked, context], return_annotation=Annotated[CallToolResult, SubmittedTask]
     )
     submit_action.__signature__ = signature  # pyright: ignore[reportFunctionMemberAccess] - read by inspect.signature
     # get_type_hints (used to find the context parameter) reads __annotations__, not __signature__.
