@@ -179,9 +179,11 @@ async def test_the_unpacked_bundle_started_as_its_manifest_says_lists_every_tool
             served = {tool.name for tool in (await client.list_tools()).tools}
             server_info = client.server_info
             answer = await client.call_tool("suno_get_balance", {})
+            listed = await client.call_tool("suno_list_tasks", {})  # the ledger opens on first use
     assert served == expected and len(served) == len(manifest["tools"])
     assert server_info is not None and server_info.name == SERVER_NAME
     assert answer.is_error and "CCAPI_API_KEY" in text_of(answer)
+    assert not listed.is_error, listed
     # an empty "data folder" option means the platform's user data folder, where the ledger now is
     assert (tmp_path / "user-data" / "ccapi-suno-mcp" / "ledger.sqlite3").is_file()
     assert (folder / ".venv").is_dir()  # uv made the environment inside the bundle's folder

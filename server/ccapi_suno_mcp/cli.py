@@ -68,6 +68,9 @@ def _configure_logging(level: str, *secrets: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        # One line per HTTP request (the watcher polls every few seconds) says nothing our own lines do not.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
 from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.prompts.base import Message, Prompt, PromptArgument
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, GetPromptRequestParams, GetPromptResult, InputRequiredResult
-from pydantic import Field, ValidationError
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, validate_call
+from pydantic.fields import FieldInfo
 
 __all__ = ["register_prompts"]
 
@@ -18,12 +23,61 @@ _WAIT = (
 )
 
 
+_Fn = TypeVar("_Fn", bound=Callable[..., str])
+
+
+class _LazyPrompt(Prompt):
+    """A prompt whose argument validation (pydantic's `validate_call`) is built on its first use: building it for
+    every prompt at start-up cost more than the rest of the server's set-up."""
+
+    model_config = ConfigDict(defer_build=True)  # made with model_construct: no validator is ever built
+
+    _validated: bool = PrivateAttr(default=False)
+
+    async def render(
+        self, arguments: dict[str, Any] | None, context: Context[Any, Any]
+    ) -> list[Message] | InputRequiredResult:
+        if not self._validated:
+            self.fn, self._validated = validate_call(self.fn), True
+        return await super().render(arguments, context)
+
+
+def _arguments(function: Callable[..., Any]) -> list[PromptArgument]:
+    """The prompt's arguments from its signature: names, descriptions (from `Field`), and which are required."""
+    arguments: list[PromptArgument] = []
+    for parameter in inspect.signature(function, eval_str=True).parameters.values():
+        metadata: tuple[Any, ...] = getattr(parameter.annotation, "__metadata__", ())
+        description = next((item.description for item in metadata if isinstance(item, FieldInfo)), None)
+        required = parameter.default is inspect.Parameter.empty
+        arguments.append(PromptArgument(name=parameter.name, description=description, required=required))
+    return arguments
+
+
+def prompt(server: MCPServer[Any], title: str) -> Callable[[_Fn], _Fn]:
+    """Register a function as the prompt named after it (like `@server.prompt`, its validation built lazily)."""
+
+    def register(function: _Fn) -> _Fn:
+        server.add_prompt(
+            _LazyPrompt.model_construct(
+                name=function.__name__,
+                title=title,
+                description=inspect.cleandoc(function.__doc__ or ""),
+                arguments=_arguments(function),
+                fn=function,
+                context_kwarg=None,
+            )
+        )
+        return function
+
+    return register
+
+
 def register_prompts(server: MCPServer[Any]) -> None:
     """Add the compose, lengthen, remix and release-pack prompts, and a `prompts/get` that answers bad requests
     with invalid params (-32602) and a clear message; MCPServer's own answers them with code 0 and logs a
     traceback."""
 
-    @server.prompt(name="compose_song", title="Compose a song")
+    @prompt(server, "Compose a song")
     def compose_song(
         topic: Annotated[str, Field(description="What the song is about.")],
         style: Annotated[str, Field(description="Genre and mood, e.g. 'indie pop, dreamy'.")] = "",
@@ -46,7 +100,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "link, and offer to download, extend or export it."
         )
 
-    @server.prompt(name="lengthen_song", title="Lengthen a song")
+    @prompt(server, "Lengthen a song")
     def lengthen_song(
         clip_id: Annotated[str, Field(description="The clip to lengthen.")],
         continue_at: Annotated[str, Field(description="Second to continue from (default: near the end).")] = "",
@@ -62,7 +116,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "whole song, wait again, and give me the full song's link."
         )
 
-    @server.prompt(name="remix_song", title="Remix a song")
+    @prompt(server, "Remix a song")
     def remix_song(
         clip_id: Annotated[str, Field(description="The clip to remix.")],
         style: Annotated[str, Field(description="The new style, e.g. 'acoustic folk'.")],
@@ -75,7 +129,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "with links."
         )
 
-    @server.prompt(name="release_pack", title="Prepare a release pack")
+    @prompt(server, "Prepare a release pack")
     def release_pack(clip_id: Annotated[str, Field(description="The finished clip to release.")]) -> str:
         """Export WAV, MIDI, time-aligned lyrics and a video for a clip, and save them locally."""
         return (

@@ -38,7 +38,6 @@ from mcp.types import (
 from ccapi_suno_mcp.ledger import LedgerUnusableError
 from ccapi_suno_mcp.notifications import RECENT_TASKS_URI, USAGE_URI, connection_of, task_uri
 from ccapi_suno_mcp.state import AppState, app_state
-from ccapi_suno_mcp.views import render_task
 
 __all__ = ["RECENT_LIMIT", "register_resources"]
 
@@ -89,6 +88,8 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
     @_ledger_errors
     async def recent_tasks() -> str:
         page = await current_state().ledger.list_tasks(limit=RECENT_LIMIT)
+        from ccapi_suno_mcp.views import render_task
+
         return _dump([render_task(record).model_dump(mode="json") for record in page.tasks])
 
     @server.resource(
@@ -116,6 +117,8 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         record = await app_state(ctx).ledger.get_task(task_id)
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
+        from ccapi_suno_mcp.views import render_task
+
         view = render_task(record).model_dump(mode="json")
         view["history"] = [change.model_dump(mode="json") for change in record.history]
         view["request"] = record.request

@@ -105,8 +105,8 @@ class Watcher:
         while True:
             try:
                 delay = await self.poll_once()
-            except LedgerUnusableError as exc:  # nothing to poll for until the user replaces the file
-                logger.error("the watcher stopped: %s", exc)
+            except LedgerUnusableError:  # nothing to poll for until the user replaces the file (the ledger said why)
+                logger.info("the watcher stopped: the ledger cannot be used")
                 self._finish_cycle()
                 return
             except Exception:  # the top-level handler of a background loop: log, back off, keep going
@@ -147,7 +147,7 @@ class Watcher:
         self.consecutive_failures = 0
         self.last_error = None
         self.requests_last_cycle = -(-len(pending) // BATCH_SIZE)
-        changed = [task.task_id for task in tasks if await self._ledger.apply_update(task)]
+        changed, _ = await self._ledger.apply_updates(tasks)  # one trip to the ledger for the whole batch
         answered = {task.task_id for task in tasks}
         now = self._clock()
         for task_id in pending:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ccapi_suno_mcp.ccapi import SunoTask
-from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
-from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ccapi import SunoTask
+    from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
+    from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
@@ -187,6 +188,18 @@ class TaskLedger(Protocol):
 
         The record's `quota` is kept; once the task settles its charge is recorded (see `settled_charge`).
         Unknown task ids are ignored. A terminal task never moves back to a non-terminal status.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def apply_updates(
+        self, tasks: Sequence[SunoTask], *, then_read: Sequence[str] = ()
+    ) -> tuple[list[str], list[TaskRecord]]:
+        """`apply_update` for each fetched task, then `get_tasks(then_read)`, in one round trip to the store.
+
+        Returns the ids of the tasks whose visible state changed, and the records read afterwards.
 
         Raises:
             LedgerClosedError: The ledger is closed.

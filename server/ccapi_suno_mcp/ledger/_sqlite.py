@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -53,6 +54,8 @@ from ccapi_suno_mcp.ledger._protocol import (
 )
 
 __all__ = ["BUSY_TIMEOUT", "SQLiteLedger"]
+
+logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another process holding the file before it fails."""
@@ -463,6 +466,23 @@ class SQLiteLedger(TaskLedger):
         """
         return await self._run(lambda connection: self._apply_update(connection, task))
 
+    async def apply_updates(
+        self, tasks: Sequence[SunoTask], *, then_read: Sequence[str] = ()
+    ) -> tuple[list[str], list[TaskRecord]]:
+        """`apply_update` for each fetched task (each in its own transaction), then `get_tasks(then_read)`, all in
+        one trip to the worker thread: a watcher cycle or a status call pays for one, not one per task.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        wanted = list(dict.fromkeys(then_read))
+
+        def apply(connection: sqlite3.Connection) -> tuple[list[str], list[TaskRecord]]:
+            changed = [task.task_id for task in tasks if self._apply_update(connection, task)]
+            return changed, _read_tasks(connection, wanted) if wanted else []
+
+        return await self._run(apply)
+
     def _apply_update(self, connection: sqlite3.Connection, task: SunoTask) -> bool:
         status = task.status.strip().upper() or TaskStatus.UNKNOWN.value
         clips = _clips_with_raw(task)
@@ -549,18 +569,7 @@ class SQLiteLedger(TaskLedger):
         wanted = list(dict.fromkeys(task_ids))
         if not wanted:
             return []
-
-        def get(connection: sqlite3.Connection) -> list[TaskRecord]:
-            with _transaction(connection, write=False):
-                rows = connection.execute(
-                    f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(wanted),),
-                ).fetchall()
-                tasks = _assemble(connection, rows, history=False)
-            by_id = {task.task_id: task for task in tasks}
-            return [by_id[task_id] for task_id in wanted if task_id in by_id]
-
-        return await self._run(get)
+        return await self._run(lambda connection: _read_tasks(connection, wanted))
 
     async def get_clip(self, clip_id: str) -> ClipRecord | None:
         """The clip with this id, with its local files and the lineage of the task that produced it.
@@ -774,13 +783,19 @@ class SQLiteLedger(TaskLedger):
                 self._connection = _connect(self._path)
             return work(self._connection)
         except LedgerUnusableError as error:
-            self._unusable = error
-            raise
+            raise self._refuse(error) from None
         except sqlite3.DatabaseError as error:
             if error.sqlite_errorcode not in _DAMAGED:
                 raise
-            self._unusable = LedgerUnusableError(self._path, f"it is damaged or not a SQLite database ({error})")
-            raise self._unusable from error
+            raise self._refuse(
+                LedgerUnusableError(self._path, f"it is damaged or not a SQLite database ({error})")
+            ) from error
+
+    def _refuse(self, error: LedgerUnusableError) -> LedgerUnusableError:
+        """From now on every call raises `error`; said once in the log (the server keeps serving)."""
+        self._unusable = error
+        logger.error("%s", error)
+        return error
 
     def _close(self) -> None:
         self._closed = True
@@ -929,6 +944,18 @@ def _submission_row(connection: sqlite3.Connection, submission_id: str) -> sqlit
     if row is None:
         raise UnknownSubmissionError(submission_id)
     return row
+
+
+def _read_tasks(connection: sqlite3.Connection, wanted: list[str]) -> list[TaskRecord]:
+    """The known tasks among `wanted` (distinct ids), in that order, with clips and local files."""
+    with _transaction(connection, write=False):
+        rows = connection.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        ).fetchall()
+        tasks = _assemble(connection, rows, history=False)
+    by_id = {task.task_id: task for task in tasks}
+    return [by_id[task_id] for task_id in wanted if task_id in by_id]
 
 
 def _find_task(connection: sqlite3.Connection, where: str, value: str) -> TaskRecord | None:

@@ -26,6 +26,6 @@ async def current_usage(state: AppState) -> UsageView:
 
 async def suno_get_usage(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, UsageView]:
     """Money spent today, this week, this month and in total, by action and by day; learned prices; budgets.
-    Free, offline."""
+    Free, offline, instant."""
     view = await current_usage(app_state(ctx))
     return tool_result(view, render_usage(view))
