@@ -200,3 +200,14 @@ async def test_a_ledger_of_the_previous_version_is_migrated_and_keeps_its_tasks(
         charges = await ledger.charges(since=0)
     assert old is not None and (old.status, old.quota, old.charged_quota) == ("SUCCESS", None, None)
     assert [charge.counted_quota for charge in charges] == [0]
+
+
+@pytest.mark.anyio
+async def test_a_fetch_whose_only_news_is_the_quota_is_not_taken_as_already_shown(tmp_path: Path) -> None:
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await submitted(ledger, "task_a")
+        await ledger.apply_update(with_quota("task_a", "IN_PROGRESS", None))
+        record = await ledger.get_task("task_a")
+    assert record is not None
+    assert record.already_shows(with_quota("task_a", "IN_PROGRESS", None))
+    assert not record.already_shows(with_quota("task_a", "IN_PROGRESS", 40000))

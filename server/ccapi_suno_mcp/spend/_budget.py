@@ -61,8 +61,7 @@ class Quote:
     tool: str
     action: str
     price_quota: int | None
-    samples: int
-    """How many charges the price was learned from."""
+    """The learned price (see `learned_price`); None: not known yet."""
     spent_today_quota: int
     spent_month_quota: int
     budgets: Budgets
@@ -173,4 +172,4 @@ async def quote(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, too
     gate = SpendGate(price_quota=price, limits=limits)
     committed = {"daily": today, "monthly": month}
     breach = next((limit for limit in limits if gate.exceeds(limit, committed[limit.name])), None)
-    return Quote(tool, action, price, len(samples), today, month, budgets, limits, breach)
+    return Quote(tool, action, price, today, month, budgets, limits, breach)
