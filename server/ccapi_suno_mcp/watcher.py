@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ccapi_suno_mcp.ccapi import BATCH_SIZE, CCAPIError, SunoClient
+from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
 from ccapi_suno_mcp.ledger import TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
@@ -62,7 +62,6 @@ class Watcher:
         self._pause = pause  # tests pass one that records the delays and moves their clock instead of waiting
         self.interval = interval
         self.cycles = 0
-        self.requests_last_cycle = 0
         self.consecutive_failures = 0
         self._wake = anyio.Event()
         self._cycle_done = anyio.Event()
@@ -124,7 +123,6 @@ class Watcher:
             self._finish_cycle()
             return backoff
         self.consecutive_failures = 0
-        self.requests_last_cycle = -(-len(pending) // BATCH_SIZE)
         changed = [task.task_id for task in tasks if await self._ledger.apply_update(task)]
         answered = {task.task_id for task in tasks}
         now = self._clock()
