@@ -61,14 +61,16 @@ async def running(
     sandbox_key: str | None = None,
     toolsets: frozenset[Any] | None = None,
     poll_interval: float = 0.02,
+    settings_options: dict[str, Any] | None = None,
     **client_options: Any,
 ) -> AsyncGenerator[Harness]:
     clock = ManualClock()
     sandbox = Sandbox(clock=clock, api_key=sandbox_key)
     async with serve_sandbox(sandbox) as origin:
-        settings = Settings(api_key=api_key, base_url=origin, home=home)
+        options = dict(settings_options or {})
         if toolsets is not None:
-            settings = Settings(api_key=api_key, base_url=origin, home=home, toolsets=toolsets)
+            options["toolsets"] = toolsets
+        settings = Settings(api_key=api_key, base_url=origin, home=home, **options)
         server = create_server(settings, poll_interval=poll_interval)
         async with Client(server, mode=mode, **client_options) as client:
             yield Harness(sandbox=sandbox, clock=clock, client=client, home=home)

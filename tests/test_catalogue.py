@@ -29,9 +29,11 @@ def test_every_description_says_cost_time_and_next_step() -> None:
     for spec in ACTIONS:
         if spec.enabled:
             text = spec.description()
-            assert "Billable" in text
-            assert "Next:" in text
-            assert spec.action in text
+            assert text.startswith(spec.summary)  # what it does, so when to use it
+            assert "Billable" in text  # what it costs
+            assert f", {spec.seconds}." in text  # how long it takes
+            assert text.endswith(f"Next: {spec.next_step}.")  # what to call next
+            assert ".." not in text
 
 
 def test_a_token_override_by_tool_name_or_token_changes_the_route() -> None:

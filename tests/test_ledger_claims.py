@@ -42,7 +42,8 @@ async def test_reads_do_not_wait_for_another_process_in_the_middle_of_a_write(tm
 
 @pytest.mark.anyio
 async def test_every_write_on_the_money_path_is_one_immediate_transaction_synced_to_disk(tmp_path: Path) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+    now = [0.0]
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=lambda: now[0]) as ledger:
         await ledger.count_tasks()  # opens the connection
         statements: list[str] = []
         connection = ledger._connection  # pyright: ignore[reportPrivateUsage] - what reaches SQLite is the point
@@ -59,8 +60,12 @@ async def test_every_write_on_the_money_path_is_one_immediate_transaction_synced
         writes["mark_rejected"], statements[:] = list(statements), []
         await ledger.mark_outcome_unknown(record.submission_id, "no answer")
         writes["mark_outcome_unknown"], statements[:] = list(statements), []
+        await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"x": 2})
+        now[0] += 3600  # a sender that has not answered for an hour is gone: settling it writes
+        statements[:] = []
         await ledger.settle_interrupted()
-        writes["settle_interrupted"] = list(statements)
+        writes["settle_interrupted"] = statements[1:]  # after the read that finds what to settle
+        assert statements[0].startswith("SELECT "), statements
     for name, sent in writes.items():
         assert sent[:2] == ["PRAGMA synchronous = FULL", "BEGIN IMMEDIATE"], name
         assert sent[-2:] == ["COMMIT", "PRAGMA synchronous = NORMAL"], name

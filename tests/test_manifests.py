@@ -21,7 +21,9 @@ from mcp import Client, StdioServerParameters
 
 import ccapi_suno_mcp
 from ccapi_suno_mcp.app import SERVER_NAME, create_server
+from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
 from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
+from harness import text_of
 
 ROOT = Path(__file__).parent.parent
 MANIFESTS = ROOT / "manifests"
@@ -99,8 +101,7 @@ def _vscode(path: Path) -> list[Launch]:
         if asked := re.fullmatch(r"\$\{input:([^}]+)\}", value):
             declared = inputs[asked.group(1)]
             assert (declared["type"], declared["password"]) == ("promptString", True), declared
-            value = DUMMY_KEY  # what the user would type when VS Code asks
-        env[name] = value
+        env[name] = value  # VS Code asks for it when it starts the server: see _expand
     return [Launch(launch.command, launch.args, env)]
 
 
@@ -151,14 +152,16 @@ def _claude_code_shell(path: Path) -> list[Launch]:
 def _mcpb(path: Path) -> list[Launch]:
     manifest = _json(path)
     config = manifest["server"]["mcp_config"]
+    # the bundle runs its own copy of this checkout: ${__dirname} is a folder like this one
+    args = [arg.replace("${__dirname}", str(ROOT)) for arg in config["args"]]
     env: dict[str, str] = {}
     for name, value in config["env"].items():
         asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
         assert asked, f"{name}={value!r} is not a user_config reference"
         option = manifest["user_config"][asked.group(1)]
-        # what Claude Desktop passes when the user leaves an optional field alone: its default
-        env[name] = DUMMY_KEY if option.get("sensitive") else str(option["default"])
-    return [Launch(config["command"], list(config["args"]), env)]
+        # what Claude Desktop passes when the user leaves an optional field alone: its default (the secret: _expand)
+        env[name] = value if option.get("sensitive") else str(option["default"])
+    return [Launch(config["command"], args, env)]
 
 
 SNIPPETS: dict[str, Callable[[Path], list[Launch]]] = {
@@ -173,19 +176,51 @@ SNIPPETS: dict[str, Callable[[Path], list[Launch]]] = {
 }
 
 
-def _resolve(value: str) -> str:
-    """Expand `${CCAPI_API_KEY}` (or `$CCAPI_API_KEY`) as the client or the shell would, to a dummy key."""
-    resolved = re.sub(r"\$\{CCAPI_API_KEY\}|\$CCAPI_API_KEY\b", DUMMY_KEY, value)
-    assert "$" not in resolved, f"unresolved variable in {value!r}"
-    return resolved
+KEY_PLACEHOLDER = "sk-..."  # where a snippet has it, the user pastes the key over it
+
+
+def _expand(value: str, key: str | None) -> str:
+    """A snippet's value as its client (or the shell) passes it on, with CCAPI_API_KEY set to `key`, or unset
+    (and every prompt for it left empty) when `key` is None."""
+
+    def given(default: str) -> Callable[[re.Match[str]], str]:
+        return lambda match: key if key is not None else match.expand(default)
+
+    rules = [
+        (r"\$\{CCAPI_API_KEY:-([^}]*)\}", given(r"\1")),  # Claude Code: the default when unset
+        (r"\$\{CCAPI_API_KEY\}", given(r"\g<0>")),  # Claude Code passes an unset one on as written
+        (r"\$CCAPI_API_KEY\b", given("")),  # the shell
+        (r"\$\{input:[^}]+\}", given("")),  # VS Code's password prompt
+        (r"\$\{user_config\.api_key\}", given("")),  # the bundle's secret field
+    ]
+    for pattern, replacement in rules:
+        value = re.sub(pattern, replacement, value)
+    if key is not None:
+        value = value.replace(KEY_PLACEHOLDER, key)
+        assert "$" not in value, f"unresolved variable in {value!r}"
+    return value
 
 
 def _from_this_checkout(launch: Launch) -> list[str]:
-    """The command line with `uvx ccapi-suno-mcp[==version]` run from this checkout; later arguments kept."""
-    assert launch.command == "uvx", launch
-    package, *arguments = launch.args
-    assert package in (DISTRIBUTION, f"{DISTRIBUTION}=={VERSION}"), package
+    """The command line with `uvx ccapi-suno-mcp` (the published package) or `uv run --directory <this checkout>
+    [--frozen] [--no-dev] ccapi-suno-mcp` run from this checkout's environment; later arguments kept.
+
+    (tests/test_bundle.py runs the bundle's own command, uv and all, from an unpacked bundle.)
+    """
+    if launch.command == "uvx":
+        package, *arguments = launch.args
+        assert package == DISTRIBUTION, package
+    else:
+        assert (launch.command, launch.args[:3]) == ("uv", ["run", "--directory", str(ROOT)]), launch
+        options, (package, *arguments) = _split_at(launch.args[3:], DISTRIBUTION)
+        assert set(options) <= {"--frozen", "--no-dev"}, options
     return [sys.executable, "-m", "ccapi_suno_mcp", *arguments]
+
+
+def _split_at(items: list[str], first: str) -> tuple[list[str], list[str]]:
+    """`items` cut before the first `first`: (before, from it on)."""
+    position = items.index(first)
+    return items[:position], items[position:]
 
 
 # --- every file parses and validates ------------------------------------------------------------------------
@@ -203,11 +238,14 @@ def test_every_manifest_file_parses(name: str) -> None:
         assert tomllib.loads(text)
     elif path.suffix == ".sh":
         assert _claude_code_commands(path)
+    elif path.suffix == ".py":
+        assert name == "mcpb/main.py", f"unexpected file manifests/{name}"
+        compile(text, str(path), "exec")
     else:
         assert name == "README.md", f"unexpected file manifests/{name}"
 
 
-@pytest.mark.parametrize("schema_file", ["server.schema.json", "mcpb-manifest-0.3.schema.json"])
+@pytest.mark.parametrize("schema_file", ["server.schema.json", "mcpb-manifest-0.4.schema.json"])
 def test_the_abridged_schemas_are_valid_json_schemas(schema_file: str) -> None:
     Draft202012Validator.check_schema(_json(SCHEMAS / schema_file))
 
@@ -217,7 +255,7 @@ def test_the_registry_entry_validates_against_the_registry_schema() -> None:
 
 
 def test_the_bundle_manifest_validates_against_the_mcpb_schema() -> None:
-    _validate(_bundle(), "mcpb-manifest-0.3.schema.json")
+    _validate(_bundle(), "mcpb-manifest-0.4.schema.json")
 
 
 def _package(entry: dict[str, Any]) -> dict[str, Any]:
@@ -242,8 +280,9 @@ def test_the_registry_schema_rejects_what_the_registry_rejects(change: str) -> N
 
 
 BUNDLE_REJECTS: dict[str, Callable[[dict[str, Any]], object]] = {
-    "another manifest version": lambda manifest: manifest.update(manifest_version="0.4"),
-    "a server type of uv (0.4 only)": lambda manifest: manifest["server"].update(type="uv"),
+    "another manifest version": lambda manifest: manifest.update(manifest_version="0.3"),
+    "an unknown server type": lambda manifest: manifest["server"].update(type="docker"),
+    "a server without mcp_config": lambda manifest: manifest["server"].pop("mcp_config"),
     "an author without a name": lambda manifest: manifest.update(author={}),
     "a prompt without text": lambda manifest: manifest["prompts"][0].pop("text"),
     "an unknown user_config type": lambda manifest: manifest["user_config"]["api_key"].update(type="secret"),
@@ -256,7 +295,7 @@ def test_the_bundle_schema_rejects_what_mcpb_rejects(change: str) -> None:
     manifest = _bundle()
     BUNDLE_REJECTS[change](manifest)
     with pytest.raises(ValidationError):
-        _validate(manifest, "mcpb-manifest-0.3.schema.json")
+        _validate(manifest, "mcpb-manifest-0.4.schema.json")
 
 
 # --- names, versions and settings agree with the code -------------------------------------------------------
@@ -288,7 +327,8 @@ def test_the_registry_entry_agrees_with_pyproject_the_package_and_the_readme() -
 
 def test_the_registry_entry_declares_every_setting_as_the_settings_describe_it() -> None:
     variables = _package(_registry_entry())["environmentVariables"]
-    assert [variable["name"] for variable in variables] == list(ENVIRONMENT)
+    # a stdio package: the HTTP transport's token is no setting of it
+    assert [variable["name"] for variable in variables] == [name for name in ENVIRONMENT if name not in HTTP_ONLY]
     for variable in variables:
         description = ENVIRONMENT[variable["name"]]
         assert variable["description"] == description
@@ -317,7 +357,7 @@ def test_every_default_the_manifests_declare_is_the_servers_own_default() -> Non
     assert declared
     unset = Settings.from_env({})
     for name, default in declared:
-        assert Settings.from_env({name: default}) == unset, (name, default)
+        assert Settings.from_env({name: str(default)}) == unset, (name, default)  # the environment holds text
 
 
 def test_the_bundle_agrees_with_pyproject(tmp_path: Path) -> None:
@@ -337,13 +377,16 @@ def test_the_bundle_agrees_with_pyproject(tmp_path: Path) -> None:
     assert bundle["repository"]["url"] == bundle["homepage"] == _registry_entry()["repository"]["url"]
 
 
-def test_the_bundle_runs_the_pinned_package_with_each_stdio_setting_from_user_config() -> None:
+def test_the_bundle_runs_its_own_source_through_uv_with_each_stdio_setting_from_user_config() -> None:
     bundle = _bundle()
     server = bundle["server"]
-    assert server["type"] == "python"
-    assert (ROOT / server["entry_point"]).is_file()
+    assert server["type"] == "uv"
+    assert (MANIFESTS / "mcpb" / server["entry_point"]).is_file()  # copied beside the manifest by build-bundle
     config = server["mcp_config"]
-    assert (config["command"], config["args"]) == ("uvx", [f"{DISTRIBUTION}=={VERSION}"])
+    assert (config["command"], config["args"]) == (
+        "uv",
+        ["run", "--directory", "${__dirname}", "--frozen", "--no-dev", DISTRIBUTION],
+    )
     options: dict[str, str] = {}
     for name, value in config["env"].items():
         asked = re.fullmatch(r"\$\{user_config\.(\w+)\}", value)
@@ -418,20 +461,64 @@ async def test_the_gemini_snippet_lets_the_longest_wait_finish(tmp_path: Path) -
     assert timeout_ms >= longest_wait * 1000
 
 
-@pytest.mark.anyio
 @pytest.mark.parametrize("snippet", sorted(SNIPPETS))
-async def test_each_snippet_pasted_as_is_starts_the_server_with_every_tool(snippet: str, tmp_path: Path) -> None:
-    expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
-    launches = SNIPPETS[snippet](MANIFESTS / snippet)
+def test_each_snippet_hands_the_server_the_key_once_it_is_set(snippet: str) -> None:
+    launches = [launch for launch in SNIPPETS[snippet](MANIFESTS / snippet) if "CCAPI_API_KEY" in launch.env]
     assert launches
     for launch in launches:
-        command, *arguments = _from_this_checkout(launch)
-        env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
-        env |= {name: _resolve(value) for name, value in launch.env.items()}
-        env["CCAPI_SUNO_HOME"] = str(tmp_path)
-        with anyio.fail_after(30):
-            async with Client(StdioServerParameters(command=command, args=arguments, env=env)) as client:
-                served = {tool.name for tool in (await client.list_tools()).tools}
-                server_info = client.server_info
-        assert served == expected, launch
-        assert server_info is not None and server_info.name == SERVER_NAME
+        assert _expand(launch.env["CCAPI_API_KEY"], DUMMY_KEY) == DUMMY_KEY, launch
+        assert all("$" not in _expand(value, DUMMY_KEY) for value in launch.env.values()), launch
+
+
+# What the server gets from each snippet when CCAPI_API_KEY is unset (or the placeholder was left in).
+UNSET_KEY_GIVES: dict[str, str] = {
+    "clients/claude-code.mcp.json": "",  # ${CCAPI_API_KEY:-}
+    "clients/claude-code.sh": "",  # "$CCAPI_API_KEY" in the shell
+    "clients/claude_desktop_config.json": KEY_PLACEHOLDER,
+    "clients/cursor.mcp.json": KEY_PLACEHOLDER,
+    "clients/vscode.mcp.json": "",  # the prompt left empty
+    "clients/codex.config.toml": KEY_PLACEHOLDER,
+    "clients/gemini.settings.json": KEY_PLACEHOLDER,
+    "mcpb/manifest.json": "",
+}
+
+
+def test_the_claude_code_project_file_uses_the_form_that_is_empty_when_the_variable_is_unset() -> None:
+    entry = _json(MANIFESTS / "clients" / "claude-code.mcp.json")["mcpServers"][SERVER_NAME]
+    assert entry["env"] == {"CCAPI_API_KEY": "${CCAPI_API_KEY:-}"}
+    assert _expand("${CCAPI_API_KEY}", None) == "${CCAPI_API_KEY}"  # the plain form: passed on as written
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("snippet", sorted(SNIPPETS))
+async def test_each_snippet_pasted_as_is_with_no_key_set_serves_every_tool_and_says_the_key_is_missing(
+    snippet: str, tmp_path: Path
+) -> None:
+    assert set(UNSET_KEY_GIVES) == set(SNIPPETS)
+    expected = {tool.name for tool in await create_server(Settings(home=tmp_path)).list_tools()}
+    sandbox = Sandbox(clock=ManualClock())  # stands in for CCAPI: it must hear nothing
+    launches = SNIPPETS[snippet](MANIFESTS / snippet)
+    assert launches
+    async with serve_sandbox(sandbox) as origin:
+        for launch in launches:
+            command, *arguments = _from_this_checkout(launch)
+            env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+            passed = {name: _expand(value, None) for name, value in launch.env.items()}
+            env |= passed | {"CCAPI_SUNO_HOME": str(tmp_path), "CCAPI_BASE_URL": origin}
+            with anyio.fail_after(30):
+                async with Client(StdioServerParameters(command=command, args=arguments, env=env)) as client:
+                    served = {tool.name for tool in (await client.list_tools()).tools}
+                    server_info = client.server_info
+                    answer = await client.call_tool("suno_get_balance", {})
+            assert served == expected, launch
+            assert server_info is not None and server_info.name == SERVER_NAME
+            if "CCAPI_API_KEY" not in launch.env:  # claude-code.sh's offline line: the built-in sandbox answers
+                assert arguments[-1] == "--sandbox" and not answer.is_error, launch
+                continue
+            assert passed["CCAPI_API_KEY"] == UNSET_KEY_GIVES[snippet]
+            assert answer.is_error
+            if UNSET_KEY_GIVES[snippet]:
+                assert f"CCAPI_API_KEY holds {UNSET_KEY_GIVES[snippet]!r}, a placeholder" in text_of(answer)
+            else:
+                assert "No CCAPI key is configured" in text_of(answer)
+    assert sandbox.stats.requests == 0

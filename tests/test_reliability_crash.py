@@ -4,68 +4,19 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
-import subprocess
-import sys
-from collections.abc import AsyncGenerator
-from contextlib import asynccontextmanager, closing
+from contextlib import closing
 from pathlib import Path
 
 import anyio
 import pytest
-from anyio.streams.text import TextReceiveStream
-from mcp import Client, MCPError, StdioServerParameters
+from mcp import Client, MCPError
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import SQLiteLedger
+from processes import sandbox_process, stdio_server
 
 SONG = {"description": "a short song that outlives its server", "tags": "indie pop"}
-# Runs `python -m ccapi_suno_mcp` after writing its own pid to the file named by the first argument.
-PID_WRAPPER = (
-    "import os, runpy, sys; "
-    "open(sys.argv[1], 'w').write(str(os.getpid())); "
-    "sys.argv = ['ccapi-suno-mcp']; "
-    "runpy.run_module('ccapi_suno_mcp', run_name='__main__', alter_sys=True)"
-)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@asynccontextmanager
-async def sandbox_process(*arguments: str) -> AsyncGenerator[str]:
-    """`ccapi-suno-mcp sandbox --port P ...` as its own process; yields its origin once it listens."""
-    port = free_port()
-    command = [sys.executable, "-m", "ccapi_suno_mcp", "sandbox", "--port", str(port), *arguments]
-    listening = anyio.Event()
-    process = await anyio.open_process(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
-    async with process, anyio.create_task_group() as tasks:
-
-        async def read_log() -> None:  # reads stderr to its end, so the pipe never fills
-            assert process.stderr is not None
-            seen = ""
-            async for text in TextReceiveStream(process.stderr):
-                seen = (seen + text)[-4096:]
-                if "listening on" in seen:
-                    listening.set()
-
-        tasks.start_soon(read_log)
-        try:
-            with anyio.fail_after(20):
-                await listening.wait()
-            yield f"http://127.0.0.1:{port}"
-        finally:
-            process.terminate()
-
-
-def stdio_server(home: Path, origin: str, pid_file: Path) -> StdioServerParameters:
-    env = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
-    env |= {"CCAPI_BASE_URL": origin, "CCAPI_API_KEY": "sk-x", "CCAPI_SUNO_HOME": str(home)}
-    return StdioServerParameters(command=sys.executable, args=["-c", PID_WRAPPER, str(pid_file)], env=env)
 
 
 @pytest.mark.anyio

@@ -15,6 +15,7 @@ import re
 import string
 import subprocess
 import sys
+import unicodedata
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -48,7 +49,19 @@ FUZZ_SETTINGS = settings(
 )
 # Printable ASCII: regex classes such as \s mean the same to Python and to pydantic's Rust engine here.
 ASCII = string.ascii_letters + string.digits + string.punctuation + " "
-JSON_SCALARS = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False) | st.text()
+# Text a tool accepts: no control character but newline and tab, no unpaired surrogate.
+CLEAN_TEXT = st.characters(exclude_categories=("Cc", "Cs")) | st.sampled_from("\n\t")
+
+
+def clean(text: str) -> bool:
+    """Whether a tool accepts this text: see CLEAN_TEXT."""
+    return all(character in "\n\t" or unicodedata.category(character) not in ("Cc", "Cs") for character in text)
+
+
+JSON_SCALARS = (
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(CLEAN_TEXT)
+)  # fmt: skip
 
 
 def resolve(schema: Schema, root: Schema) -> Schema:
@@ -92,8 +105,10 @@ def _valid_branch(schema: Schema, root: Schema) -> st.SearchStrategy[Any]:
             low, high = schema.get("minLength", 0), schema.get("maxLength")
             if "pattern" in schema:
                 matching: st.SearchStrategy[str] = st.from_regex(str(schema["pattern"]), fullmatch=True)
-                return matching.filter(lambda text: low <= len(text) <= (high or len(text)))
-            return st.text(min_size=low, max_size=min(high or 200, 200)) | st.text(min_size=low, max_size=high)
+                return matching.filter(lambda text: low <= len(text) <= (high or len(text)) and clean(text))
+            return st.text(CLEAN_TEXT, min_size=low, max_size=min(high or 200, 200)) | st.text(
+                CLEAN_TEXT, min_size=low, max_size=high
+            )
         case "array":
             items = valid_value(schema.get("items", {}), root)
             return st.lists(items, min_size=schema.get("minItems", 0), max_size=schema.get("maxItems", 5))
@@ -109,7 +124,10 @@ def valid_arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
     required = set(schema.get("required", []))
     return st.fixed_dictionaries(
         {name: valid_value(spec, schema) for name, spec in properties.items() if name in required},
-        optional={name: valid_value(spec, schema) for name, spec in properties.items() if name not in required},
+        # An optional parameter is listed as its bare type; null means "not given", as leaving it out does.
+        optional={
+            name: valid_value(spec, schema) | st.none() for name, spec in properties.items() if name not in required
+        },
     )
 
 
@@ -117,24 +135,28 @@ def valid_arguments(tool: Tool) -> st.SearchStrategy[dict[str, Any]]:
 
 
 def _not_any_type(*types: str) -> st.SearchStrategy[Any]:
-    """Values of none of the JSON types given (never numeric or boolean-looking strings: lax mode takes those)."""
+    """Values of none of the JSON types given, type confusion included: a boolean or number sent as a string
+    ("yes", "true", "5") or a boolean sent for a number. Strict mode forgives only an integer for a number."""
     candidates: dict[str, st.SearchStrategy[Any]] = {
-        "string": st.text(alphabet=string.ascii_letters, min_size=1, max_size=8).map(lambda text: "x" + text),
+        "string": st.text(alphabet=string.ascii_letters, min_size=1, max_size=8).map(lambda text: "x" + text)
+        | st.sampled_from(["yes", "no", "true", "false", "1", "0", "5", "2.5", "null"]),
         "integer": st.integers(min_value=2, max_value=10**6),
         "number": st.floats(min_value=1.5, max_value=1e6).filter(lambda value: not value.is_integer()),
+        "boolean": st.booleans(),
         "array": st.lists(st.integers(), min_size=1, max_size=3),
         "object": st.dictionaries(st.sampled_from("abc"), st.integers(), min_size=1, max_size=2),
     }
-    lax = {"integer": {"number", "boolean"}, "number": {"integer", "boolean"}, "boolean": {"integer", "number"}}
-    forgiven = {kind for given in types for kind in lax.get(given, set())} | set(types)
+    strict = {"number": {"integer"}}
+    forgiven = {kind for given in types for kind in strict.get(given, set())} | set(types)
     return st.one_of([strategy for kind, strategy in candidates.items() if kind not in forgiven])
 
 
-def invalid_value(schema: Schema, root: Schema) -> st.SearchStrategy[Any]:
+def invalid_value(schema: Schema, root: Schema, *, optional: bool = False) -> st.SearchStrategy[Any]:
+    """A value the schema refuses; null only for a required one (null is "not given" for an optional one)."""
     branches = alternatives(schema, root)
     types = [str(branch.get("type")) for branch in branches]
     wrong: list[st.SearchStrategy[Any]] = [_not_any_type(*types)]
-    if "null" not in types:
+    if "null" not in types and not optional:
         wrong.append(st.none())
     if len(branches) - types.count("null") == 1:  # one real branch: its limits can be broken too
         [branch] = [branch for branch in branches if branch.get("type") != "null"]
@@ -178,11 +200,14 @@ def invalid_call(draw: st.DrawFn, tool: Tool) -> tuple[dict[str, Any], str]:
     properties: dict[str, Schema] = schema.get("properties", {})
     required: list[str] = list(schema.get("required", []))
     arguments = draw(valid_arguments(tool))
-    ways = ["value"] if properties else []
+    texts = [
+        name for name, spec in properties.items() if "string" in {b.get("type") for b in alternatives(spec, schema)}
+    ]
+    ways = ["value", "unknown"] if properties else ["unknown"]
     if required:
         ways.append("missing")
-    if tool.name in ACTION_TOOLS:
-        ways.append("unknown")
+    if texts:
+        ways.append("text")
     way = draw(st.sampled_from(ways))
     if way == "missing":
         name = draw(st.sampled_from(required))
@@ -191,9 +216,13 @@ def invalid_call(draw: st.DrawFn, tool: Tool) -> tuple[dict[str, Any], str]:
         unknown = st.text(alphabet=string.ascii_lowercase + "_", min_size=1, max_size=20)
         name = draw(unknown.filter(lambda text: text not in properties))
         arguments[name] = draw(JSON_SCALARS)
+    elif way == "text":  # a control character (not newline or tab) or an unpaired surrogate, anywhere in the text
+        name = draw(st.sampled_from(texts))
+        dirty = draw(st.sampled_from(["\x00", "\x1b", "\r", "\x7f", "\x85", "\ud800", "\udfff"]))
+        arguments[name] = draw(st.sampled_from(["", "a ", "[Verse] la la\n"])) + dirty + "x"
     else:
         name = draw(st.sampled_from(sorted(properties)))
-        arguments[name] = draw(invalid_value(properties[name], schema))
+        arguments[name] = draw(invalid_value(properties[name], schema, optional=name not in required))
     return arguments, name
 
 
@@ -250,13 +279,12 @@ async def test_invalid_arguments_to_any_tool_are_refused_clearly_and_nothing_rea
                 assert wrong in message, (wrong, message)
                 assert harness.sandbox.stats.requests == 0, (tool, arguments)
 
-            if tool.input_schema.get("properties"):
-                with anyio.fail_after(60):
-                    await anyio.to_thread.run_sync(fuzzer(invalid_call(tool), refused_before_ccapi))
+            with anyio.fail_after(60):
+                await anyio.to_thread.run_sync(fuzzer(invalid_call(tool), refused_before_ccapi))
         requests = harness.sandbox.stats.requests
     figures.add("inputs fuzzed", len(tried))
     figures.add("invalid inputs fuzzed", len(tried))
-    assert {tool for tool, _ in tried} == {tool.name for tool in tools if tool.input_schema.get("properties")}
+    assert {tool for tool, _ in tried} == {tool.name for tool in tools}
     assert requests == 0
     assert crashes(caplog) == []
 

@@ -976,12 +976,14 @@ async def test_the_state_file_is_versioned_json_replaced_atomically_with_origin_
 ) -> None:
     sandbox = Sandbox(clock=clock, state_path=state_path)
     assert sandbox.state_path == state_path
-    created = state_path.stat().st_ino  # written at once, in a folder made for it
+    first = state_path.open("rb")  # written at once, in a folder made for it; held open, its inode stays its own
     async with serving(sandbox) as http:
         for _ in range(3):
             await submit(http, "MUSIC", SONG)
         await submit(http, "LYRICS", {"prompt": "rivers"})
-    assert state_path.stat().st_ino != created  # a new file renamed over the old one, not rewritten in place
+    with first:  # a new file was renamed over the old one, which was never rewritten in place
+        assert os.fstat(first.fileno()).st_nlink == 0
+        assert json.loads(first.read())["tasks"] == []
     assert os.listdir(state_path.parent) == ["state.json"]  # no temporary file left behind
 
     text = state_path.read_text()

@@ -12,7 +12,7 @@ import httpx2
 import pytest
 from mcp import Client
 from mcp.shared.exceptions import MCPDeprecationWarning
-from mcp.types import ResourceTemplateReference, TextResourceContents
+from mcp.types import ResourceTemplateReference, TextResourceContents, ToolAnnotations
 
 from ccapi_suno_mcp.app import create_server
 from ccapi_suno_mcp.catalogue import ACTIONS
@@ -25,6 +25,16 @@ STATUS_TOOLS = {
     "suno_get_task", "suno_get_tasks", "suno_wait_for_tasks", "suno_list_tasks", "suno_download", "suno_get_balance",
 }  # fmt: skip
 SONG = {"description": "a short indie-pop song about rain", "tags": "indie pop"}
+
+
+def effective_hints(annotations: ToolAnnotations) -> dict[str, bool]:
+    """The hints a client reads, a hint not given taking the spec's default (the listing leaves those out)."""
+    return {
+        "read_only": bool(annotations.read_only_hint),
+        "destructive": annotations.destructive_hint is not False,
+        "idempotent": bool(annotations.idempotent_hint),
+        "open_world": annotations.open_world_hint is not False,
+    }
 
 
 async def generate(harness: Any, **arguments: Any) -> str:
@@ -48,13 +58,15 @@ async def test_every_tool_is_listed_with_an_output_schema_and_truthful_annotatio
         assert tool.output_schema is not None, name
         assert tool.annotations is not None, name
         assert tool.description, name
+        hints = effective_hints(tool.annotations)
         if name in ACTION_TOOLS:
-            assert tool.annotations.read_only_hint is False
-            assert tool.annotations.idempotent_hint is False
-            assert tool.annotations.open_world_hint is True
+            assert hints == {"read_only": False, "destructive": False, "idempotent": False, "open_world": True}
             assert "force" in tool.input_schema["properties"]
-        elif name != "suno_download":
-            assert tool.annotations.read_only_hint is True, name
+        elif name == "suno_download":
+            assert hints == {"read_only": False, "destructive": True, "idempotent": True, "open_world": True}
+        else:
+            assert hints["read_only"] is True, name
+            assert hints["open_world"] is (name != "suno_list_tasks"), name
 
 
 @pytest.mark.anyio

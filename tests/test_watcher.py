@@ -14,7 +14,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
 from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.notifications import Notifier
-from ccapi_suno_mcp.watcher import Watcher
+from ccapi_suno_mcp.watcher import REJECTED_INTERVAL, Watcher
 
 TASK = "task_" + "a" * 32
 
@@ -76,3 +76,38 @@ async def test_a_successful_submit_ends_the_backoff(tmp_path: Path) -> None:
         assert watcher._wake.is_set()  # pyright: ignore[reportPrivateUsage]
         ccapi.failing = False
         assert await watcher.poll_once() == 1.0
+
+
+class RevokedKey(FlakyCCAPI):
+    """Refuses the key (401, new-api's OpenAI-style body) while `failing`."""
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        if self.failing:
+            self.requests += 1
+            body = {"error": {"message": "invalid token (request id: x)", "type": "new_api_error", "code": ""}}
+            return httpx2.Response(401, json=body)
+        return super().__call__(request)
+
+
+@pytest.mark.anyio
+async def test_the_watcher_slows_to_a_long_interval_while_the_key_is_rejected_and_recovers_on_success(
+    tmp_path: Path,
+) -> None:
+    async with watching(tmp_path) as (_, ledger, watcher):
+        revoked = RevokedKey()
+        watcher._client = SunoClient(  # pyright: ignore[reportPrivateUsage] - the same watcher, another CCAPI
+            api_key="sk-x",
+            base_url="https://ccapi.test",
+            http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(revoked)),
+            sleep=_no_sleep,
+        )
+        assert await watcher.poll_once() == REJECTED_INTERVAL
+        assert await watcher.poll_once() == REJECTED_INTERVAL  # no exponential climb: a fixed, long interval
+        assert watcher.refusal is not None and revoked.requests == 2  # 401 is not retried
+        watcher.wake()
+        assert not watcher._wake.is_set()  # pyright: ignore[reportPrivateUsage] - a plain wake does not hurry it
+        revoked.failing = False
+        watcher.note_success()  # a tool's own call got through
+        assert watcher.refusal is None
+        assert await watcher.poll_once() == 1.0
+        assert (await ledger.pending_task_ids()) == [TASK]

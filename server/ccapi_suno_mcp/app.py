@@ -13,23 +13,18 @@ from mcp.server import MCPServer
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from ccapi_suno_mcp import __version__
-from ccapi_suno_mcp.ccapi import SunoClient
-from ccapi_suno_mcp.ledger import SQLiteLedger, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
+from ccapi_suno_mcp.player import player_extension
 from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState
-from ccapi_suno_mcp.tools import (
-    action_tools,
-    register_download_tool,
-    register_status_tools,
-    register_wait_and_list_tools,
-)
-from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
+from ccapi_suno_mcp.tools import listed_tools
 
 if TYPE_CHECKING:
     import httpx2
+
+    from ccapi_suno_mcp.ledger import TaskLedger
 
 __all__ = ["SANDBOX_API_KEY", "SERVER_NAME", "create_server"]
 
@@ -40,13 +35,14 @@ SANDBOX_API_KEY = "sk-sandbox"
 SANDBOX_POLL_INTERVAL = 1.0
 
 INSTRUCTIONS = """\
-Make music with Suno through CCAPI. Generation tools (suno_generate_music and the other suno_* actions) \
-submit a task, cost money, and return at once with a task_id; they never wait. Then call \
-suno_wait_for_tasks with the task ids (it waits up to timeout_seconds, default 50; call it again if the \
-task is still running) and answer with the titles, durations and audio links. Follow-up tools (extend, \
-cover, stems, WAV, MIDI, video...) take a clip_id from a finished task. suno_list_tasks and the \
-suno://tasks/recent resource list everything this server has submitted, even from earlier conversations. \
-Never submit the same request twice to 'retry' a slow task: wait for it instead."""
+Make music with Suno through CCAPI. The action tools (suno_generate_music and the other billable suno_* \
+tools) submit a task, cost money, and return at once with a task_id; they never wait. An identical call \
+within 10 minutes returns the first task instead of paying again, unless force is true. Then call \
+suno_wait_for_tasks with the task ids (it waits up to timeout_seconds; call it again while tasks run) and \
+answer with the titles, durations and audio links. Follow-up tools (extend, cover, stems, WAV, MIDI, \
+video...) take a clip_id from a finished task's clips. suno_list_tasks and the suno://tasks/recent resource \
+list everything this server has submitted, even in earlier conversations. Every tool refuses a parameter \
+it does not list. Never submit a request again to 'retry' a slow task: wait for it."""
 
 
 def _read_port(path: Path) -> int:
@@ -78,7 +74,7 @@ def create_server(
     catalogue = settings.catalogue()
     bus = InMemorySubscriptionBus()
     running: list[AppState] = []
-    interval = poll_interval or (SANDBOX_POLL_INTERVAL if settings.sandbox else DEFAULT_INTERVAL)
+    interval = poll_interval or (SANDBOX_POLL_INTERVAL if settings.sandbox else None)  # None: the watcher's own
 
     @asynccontextmanager
     async def lifespan(_server: MCPServer[AppState]) -> AsyncGenerator[AppState]:
@@ -98,24 +94,18 @@ def create_server(
                 port_file.write_text(sandbox_url.rsplit(":", 1)[1], encoding="utf-8")
                 base_url, api_key = sandbox_url, SANDBOX_API_KEY
                 logger.info("sandbox mode: CCAPI is emulated at %s", sandbox_url)
-            client = SunoClient(api_key=api_key, base_url=base_url, http_client=http_client)
-            stack.push_async_callback(client.aclose)
-            task_ledger = ledger
-            if task_ledger is None:
-                path = settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path
-                opened = await SQLiteLedger.open(path)
-                stack.push_async_callback(opened.aclose)
-                task_ledger = opened
-            notifier = Notifier(bus)
-            watcher = Watcher(client, task_ledger, notifier, interval=interval)
             state = AppState(
-                settings=settings, catalogue=catalogue, client=client, ledger=task_ledger, notifier=notifier,
-                watcher=watcher, sandbox_url=sandbox_url,
+                settings=settings, catalogue=catalogue, notifier=Notifier(bus), base_url=base_url, api_key=api_key,
+                ledger_path=settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path,
+                ledger=ledger, http_client=http_client, interval=interval, sandbox_url=sandbox_url,
             )  # fmt: skip
+            stack.push_async_callback(state.aclose)
             tasks = await stack.enter_async_context(anyio.create_task_group())
             stack.callback(tasks.cancel_scope.cancel)  # runs first on exit: stop the watcher, then close
-            if client.has_api_key:
-                tasks.start_soon(watcher.run)  # resumes the ledger's pending tasks after a restart
+            if api_key is not None:
+                # Resumes the ledger's pending tasks after a restart. An unusable ledger stops it at its first
+                # poll, and each call that needs the ledger then says what is wrong.
+                tasks.start_soon(lambda: state.watcher.run())
             running.append(state)
             stack.callback(running.remove, state)
             yield state
@@ -132,11 +122,9 @@ def create_server(
         instructions=INSTRUCTIONS,
         lifespan=lifespan,
         subscriptions=bus,
-        tools=action_tools(catalogue, settings),
+        tools=listed_tools(settings, catalogue),
+        extensions=[player_extension(current_state)],
     )
-    register_status_tools(server)
-    register_wait_and_list_tools(server)
-    register_download_tool(server)
     register_resources(server, current_state)
     register_prompts(server)
     return server

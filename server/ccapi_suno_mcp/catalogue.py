@@ -9,14 +9,17 @@ scattered through the code.
 
 from __future__ import annotations
 
+import importlib
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, cast
 
 from ccapi_suno_mcp._json import json_object
-from ccapi_suno_mcp.ccapi import requests as rq
+
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ccapi import requests as rq
 
 __all__ = [
     "ACTIONS",
@@ -64,7 +67,8 @@ class ActionSpec:
 
     tool: str
     action: str
-    request: type[rq.SunoRequest]
+    request_model: str
+    """The name of its request model in `ccapi.requests`, imported on first use (it is not needed to list tools)."""
     title: str
     summary: str
     toolset: Toolset
@@ -79,6 +83,12 @@ class ActionSpec:
     constant_body: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
 
     @property
+    def request(self) -> type[rq.SunoRequest]:
+        """The request model that validates this action's arguments."""
+        module = importlib.import_module("ccapi_suno_mcp.ccapi.requests")
+        return cast("type[rq.SunoRequest]", getattr(module, self.request_model))
+
+    @property
     def follows_clip(self) -> bool:
         """True when the action works on an existing clip (and so sends its parent task id)."""
         return "clip_id" in self.request.model_fields
@@ -87,173 +97,158 @@ class ActionSpec:
         return self.wire.get(name) or DEFAULT_WIRE_NAMES.get(name, name)
 
     def description(self) -> str:
-        """The tool description: what it does, when to use it, cost, time, and what to call next."""
-        cost = "Free." if not self.billable else "Billable: each call is charged to your CCAPI balance"
+        """The tool description: what it does and when to use it, what it costs, how long it takes, what next.
+
+        What every action shares (a repeat within 10 minutes returns the first task) is said once, in the
+        server's instructions and in the `force` parameter.
+        """
+        cost = "Free" if not self.billable else "Billable"
         if self.billable and self.upstream_credits is not None:
-            cost += f" (upstream cost {self.upstream_credits} credits)"
-        if self.billable:
-            cost += "; an identical call within 10 minutes returns the first task unless force is true."
-        status = "confirmed" if self.confirmed else "inferred, overridable with CCAPI_SUNO_ACTIONS"
-        return (
-            f"{self.summary}\n\nResult: {self.produces}. Returns at once with a task_id; the work takes "
-            f"{self.seconds}. Next: {self.next_step}\n{cost}\nCCAPI action: {self.action} ({status})."
-        )
+            cost += f" (~{self.upstream_credits} credit{'s' if self.upstream_credits != 1 else ''})"
+        return f"{self.summary} {cost}; {self.produces}, {self.seconds}. Next: {self.next_step}."
 
 
-def _spec(tool: str, action: str, request: type[rq.SunoRequest], **kwargs: Any) -> ActionSpec:
-    return ActionSpec(tool=tool, action=action, request=request, **kwargs)
+def _spec(tool: str, action: str, request_model: str, **kwargs: Any) -> ActionSpec:
+    return ActionSpec(tool=tool, action=action, request_model=request_model, **kwargs)
 
 
-_WAIT = "call suno_wait_for_tasks with the task_id"
-_CLIPS_NEXT = f"{_WAIT}, then use a clip_id with suno_download or a follow-up tool."
+_WAIT = "suno_wait_for_tasks"
+_CLIPS_NEXT = _WAIT
 
 ACTIONS: tuple[ActionSpec, ...] = (
     _spec(
-        "suno_generate_music", "MUSIC", rq.GenerateMusicRequest, title="Generate music",
-        summary="Write and produce new songs from a description or from your own lyrics, or an instrumental "
-        "from tags. Use this to make a song from scratch.",
-        toolset="create", produces="two song clips with audio, cover art and lyrics", seconds="1 to 3 minutes",
+        "suno_generate_music", "MUSIC", "GenerateMusicRequest", title="Generate music",
+        summary="New songs from a description or your lyrics (or instrumental from tags).",
+        toolset="create", produces="2 clips", seconds="1-3 min",
         next_step=_CLIPS_NEXT, upstream_credits=15,
     ),
     _spec(
-        "suno_generate_lyrics", "LYRICS", rq.GenerateLyricsRequest, title="Generate lyrics",
-        summary="Write song lyrics (with [Verse]/[Chorus] tags) from a theme, without making audio. Use it to "
-        "draft lyrics to review before suno_generate_music.",
-        toolset="create", produces="lyrics drafts with titles", seconds="10 to 30 seconds",
-        next_step=f"{_WAIT}; pass the chosen lyrics to suno_generate_music.", upstream_credits=1,
+        "suno_generate_lyrics", "LYRICS", "GenerateLyricsRequest", title="Generate lyrics",
+        summary="Draft lyrics from a theme, no audio, to review before generating.",
+        toolset="create", produces="lyrics drafts", seconds="10-30 s",
+        next_step=f"{_WAIT}, then suno_generate_music", upstream_credits=1,
     ),
     _spec(
-        "suno_extend_music", "EXTEND", rq.ExtendMusicRequest, title="Extend a song",
-        summary="Continue an existing clip from a given second, optionally with new lyrics. The result holds "
-        "only the new part.",
-        toolset="edit", produces="two clips holding the extension only", seconds="1 to 3 minutes",
-        next_step=f"{_WAIT}, then suno_concatenate_music on the extension clip for the whole song.",
-        upstream_credits=15, wire=_CONTINUE,
+        "suno_extend_music", "EXTEND", "ExtendMusicRequest", title="Extend a song",
+        summary="Continue a clip from a given second, maybe with new lyrics.",
+        toolset="edit", produces="2 clips of the new part", seconds="1-3 min",
+        next_step=f"{_WAIT}, suno_concatenate_music", upstream_credits=15, wire=_CONTINUE,
     ),
     _spec(
-        "suno_create_cover", "COVER", rq.CreateCoverRequest, title="Create a cover",
-        summary="Re-record an existing clip in another style (new tags, optionally new lyrics), keeping its melody.",
-        toolset="edit", produces="two cover clips", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=15, wire=_CONTINUE,
+        "suno_create_cover", "COVER", "CreateCoverRequest", title="Create a cover",
+        summary="Re-record a clip in another style, keeping its melody.",
+        toolset="edit", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=15,
+        wire=_CONTINUE,
     ),
     _spec(
-        "suno_extract_stems", "STEMS", rq.ExtractStemsRequest, title="Extract stems (vocals + instrumental)",
-        summary="Split a clip into two stems: vocals and instrumental.",
-        toolset="stems", produces="two stem clips (vocals, instrumental)", seconds="1 to 2 minutes",
-        next_step=f"{_WAIT}, then suno_download each stem.", upstream_credits=15,
+        "suno_extract_stems", "STEMS", "ExtractStemsRequest", title="Extract stems (vocals + instrumental)",
+        summary="Split a clip into vocals and instrumental.",
+        toolset="stems", produces="2 stem clips", seconds="1-2 min", next_step=f"{_WAIT}, suno_download",
+        upstream_credits=15,
     ),
     _spec(
-        "suno_extract_all_stems", "STEMS_FULL", rq.ExtractAllStemsRequest, title="Extract all stems",
-        summary="Split a clip into up to 12 instrument stems (vocals, drums, bass, guitar, keys, strings...). "
-        "Costs about five times the two-stem split.",
-        toolset="stems", produces="up to twelve stem clips", seconds="2 to 5 minutes",
-        next_step=f"{_WAIT}; a stem clip_id can go to suno_generate_midi.", upstream_credits=75,
+        "suno_extract_all_stems", "STEMS_FULL", "ExtractAllStemsRequest", title="Extract all stems",
+        summary="Split a clip into up to 12 instrument stems.",
+        toolset="stems", produces="up to 12 stem clips", seconds="2-5 min",
+        next_step=f"{_WAIT}; stems suit suno_generate_midi", upstream_credits=75,
     ),
     _spec(
-        "suno_add_vocals", "ADD_VOCALS", rq.AddVocalsRequest, title="Add vocals",
-        summary="Sing the given lyrics over an instrumental clip (best with an uploaded instrumental).",
-        toolset="edit", produces="two clips with vocals", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=15, wire=_CONTINUE,
+        "suno_add_vocals", "ADD_VOCALS", "AddVocalsRequest", title="Add vocals",
+        summary="Sing lyrics over an instrumental clip.",
+        toolset="edit", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=15,
+        wire=_CONTINUE,
     ),
     _spec(
-        "suno_add_instrumental", "ADD_INSTRUMENTAL", rq.AddInstrumentalRequest, title="Add instrumental",
-        summary="Compose a backing track under a vocal clip (best with an uploaded a-cappella).",
-        toolset="edit", produces="two clips with accompaniment", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=15, wire=_CONTINUE,
+        "suno_add_instrumental", "ADD_INSTRUMENTAL", "AddInstrumentalRequest", title="Add instrumental",
+        summary="Compose a backing track under a vocal clip.",
+        toolset="edit", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=15,
+        wire=_CONTINUE,
     ),
     _spec(
-        "suno_replace_section", "REPLACE_SECTION", rq.ReplaceSectionRequest, title="Replace a section",
-        summary="Regenerate a time range of a clip (for example fix one line), optionally with new lyrics for it.",
-        toolset="edit", produces="a clip with the section replaced", seconds="1 to 2 minutes",
-        next_step=_CLIPS_NEXT, upstream_credits=10,
+        "suno_replace_section", "REPLACE_SECTION", "ReplaceSectionRequest", title="Replace a section",
+        summary="Regenerate a time range of a clip, maybe with new lyrics.",
+        toolset="edit", produces="a clip", seconds="1-2 min", next_step=_CLIPS_NEXT, upstream_credits=10,
         wire={"start_s": "infill_start_s", "end_s": "infill_end_s", "section_lyrics": "infill_lyrics",
               "full_song": "auto_concat"},
     ),
     _spec(
-        "suno_remaster_music", "REMASTER", rq.RemasterMusicRequest, title="Remaster a song",
-        summary="Remaster a clip with a newer model for cleaner, fuller sound. Works best on clips under a day old.",
-        toolset="edit", produces="two remastered clips", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=15, wire={**_CONTINUE, "variation": "variation_category"},
+        "suno_remaster_music", "REMASTER", "RemasterMusicRequest", title="Remaster a song",
+        summary="Remaster a clip (newer model, fuller sound; best under a day old).",
+        toolset="edit", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=15,
+        wire={**_CONTINUE, "variation": "variation_category"},
     ),
     _spec(
-        "suno_mashup_music", "MASHUP", rq.MashupMusicRequest, title="Mash up two songs",
-        summary="Blend exactly two clips into a new song, steered by a description or lyrics.",
-        toolset="create", produces="two mashup clips", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=10,
+        "suno_mashup_music", "MASHUP", "MashupMusicRequest", title="Mash up two songs",
+        summary="Blend two clips into a new song.",
+        toolset="create", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=10,
     ),
     _spec(
-        "suno_sample_section", "SAMPLE", rq.SampleSectionRequest, title="Build a song from a sample",
-        summary="Take a short section of a clip (a riff, a hum) and build a new full song around it.",
-        toolset="create", produces="two new song clips", seconds="1 to 3 minutes", next_step=_CLIPS_NEXT,
-        upstream_credits=15,
+        "suno_sample_section", "SAMPLE", "SampleSectionRequest", title="Build a song from a sample",
+        summary="Build a song around a short section of a clip (a riff, a hum).",
+        toolset="create", produces="2 clips", seconds="1-3 min", next_step=_CLIPS_NEXT, upstream_credits=15,
         wire={"clip_id": "sample_clip_id", "start_s": "chop_sample_start_s", "end_s": "chop_sample_end_s"},
     ),
     _spec(
-        "suno_generate_sounds", "SOUNDS", rq.GenerateSoundsRequest, title="Generate sounds",
-        summary="Make a sound effect or loop (no song structure) from a short description, with optional tempo "
-        "and key.",
-        toolset="create", produces="sound clips", seconds="30 seconds to 2 minutes", next_step=_CLIPS_NEXT,
+        "suno_generate_sounds", "SOUNDS", "GenerateSoundsRequest", title="Generate sounds",
+        summary="A sound effect or loop from a description.",
+        toolset="create", produces="sound clips", seconds="0.5-2 min", next_step=_CLIPS_NEXT,
     ),
     _spec(
-        "suno_generate_midi", "MIDI", rq.GenerateMidiRequest, title="Generate MIDI",
-        summary="Transcribe a clip (or a single-instrument stem from suno_extract_all_stems) to MIDI notes.",
-        toolset="export", produces="a MIDI file link and note data", seconds="20 seconds to 2 minutes",
-        next_step=f"{_WAIT}, then suno_download with kind 'midi'.",
+        "suno_generate_midi", "MIDI", "GenerateMidiRequest", title="Generate MIDI",
+        summary="Transcribe a clip (or a one-instrument stem) to MIDI.",
+        toolset="export", produces="MIDI", seconds="0.3-2 min",
+        next_step=f"{_WAIT}, suno_download",
     ),
     _spec(
-        "suno_upload_audio", "UPLOAD", rq.UploadAudioRequest, title="Upload audio",
-        summary="Bring your own audio (a public link) into Suno so other tools can extend, cover or add "
-        "vocals/instrumental to it. Only audio you own or may use.",
-        toolset="create", produces="a clip_id for the uploaded audio", seconds="10 to 60 seconds",
-        next_step=f"{_WAIT}; use the clip_id with suno_extend_music, suno_create_cover, suno_add_vocals...",
+        "suno_upload_audio", "UPLOAD", "UploadAudioRequest", title="Upload audio",
+        summary="Bring in your own audio (a public link) to extend, cover or add to.",
+        toolset="create", produces="a clip_id", seconds="10-60 s",
+        next_step=_WAIT, upstream_credits=2,
+    ),
+    _spec(
+        "suno_concatenate_music", "CONCAT", "ConcatenateMusicRequest", title="Concatenate an extension",
+        summary="Join an extension clip with all before it into one song.",
+        toolset="edit", produces="1 clip", seconds="10-60 s", next_step=_CLIPS_NEXT, upstream_credits=2,
+        wire=_CONTINUE,
+    ),
+    _spec(
+        "suno_get_aligned_lyrics", "ALIGNED_LYRICS", "GetAlignedLyricsRequest", title="Get time-aligned lyrics",
+        summary="Time each word of a clip's lyrics (karaoke, subtitles).",
+        toolset="export", produces="timings", seconds="10-60 s", next_step=_WAIT,
+        upstream_credits=1,
+    ),
+    _spec(
+        "suno_generate_music_video", "VIDEO", "GenerateMusicVideoRequest", title="Generate a music video",
+        summary="A video for a clip (cover animated to the music).",
+        toolset="export", produces="a video link", seconds="1-3 min",
+        next_step=f"{_WAIT}, suno_download", upstream_credits=5,
+    ),
+    _spec(
+        "suno_export_wav", "WAV", "ExportWavRequest", title="Export as WAV",
+        summary="A lossless WAV of a clip.",
+        toolset="export", produces="a WAV link", seconds="10-60 s", next_step=f"{_WAIT}, suno_download",
         upstream_credits=2,
     ),
     _spec(
-        "suno_concatenate_music", "CONCAT", rq.ConcatenateMusicRequest, title="Concatenate an extension",
-        summary="Join an extension clip (from suno_extend_music) with everything before it into one full song.",
-        toolset="edit", produces="one full-song clip", seconds="10 to 60 seconds", next_step=_CLIPS_NEXT,
-        upstream_credits=2, wire=_CONTINUE,
+        "suno_detect_bpm", "BPM", "DetectBpmRequest", title="Detect BPM",
+        summary="A clip's tempo (average, min, max BPM).",
+        toolset="export", produces="BPM", seconds="10-30 s", next_step=_WAIT,
+        upstream_credits=1,
     ),
     _spec(
-        "suno_get_aligned_lyrics", "ALIGNED_LYRICS", rq.GetAlignedLyricsRequest, title="Get time-aligned lyrics",
-        summary="Time-stamp each word of a clip's lyrics (for karaoke or subtitles). The clip must have lyrics.",
-        toolset="export", produces="word timings", seconds="10 to 60 seconds",
-        next_step=f"{_WAIT}; the timings are in the task result.", upstream_credits=1,
+        "suno_extract_vocals", "VOX", "ExtractVocalsRequest", title="Extract a vocal sample",
+        summary="Isolate up to 30 s of a clip's vocals (best under a day old).",
+        toolset="stems", produces="vocals", seconds="10-60 s", next_step=f"{_WAIT}, suno_download",
+        upstream_credits=1, wire={"start_s": "vocal_start_s", "end_s": "vocal_end_s"},
     ),
     _spec(
-        "suno_generate_music_video", "VIDEO", rq.GenerateMusicVideoRequest, title="Generate a music video",
-        summary="Make a video for a clip (cover art animated to the music).",
-        toolset="export", produces="a video link", seconds="1 to 3 minutes",
-        next_step=f"{_WAIT}, then suno_download with kind 'video'.", upstream_credits=5,
+        "suno_upsample_tags", "UPSAMPLE_TAGS", "UpsampleTagsRequest", title="Expand style tags",
+        summary="Expand a few style tags into a richer style.",
+        toolset="create", produces="tags", seconds="a few s", next_step=_WAIT,
+        upstream_credits=1, confirmed=True,
     ),
     _spec(
-        "suno_export_wav", "WAV", rq.ExportWavRequest, title="Export as WAV",
-        summary="Get a lossless WAV file of a clip (for mastering or release).",
-        toolset="export", produces="a WAV link", seconds="10 to 60 seconds",
-        next_step=f"{_WAIT}, then suno_download with kind 'wav'.", upstream_credits=2,
-    ),
-    _spec(
-        "suno_detect_bpm", "BPM", rq.DetectBpmRequest, title="Detect BPM",
-        summary="Measure a clip's tempo (average, minimum and maximum beats per minute).",
-        toolset="export", produces="tempo figures", seconds="10 to 30 seconds",
-        next_step=f"{_WAIT}; the figures are in the task result.", upstream_credits=1,
-    ),
-    _spec(
-        "suno_extract_vocals", "VOX", rq.ExtractVocalsRequest, title="Extract a vocal sample",
-        summary="Isolate up to 30 seconds of a clip's vocals (for a voice reference). Works best on clips under a "
-        "day old.",
-        toolset="stems", produces="a vocal audio link and id", seconds="10 to 60 seconds",
-        next_step=f"{_WAIT}, then suno_download.", upstream_credits=1,
-        wire={"start_s": "vocal_start_s", "end_s": "vocal_end_s"},
-    ),
-    _spec(
-        "suno_upsample_tags", "UPSAMPLE_TAGS", rq.UpsampleTagsRequest, title="Expand style tags",
-        summary="Turn a few style tags into a richer style description to use as tags for suno_generate_music.",
-        toolset="create", produces="an expanded tag string", seconds="a few seconds",
-        next_step=f"{_WAIT}; use the result as tags.", upstream_credits=1, confirmed=True,
-    ),
-    _spec(
-        "suno_create_voice_persona", "PERSONA", rq.CreateVoicePersonaRequest, title="Create a voice persona",
+        "suno_create_voice_persona", "PERSONA", "CreateVoicePersonaRequest", title="Create a voice persona",
         summary="Unavailable at CCAPI.", toolset="create", produces="a persona id", seconds="unknown",
         next_step="not available", enabled=False,
     ),

@@ -68,6 +68,9 @@ def _configure_logging(level: str, *secrets: str | None) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+    if root.level > logging.DEBUG:
+        # One line per HTTP request (the watcher polls every few seconds) says nothing our own lines do not.
+        logging.getLogger("httpx2").setLevel(logging.WARNING)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -75,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ccapi-suno-mcp",
         description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
         epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
-        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret). See the README.",
+        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), CCAPI_SUNO_DEADLINE_SECONDS. "
+        "See the README.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -121,7 +125,11 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
     _configure_logging(args.log_level, settings.api_key, settings.http_token)
-    if settings.api_key is None and not settings.sandbox:
+    if settings.api_key_placeholder is not None and not settings.sandbox:
+        from ccapi_suno_mcp.errors import no_key_message
+
+        logger.warning("%s", no_key_message(settings.api_key_placeholder))
+    elif settings.api_key is None and not settings.sandbox:
         logger.warning(
             "CCAPI_API_KEY is not set: the server starts and lists its tools, but every call that reaches CCAPI "
             "will explain how to set it. Set CCAPI_API_KEY=sk-... in the server's environment, or run with "
@@ -132,7 +140,15 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     server = create_server(settings)
     if args.transport == "stdio":
-        server.run()
+        if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
+            from ccapi_suno_mcp._terminal import terminal_hint
+
+            print(terminal_hint(sandbox=settings.sandbox), file=sys.stderr, flush=True)
+        import anyio
+
+        from ccapi_suno_mcp.stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
         return
     token = settings.http_token
     if token is None and args.host not in LOOPBACK_HOSTS:

@@ -18,7 +18,7 @@ from typing import Literal, TextIO
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import Catalogue
 from ccapi_suno_mcp.errors import redact, tool_error
-from ccapi_suno_mcp.ledger import LedgerError, SQLiteLedger
+from ccapi_suno_mcp.ledger import LedgerError, LedgerUnusableError, SQLiteLedger
 from ccapi_suno_mcp.settings import Settings, SettingsError
 
 __all__ = ["Check", "run_doctor"]
@@ -52,6 +52,8 @@ async def _ledger_check(settings: Settings) -> Check:
     try:
         async with await SQLiteLedger.open(settings.ledger_path) as ledger:
             count = await ledger.count_tasks()
+    except LedgerUnusableError as exc:
+        return Check("ledger", "fail", str(exc))
     except (LedgerError, sqlite3.Error, OSError) as exc:
         return Check("ledger", "fail", f"{settings.ledger_path}: {exc}")
     return Check("ledger", "ok", f"{settings.ledger_path} ({count} task{'s' if count != 1 else ''})")
@@ -75,8 +77,13 @@ def _token_check(catalogue: Catalogue, models: list[str]) -> Check:
 async def collect_checks(settings: Settings, client: ccapi.SunoClient) -> list[Check]:
     """Every check, in order; CCAPI is only asked free questions."""
     checks: list[Check] = []
-    key_detail = "set" if settings.api_key else "CCAPI_API_KEY is not set: add it to the server's environment"
-    checks.append(Check("api key", "ok" if settings.api_key else "fail", key_detail))
+    if settings.api_key:
+        checks.append(Check("api key", "ok", "set"))
+    elif settings.api_key_placeholder is not None:
+        detail = f"CCAPI_API_KEY holds {settings.api_key_placeholder!r}, a placeholder the client did not expand"
+        checks.append(Check("api key", "fail", f"{detail}: put the real key in the server's environment"))
+    else:
+        checks.append(Check("api key", "fail", "CCAPI_API_KEY is not set: add it to the server's environment"))
     checks.append(Check("base url", "ok", settings.base_url))
     checks.append(await _ledger_check(settings))
     reason = _writable(settings.downloads)

@@ -7,7 +7,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.ccapi import redact
 
-__all__ = ["NO_KEY_MESSAGE", "redact", "tool_error"]
+__all__ = ["NO_KEY_MESSAGE", "no_key_message", "redact", "tool_error"]
 
 NO_KEY_MESSAGE = (
     "No CCAPI key is configured: set CCAPI_API_KEY in this server's environment and restart it "
@@ -16,12 +16,34 @@ NO_KEY_MESSAGE = (
 )
 
 
-def tool_error(error: ccapi.CCAPIError, *, base_url: str, api_key: str | None, subject: str = "") -> ToolError:
-    """The `ToolError` for a CCAPI failure: what happened and what to do, in one sentence."""
+def no_key_message(placeholder: str | None = None) -> str:
+    """Why no key is configured: unset, or `placeholder` (an unexpanded variable) where the key should be."""
+    if placeholder is None:
+        return NO_KEY_MESSAGE
+    return (
+        f"CCAPI_API_KEY holds {placeholder!r}, a placeholder, not a key: the MCP client did not expand the "
+        "variable (or the snippet was pasted unedited), so nothing was sent to CCAPI; put your real key in the "
+        "server's environment (Claude Code: ${CCAPI_API_KEY:-} in .mcp.json with CCAPI_API_KEY exported, or "
+        "claude mcp add ... -e CCAPI_API_KEY=<your key>) and restart the server."
+    )
+
+
+def tool_error(
+    error: ccapi.CCAPIError,
+    *,
+    base_url: str,
+    api_key: str | None,
+    subject: str = "",
+    no_key: str = NO_KEY_MESSAGE,
+) -> ToolError:
+    """The `ToolError` for a CCAPI failure: what happened and what to do, in one sentence.
+
+    `no_key` is the message for a missing key (see `no_key_message`).
+    """
     about = f" {subject}" if subject else ""
     match error:
         case ccapi.MissingAPIKeyError():
-            message = NO_KEY_MESSAGE
+            message = no_key
         case ccapi.AuthenticationError():
             message = (
                 "CCAPI rejected the API key (HTTP 401): check CCAPI_API_KEY (a CCAPI key, sk-...) "

@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+import inspect
+from collections.abc import Callable
+from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
-from pydantic import Field
+from mcp.server.context import ServerRequestContext
+from mcp.server.mcpserver.context import Context
+from mcp.server.mcpserver.prompts.base import Message, Prompt, PromptArgument
+from mcp.shared.exceptions import MCPError
+from mcp.types import INVALID_PARAMS, GetPromptRequestParams, GetPromptResult, InputRequiredResult
+from pydantic import Field, PrivateAttr, ValidationError, validate_call
+from pydantic.fields import FieldInfo
 
 __all__ = ["register_prompts"]
 
@@ -15,10 +23,59 @@ _WAIT = (
 )
 
 
-def register_prompts(server: MCPServer[Any]) -> None:
-    """Add the compose, lengthen, remix and release-pack prompts."""
+_Fn = TypeVar("_Fn", bound=Callable[..., str])
 
-    @server.prompt(name="compose_song", title="Compose a song")
+
+class _LazyPrompt(Prompt):
+    """A prompt whose argument validation (pydantic's `validate_call`) is built on its first use: building it for
+    every prompt at start-up cost more than the rest of the server's set-up."""
+
+    _validated: bool = PrivateAttr(default=False)
+
+    async def render(
+        self, arguments: dict[str, Any] | None, context: Context[Any, Any]
+    ) -> list[Message] | InputRequiredResult:
+        if not self._validated:
+            self.fn, self._validated = validate_call(self.fn), True
+        return await super().render(arguments, context)
+
+
+def _arguments(function: Callable[..., Any]) -> list[PromptArgument]:
+    """The prompt's arguments from its signature: names, descriptions (from `Field`), and which are required."""
+    arguments: list[PromptArgument] = []
+    for parameter in inspect.signature(function, eval_str=True).parameters.values():
+        metadata: tuple[Any, ...] = getattr(parameter.annotation, "__metadata__", ())
+        description = next((item.description for item in metadata if isinstance(item, FieldInfo)), None)
+        required = parameter.default is inspect.Parameter.empty
+        arguments.append(PromptArgument(name=parameter.name, description=description, required=required))
+    return arguments
+
+
+def prompt(server: MCPServer[Any], title: str) -> Callable[[_Fn], _Fn]:
+    """Register a function as the prompt named after it (like `@server.prompt`, its validation built lazily)."""
+
+    def register(function: _Fn) -> _Fn:
+        server.add_prompt(
+            _LazyPrompt(
+                name=function.__name__,
+                title=title,
+                description=inspect.cleandoc(function.__doc__ or ""),
+                arguments=_arguments(function),
+                fn=function,
+                context_kwarg=None,
+            )
+        )
+        return function
+
+    return register
+
+
+def register_prompts(server: MCPServer[Any]) -> None:
+    """Add the compose, lengthen, remix and release-pack prompts, and a `prompts/get` that answers bad requests
+    with invalid params (-32602) and a clear message; MCPServer's own answers them with code 0 and logs a
+    traceback."""
+
+    @prompt(server, "Compose a song")
     def compose_song(
         topic: Annotated[str, Field(description="What the song is about.")],
         style: Annotated[str, Field(description="Genre and mood, e.g. 'indie pop, dreamy'.")] = "",
@@ -41,7 +98,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "link, and offer to download, extend or export it."
         )
 
-    @server.prompt(name="lengthen_song", title="Lengthen a song")
+    @prompt(server, "Lengthen a song")
     def lengthen_song(
         clip_id: Annotated[str, Field(description="The clip to lengthen.")],
         continue_at: Annotated[str, Field(description="Second to continue from (default: near the end).")] = "",
@@ -57,7 +114,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "whole song, wait again, and give me the full song's link."
         )
 
-    @server.prompt(name="remix_song", title="Remix a song")
+    @prompt(server, "Remix a song")
     def remix_song(
         clip_id: Annotated[str, Field(description="The clip to remix.")],
         style: Annotated[str, Field(description="The new style, e.g. 'acoustic folk'.")],
@@ -70,7 +127,7 @@ def register_prompts(server: MCPServer[Any]) -> None:
             "with links."
         )
 
-    @server.prompt(name="release_pack", title="Prepare a release pack")
+    @prompt(server, "Prepare a release pack")
     def release_pack(clip_id: Annotated[str, Field(description="The finished clip to release.")]) -> str:
         """Export WAV, MIDI, time-aligned lyrics and a video for a clip, and save them locally."""
         return (
@@ -79,3 +136,32 @@ def register_prompts(server: MCPServer[Any]) -> None:
             f"tasks; tell me before you start). {_WAIT} Then suno_download kind=wav, kind=midi and kind=video, plus "
             "kind=audio and kind=image, and list the saved paths and the aligned lyrics."
         )
+
+    async def get_prompt(
+        ctx: ServerRequestContext[Any, Any], params: GetPromptRequestParams
+    ) -> GetPromptResult | InputRequiredResult:
+        prompts = {prompt.name: prompt for prompt in await server.list_prompts()}
+        prompt = prompts.get(params.name)
+        if prompt is None:
+            raise MCPError(INVALID_PARAMS, f"Unknown prompt {params.name!r}: the prompts are {', '.join(prompts)}")
+        given = params.arguments or {}
+        declared = prompt.arguments or []
+        missing = [argument.name for argument in declared if argument.required and argument.name not in given]
+        unknown = sorted(set(given) - {argument.name for argument in declared})
+        if missing or unknown:
+            problems = [f"missing required argument(s) {', '.join(missing)}"] if missing else []
+            problems += [f"unknown argument(s) {', '.join(unknown)}"] if unknown else []
+            accepted = ", ".join(argument.name for argument in declared)
+            raise MCPError(INVALID_PARAMS, f"Prompt {params.name}: {'; '.join(problems)} (it takes {accepted})")
+        try:
+            return await server.get_prompt(params.name, given)
+        except ValueError as exc:  # an argument of the wrong value: the ValidationError is down the cause chain
+            cause: BaseException | None = exc
+            while cause is not None and not isinstance(cause, ValidationError):
+                cause = cause.__cause__
+            if cause is None:
+                raise
+            problems = "; ".join(f"{'.'.join(map(str, item['loc']))}: {item['msg']}" for item in cause.errors())
+            raise MCPError(INVALID_PARAMS, f"Prompt {params.name}: {problems}") from None
+
+    server._lowlevel_server.add_request_handler("prompts/get", GetPromptRequestParams, get_prompt)  # pyright: ignore[reportPrivateUsage] - no public hook yet

@@ -9,15 +9,17 @@ and clip ids; 2025-era clients may `resources/subscribe` to any of these URIs.
 
 from __future__ import annotations
 
+import functools
 import json
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar, cast
 
 from mcp.server import MCPServer
+from mcp.server.apps import client_supports_apps
 from mcp.server.context import ServerRequestContext
 from mcp.server.lowlevel.server import NotificationOptions
 from mcp.server.mcpserver import Context
-from mcp.server.mcpserver.exceptions import ResourceNotFoundError
+from mcp.server.mcpserver.exceptions import ResourceError, ResourceNotFoundError
 from mcp.types import (
     Completion,
     CompletionArgument,
@@ -32,15 +34,16 @@ from mcp.types import (
     UnsubscribeRequestParams,
 )
 
+from ccapi_suno_mcp.ledger import LedgerUnusableError
 from ccapi_suno_mcp.notifications import RECENT_TASKS_URI, connection_of, task_uri
 from ccapi_suno_mcp.state import AppState, app_state
-from ccapi_suno_mcp.views import render_task
 
 __all__ = ["RECENT_LIMIT", "register_resources"]
 
 RECENT_LIMIT = 50
 LISTED_TASKS = 20
 JSON = "application/json"
+_Read = TypeVar("_Read", bound=Callable[..., Awaitable[str]])
 
 
 def _dump(value: Any) -> str:
@@ -52,6 +55,19 @@ def _state_of(ctx: ServerRequestContext[Any, Any]) -> AppState:
     if not isinstance(state, AppState):  # pragma: no cover - a server built without create_server
         raise TypeError("the server was not built by create_server")
     return state
+
+
+def _ledger_errors(read: _Read) -> _Read:
+    """A resource reader whose unusable ledger is reported as what it is, not as an internal error."""
+
+    @functools.wraps(read)
+    async def reader(*args: Any, **kwargs: Any) -> str:
+        try:
+            return await read(*args, **kwargs)
+        except LedgerUnusableError as exc:
+            raise ResourceError(str(exc)) from None
+
+    return cast(_Read, reader)
 
 
 def register_resources(server: MCPServer[Any], current_state: Callable[[], AppState]) -> None:
@@ -68,8 +84,11 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         description=f"The {RECENT_LIMIT} newest tasks this server submitted, newest first, with status and clips.",
         mime_type=JSON,
     )
+    @_ledger_errors
     async def recent_tasks() -> str:
         page = await current_state().ledger.list_tasks(limit=RECENT_LIMIT)
+        from ccapi_suno_mcp.views import render_task
+
         return _dump([render_task(record).model_dump(mode="json") for record in page.tasks])
 
     @server.resource(
@@ -79,10 +98,13 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         description="One task: status, progress, clips with links, lineage, status history and saved files.",
         mime_type=JSON,
     )
+    @_ledger_errors
     async def task_resource(task_id: str, ctx: Context) -> str:
         record = await app_state(ctx).ledger.get_task(task_id)
         if record is None:
             raise ResourceNotFoundError(f"no task {task_id} in the ledger")
+        from ccapi_suno_mcp.views import render_task
+
         view = render_task(record).model_dump(mode="json")
         view["history"] = [change.model_dump(mode="json") for change in record.history]
         view["request"] = record.request
@@ -95,6 +117,7 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         description="One clip: title, links, lyrics, the task that made it, what it was derived from, saved files.",
         mime_type=JSON,
     )
+    @_ledger_errors
     async def clip_resource(clip_id: str, ctx: Context) -> str:
         clip = await app_state(ctx).ledger.get_clip(clip_id)
         if clip is None:
@@ -110,7 +133,10 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         if argument.name not in ("task_id", "clip_id"):
             return None
         kind = "task" if argument.name == "task_id" else "clip"
-        values = await current_state().ledger.search_ids(argument.value, kind=kind, limit=20)
+        try:
+            values = await current_state().ledger.search_ids(argument.value, kind=kind, limit=20)
+        except LedgerUnusableError:
+            return Completion(values=[])
         return Completion(values=values, has_more=len(values) == 20)
 
     async def list_resources(
@@ -118,7 +144,10 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
     ) -> ListResourcesResult:
         state = _state_of(ctx)
         state.notifier.remember(connection_of(ctx.session), ctx.protocol_version)
-        page = await state.ledger.list_tasks(limit=LISTED_TASKS)
+        try:
+            page = await state.ledger.list_tasks(limit=LISTED_TASKS)
+        except LedgerUnusableError:  # reading a resource says what is wrong; the list still shows what is static
+            return ListResourcesResult(resources=await server.list_resources())
         listed = [
             Resource(
                 uri=task_uri(record.task_id),
@@ -130,7 +159,10 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
             for record in page.tasks
             if record.task_id
         ]
-        return ListResourcesResult(resources=[*await server.list_resources(), *listed])
+        # A `ui://` view is listed only to clients that can show it (MCP Apps); the others see what they always saw.
+        shows_apps = client_supports_apps(ctx)
+        static = [item for item in await server.list_resources() if shows_apps or not item.uri.startswith("ui://")]
+        return ListResourcesResult(resources=[*static, *listed])
 
     async def subscribe(ctx: ServerRequestContext[Any, Any], params: SubscribeRequestParams) -> EmptyResult:
         _state_of(ctx).notifier.subscribe(connection_of(ctx.session), str(params.uri))

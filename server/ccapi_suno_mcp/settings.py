@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,9 +13,19 @@ from urllib.parse import urlsplit
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 
-__all__ = ["ENVIRONMENT", "LOOPBACK_HOSTS", "SECRET_VARIABLES", "Settings", "SettingsError"]
+__all__ = [
+    "DEFAULT_CALL_DEADLINE",
+    "ENVIRONMENT",
+    "LOOPBACK_HOSTS",
+    "SECRET_VARIABLES",
+    "Settings",
+    "SettingsError",
+    "is_placeholder_key",
+]
 
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
+DEFAULT_CALL_DEADLINE = 25.0
+"""Seconds a tool call may take in all, retries included: well under the 60 s many clients allow a request."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
 
 ENVIRONMENT: Mapping[str, str] = {
@@ -29,7 +40,31 @@ ENVIRONMENT: Mapping[str, str] = {
     "names and model names (see README).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
     "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
+    "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
+    f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
+    f"{DEFAULT_CALL_DEADLINE:g}.",
 }
+
+
+# What a key looks like when a client passed the variable through unexpanded, or a snippet was pasted unedited.
+# No real key has these shapes (CCAPI keys are `sk-` and letters and digits), so such a value counts as missing.
+_PLACEHOLDER_KEY = re.compile(
+    r"""
+      .*\$\{.*          # ${CCAPI_API_KEY}, ${user_config.api_key}, ${env:CCAPI_API_KEY}, ${input:...}
+    | \$[A-Za-z_]\w*     # $CCAPI_API_KEY
+    | %[A-Za-z_]\w*%     # %CCAPI_API_KEY% (Windows)
+    | \{\{.*\}\}        # {{CCAPI_API_KEY}}
+    | <.*>              # <your CCAPI key>
+    | sk-(?:[.xX*…]{3,}|…)  # sk-..., sk-…, sk-xxx, sk-XXXX, sk-***
+    """,
+    re.VERBOSE,
+)
+_PLACEHOLDER_SHOWN = 60  # characters of a placeholder repeated in messages
+
+
+def is_placeholder_key(value: str) -> bool:
+    """Whether `value` is an unexpanded variable or a template placeholder rather than a key."""
+    return _PLACEHOLDER_KEY.fullmatch(value.strip()) is not None
 
 
 class SettingsError(ValueError):
@@ -47,6 +82,8 @@ class Settings:
     """Everything configurable, read once by `from_env` (or built directly by tests)."""
 
     api_key: str | None = field(default=None, repr=False)
+    api_key_placeholder: str | None = None
+    """What CCAPI_API_KEY held when it was a placeholder (so `api_key` is None): messages say it was not expanded."""
     base_url: str = DEFAULT_BASE_URL
     home: Path = field(default_factory=_default_home)
     download_dir: Path | None = None
@@ -54,6 +91,7 @@ class Settings:
     action_overrides: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
     sandbox: bool = False
     http_token: str | None = field(default=None, repr=False)
+    call_deadline: float = DEFAULT_CALL_DEADLINE
 
     @property
     def downloads(self) -> Path:
@@ -93,8 +131,11 @@ class Settings:
         home_text = env.get("CCAPI_SUNO_HOME", "").strip()
         home = Path(home_text).expanduser() if home_text else _default_home()
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
+        key = (env.get("CCAPI_API_KEY") or "").strip()
+        placeholder = is_placeholder_key(key)
         settings = cls(
-            api_key=(env.get("CCAPI_API_KEY") or "").strip() or None,
+            api_key=None if placeholder else key or None,
+            api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
             base_url=base_url,
             home=home,
             download_dir=Path(download_text).expanduser() if download_text else None,
@@ -102,9 +143,22 @@ class Settings:
             action_overrides=_parse_actions(env.get("CCAPI_SUNO_ACTIONS", "")),
             sandbox=sandbox,
             http_token=(env.get("CCAPI_SUNO_HTTP_TOKEN") or "").strip() or None,
+            call_deadline=_parse_seconds("CCAPI_SUNO_DEADLINE_SECONDS", env.get("CCAPI_SUNO_DEADLINE_SECONDS", "")),
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
+
+
+def _parse_seconds(name: str, text: str) -> float:
+    if not text.strip():
+        return DEFAULT_CALL_DEADLINE
+    try:
+        seconds = float(text)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, e.g. 25; got {text!r}") from None
+    if not 1 <= seconds <= 3600:
+        raise SettingsError(f"{name} must be between 1 and 3600 seconds; got {text!r}")
+    return seconds
 
 
 def _parse_toolsets(text: str) -> frozenset[Toolset]:

@@ -1,38 +1,118 @@
-"""What the server's lifespan holds, and how tools, resources and prompts reach it."""
+"""What the server's lifespan holds, and how tools, resources and prompts reach it.
+
+The CCAPI client, the ledger and the watcher are made on first use, not when the server starts: listing the
+tools needs none of them, and importing and opening them would otherwise delay the client's first answer. With
+a key, the lifespan starts the watcher at once (it resumes pending tasks), which makes all three.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from mcp.server.mcpserver import Context
 
 from ccapi_suno_mcp.catalogue import Catalogue
-from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
-from ccapi_suno_mcp.errors import tool_error
-from ccapi_suno_mcp.ledger import TaskLedger
 from ccapi_suno_mcp.notifications import Notifier, connection_of
 from ccapi_suno_mcp.settings import Settings
-from ccapi_suno_mcp.watcher import Watcher
+
+if TYPE_CHECKING:
+    import httpx2
+
+    from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
+    from ccapi_suno_mcp.ledger import TaskLedger
+    from ccapi_suno_mcp.watcher import Watcher
 
 __all__ = ["AppState", "app_state"]
 
 
-@dataclass(slots=True)
 class AppState:
-    """The objects one server process shares: opened and closed by the lifespan."""
+    """The objects one server process shares; `aclose()` closes those it opened.
 
-    settings: Settings
-    catalogue: Catalogue
-    client: SunoClient
-    ledger: TaskLedger
-    notifier: Notifier
-    watcher: Watcher
-    sandbox_url: str | None = None
+    Args:
+        settings, catalogue, notifier: as the server was built with them.
+        base_url, api_key: where and as whom the CCAPI client talks (the sandbox's own, in sandbox mode).
+        ledger_path: the SQLite ledger's file, opened on first use (ignored when `ledger` is given).
+        ledger: a ledger the caller owns, used instead of the file.
+        http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
+        interval: seconds between the watcher's polls (None: the watcher's default).
+        sandbox_url: the in-process sandbox's origin, in sandbox mode.
+    """
+
+    def __init__(
+        self,
+        *,
+        settings: Settings,
+        catalogue: Catalogue,
+        notifier: Notifier,
+        base_url: str,
+        api_key: str | None,
+        ledger_path: Path,
+        ledger: TaskLedger | None = None,
+        http_client: httpx2.AsyncClient | None = None,
+        interval: float | None = None,
+        sandbox_url: str | None = None,
+    ) -> None:
+        self.settings = settings
+        self.catalogue = catalogue
+        self.notifier = notifier
+        self.sandbox_url = sandbox_url
+        self._base_url = base_url
+        self._api_key = api_key
+        self._ledger_path = ledger_path
+        self._http_client = http_client
+        self._interval = interval
+        self._client: SunoClient | None = None
+        self._ledger = ledger
+        self._owns_ledger = ledger is None
+        self._watcher: Watcher | None = None
+
+    @property
+    def client(self) -> SunoClient:
+        """The CCAPI client."""
+        if self._client is None:
+            from ccapi_suno_mcp.ccapi import SunoClient
+
+            self._client = SunoClient(api_key=self._api_key, base_url=self._base_url, http_client=self._http_client)
+        return self._client
+
+    @property
+    def ledger(self) -> TaskLedger:
+        """The task ledger (the SQLite file opens on its first query)."""
+        if self._ledger is None:
+            from ccapi_suno_mcp.ledger import SQLiteLedger
+
+            self._ledger = SQLiteLedger(self._ledger_path)
+        return self._ledger
+
+    @property
+    def watcher(self) -> Watcher:
+        """The background poller of pending tasks."""
+        if self._watcher is None:
+            from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
+
+            interval = self._interval or DEFAULT_INTERVAL
+            self._watcher = Watcher(self.client, self.ledger, self.notifier, interval=interval)
+        return self._watcher
+
+    async def aclose(self) -> None:
+        """Close the client and the ledger, if they were opened (a ledger the caller owns stays open)."""
+        if self._client is not None:
+            await self._client.aclose()
+        if self._owns_ledger and self._ledger is not None:
+            await self._ledger.aclose()
 
     def error(self, error: CCAPIError, subject: str = "") -> Exception:
         """The tool error for a CCAPI failure, with the key redacted."""
-        return tool_error(error, base_url=self.client.base_url, api_key=self.settings.api_key, subject=subject)
+        from ccapi_suno_mcp.errors import no_key_message, tool_error
+
+        return tool_error(
+            error,
+            base_url=self.client.base_url,
+            api_key=self.settings.api_key,
+            subject=subject,
+            no_key=no_key_message(self.settings.api_key_placeholder),
+        )
 
 
 def app_state(ctx: Context[Any, Any]) -> AppState:

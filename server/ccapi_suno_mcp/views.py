@@ -63,6 +63,9 @@ class TaskView(BaseModel):
     submitted_at: str | None = Field(default=None, description="When it was submitted (UTC, ISO 8601).")
     local_files: list[FileView] = Field(default_factory=lambda: list[FileView]())
     resource_uri: str | None = Field(default=None, description="MCP resource that follows this task.")
+    not_refreshed: str | None = Field(
+        default=None, description="Set when CCAPI could not be read: why this is the ledger's last known state."
+    )
     next_step: str = Field(description="What to do next.")
 
 
@@ -177,6 +180,8 @@ def _line(view: TaskView) -> str:
         text += f"\n  - {clip.clip_id} {clip.title or ''}{length} {link or ''}".rstrip()
     if view.result:
         text += f"\n  result: {view.result}"
+    if view.not_refreshed:
+        text += f"\n  ({view.not_refreshed})"
     return text
 
 

@@ -14,16 +14,33 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
-from ccapi_suno_mcp.ledger import TaskLedger
+from ccapi_suno_mcp.ccapi import (
+    AuthenticationError,
+    CCAPIError,
+    InsufficientBalanceError,
+    PermissionDeniedError,
+    SunoClient,
+)
+from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
-__all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "Pause", "Watcher", "wait_or_wake"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "GIVE_UP_AFTER_SECONDS",
+    "MAX_BACKOFF",
+    "REJECTED_INTERVAL",
+    "Pause",
+    "Watcher",
+    "is_refusal",
+    "wait_or_wake",
+]
 
 logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
+REJECTED_INTERVAL = 300.0
+"""Seconds between polls while CCAPI refuses the key (or the balance is spent): asking sooner cannot help."""
 SETTLE_EVERY_SECONDS = 60.0
 """How often the watcher marks submissions interrupted by a crash (left 'submitting') as outcome unknown."""
 GIVE_UP_AFTER_SECONDS = 600.0
@@ -40,6 +57,11 @@ async def wait_or_wake(wake: anyio.Event, seconds: float | None) -> None:
         return
     with anyio.move_on_after(seconds):
         await wake.wait()
+
+
+def is_refusal(error: CCAPIError) -> bool:
+    """Whether CCAPI refuses this key itself (rejected, out of balance, banned): waiting will not change it."""
+    return isinstance(error, AuthenticationError | InsufficientBalanceError | PermissionDeniedError)
 
 
 class Watcher:
@@ -63,11 +85,23 @@ class Watcher:
         self.interval = interval
         self.cycles = 0
         self.consecutive_failures = 0
+        self.last_error: CCAPIError | None = None
+        """Why the latest poll failed; None once one succeeds."""
         self._wake = anyio.Event()
         self._cycle_done = anyio.Event()
         self._absent_since: dict[str, float] = {}
         self._given_up: set[str] = set()
         self._last_settled = float("-inf")
+
+    @property
+    def refusal(self) -> CCAPIError | None:
+        """CCAPI's refusal of the key (see `is_refusal`) that stopped the latest poll, if any."""
+        return self.last_error if self.last_error is not None and is_refusal(self.last_error) else None
+
+    def note_success(self) -> None:
+        """CCAPI just answered a call of this server: stop backing off, poll soon."""
+        self.last_error = None
+        self.wake(reset_backoff=True)
 
     def wake(self, *, reset_backoff: bool = False) -> None:
         """Poll soon: a task was submitted or someone started waiting.
@@ -92,6 +126,10 @@ class Watcher:
         while True:
             try:
                 delay = await self.poll_once()
+            except LedgerUnusableError:  # nothing to poll for until the user replaces the file (the ledger said why)
+                logger.info("the watcher stopped: the ledger cannot be used")
+                self._finish_cycle()
+                return
             except Exception:  # the top-level handler of a background loop: log, back off, keep going
                 self.consecutive_failures += 1
                 delay = self._backoff()
@@ -118,12 +156,14 @@ class Watcher:
             tasks = await self._client.fetch_tasks(pending)
         except CCAPIError as exc:
             self.consecutive_failures += 1
-            backoff = self._backoff()
+            self.last_error = exc
+            backoff = REJECTED_INTERVAL if is_refusal(exc) else self._backoff()
             logger.warning("polling %d pending task(s) failed (%s); next try in %.0fs", len(pending), exc, backoff)
             self._finish_cycle()
             return backoff
         self.consecutive_failures = 0
-        changed = [task.task_id for task in tasks if await self._ledger.apply_update(task)]
+        self.last_error = None
+        changed, _ = await self._ledger.apply_updates(tasks)  # one trip to the ledger for the whole batch
         answered = {task.task_id for task in tasks}
         now = self._clock()
         for task_id in pending:

@@ -21,6 +21,7 @@ import httpx2
 from pydantic import ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
+from ccapi_suno_mcp.ccapi._constants import DEFAULT_BASE_URL
 from ccapi_suno_mcp.ccapi._errors import (
     APIConnectionError,
     APIStatusError,
@@ -48,7 +49,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-DEFAULT_BASE_URL = "https://api.ccapi.ai"
 DEFAULT_TIMEOUT = httpx2.Timeout(30.0, connect=10.0)
 DEFAULT_MAX_RETRIES = 4
 INITIAL_RETRY_DELAY = 0.5

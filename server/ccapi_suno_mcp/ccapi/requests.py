@@ -49,7 +49,7 @@ _OLD_MODELS: frozenset[str] = frozenset({"v3.5", "v4"})
 _OLD_LYRICS_MAX, LYRICS_MAX = 3000, 5000
 _OLD_TAGS_MAX, TAGS_MAX = 200, 1000
 
-ID_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}$"
+ID_PATTERN = r"^[\w.:-]{1,128}$"  # word characters, dot, colon, dash: never a path or a space
 TASK_ID_PATTERN = r"^task_[A-Za-z0-9]{1,64}$"
 
 Weight = Annotated[float | None, Field(ge=0, le=1)]
@@ -71,10 +71,7 @@ class SunoRequest(BaseModel):
 
     extra: dict[str, Any] | None = Field(
         default=None,
-        description=(
-            "Advanced: further CCAPI body fields this server does not model, sent as given "
-            '(for example {"auto_lyrics": true}). Leave empty unless CCAPI documents the field.'
-        ),
+        description="Unmodelled CCAPI fields.",
     )
 
     @field_validator("extra")
@@ -99,17 +96,14 @@ class _SourceClip(SunoRequest):
         str,
         Field(
             pattern=ID_PATTERN,
-            description="The clip to work on: a clip_id from an earlier task's result (or from suno_upload_audio).",
+            description="Source clip_id.",
         ),
     ]
     task_id: Annotated[
         str | None,
         Field(
             pattern=TASK_ID_PATTERN,
-            description=(
-                "The CCAPI task that produced the clip (task_...). Leave empty: the server finds it in its "
-                "ledger. Give it only for a clip this server has not seen."
-            ),
+            description="Rarely needed: its task_id.",
         ),
     ] = None
 
@@ -119,23 +113,22 @@ class _Style(SunoRequest):
 
     model: Annotated[
         ModelVersion | None,
-        Field(description="Suno model version. Empty: CCAPI's default. v4.5 and later allow longer lyrics and tags."),
+        Field(description="Suno model."),
     ] = None
-    title: Annotated[str | None, Field(min_length=1, max_length=80, description="Song title, at most 80 chars.")] = None
+    title: Annotated[str | None, Field(min_length=1, max_length=80, description="Song title.")] = None
     tags: Annotated[
         str | None,
         Field(
             min_length=1,
             max_length=TAGS_MAX,
-            description="Comma-separated styles, e.g. 'indie pop, dreamy, female vocal'. At most 1000 characters "
-            "(200 on v3.5 and v4).",
+            description="Comma-separated styles (≤200 on v3.5, v4).",
         ),
     ] = None
-    negative_tags: Annotated[
-        str | None, Field(min_length=1, max_length=TAGS_MAX, description="Comma-separated styles to avoid.")
-    ] = None
-    style_weight: Annotated[Weight, Field(description="How strongly to follow the tags, 0 to 1.")] = None
-    weirdness_constraint: Annotated[Weight, Field(description="How experimental to be, 0 (safe) to 1 (weird).")] = None
+    negative_tags: Annotated[str | None, Field(min_length=1, max_length=TAGS_MAX, description="Styles to avoid.")] = (
+        None
+    )
+    style_weight: Annotated[Weight, Field(description="Tag adherence.")] = None
+    weirdness_constraint: Annotated[Weight, Field(description="How experimental.")] = None
 
     @model_validator(mode="after")
     def _limits_of_older_models(self) -> Self:
@@ -161,8 +154,7 @@ _Lyrics = Annotated[
     Field(
         min_length=1,
         max_length=LYRICS_MAX,
-        description="Exact lyrics to sing, with section tags like [Verse] and [Chorus]. At most 5000 characters "
-        "(3000 on v3.5 and v4). Give lyrics OR description.",
+        description="Lyrics to sing (≤3000 on v3.5, v4); or description.",
     ),
 ]
 _Description = Annotated[
@@ -170,8 +162,7 @@ _Description = Annotated[
     Field(
         min_length=1,
         max_length=400,
-        description="A plain description of the song to write (Suno writes the lyrics), at most 400 characters. "
-        "Give description OR lyrics.",
+        description="What it is about (Suno writes lyrics); or lyrics.",
     ),
 ]
 
@@ -196,7 +187,7 @@ class _Prompted(_Style):
 
 
 class GenerateMusicRequest(_Prompted):
-    instrumental: Annotated[bool, Field(description="True for music without vocals.")] = False
+    instrumental: Annotated[bool, Field(description="No vocals.")] = False
 
     @model_validator(mode="after")
     def _something_to_make(self) -> Self:
@@ -216,19 +207,19 @@ class GenerateMusicRequest(_Prompted):
 class GenerateLyricsRequest(SunoRequest):
     prompt: Annotated[
         str,
-        Field(min_length=1, max_length=3000, description="What the lyrics should be about: theme, mood, structure."),
+        Field(min_length=1, max_length=3000, description="Theme, mood, structure."),
     ]
 
 
 class ExtendMusicRequest(_SourceClip, _Prompted):
     continue_at: Annotated[
         float,
-        Field(ge=0, le=3600, description="Second of the source clip to continue from (less than its duration)."),
+        Field(ge=0, le=3600, description="Second to continue from (< clip duration)."),
     ]
 
 
 class CreateCoverRequest(_SourceClip, _Prompted):
-    audio_weight: Annotated[Weight, Field(description="How close to stay to the original audio, 0 to 1.")] = None
+    audio_weight: Annotated[Weight, Field(description="Closeness to the original.")] = None
 
 
 class ExtractStemsRequest(_SourceClip):
@@ -240,9 +231,9 @@ class ExtractAllStemsRequest(_SourceClip):
 
 
 class _Overpainting(_SourceClip, _Style):
-    audio_weight: Annotated[Weight, Field(description="How much of the source audio to keep, 0 to 1.")] = None
-    overpainting_start_s: Annotated[Seconds, Field(description="Start of the range to fill, in seconds.")] = None
-    overpainting_end_s: Annotated[Seconds, Field(description="End of the range to fill, in seconds.")] = None
+    audio_weight: Annotated[Weight, Field(description="How much source audio to keep.")] = None
+    overpainting_start_s: Annotated[Seconds, Field(description="Range start, s.")] = None
+    overpainting_end_s: Annotated[Seconds, Field(description="Range end, s.")] = None
 
     @model_validator(mode="after")
     def _range_in_order(self) -> Self:
@@ -253,7 +244,7 @@ class _Overpainting(_SourceClip, _Style):
 class AddVocalsRequest(_Overpainting):
     lyrics: Annotated[
         str,
-        Field(min_length=1, max_length=LYRICS_MAX, description="Lyrics to sing over the instrumental clip."),
+        Field(min_length=1, max_length=LYRICS_MAX, description="Lyrics to sing."),
     ]
 
 
@@ -262,21 +253,19 @@ class AddInstrumentalRequest(_Overpainting):
 
 
 class ReplaceSectionRequest(_SourceClip, _Style):
-    start_s: Annotated[float, Field(ge=0, le=3600, description="Start of the section to replace, in seconds.")]
+    start_s: Annotated[float, Field(ge=0, le=3600, description="Section start, s.")]
     end_s: Annotated[
         float,
-        Field(gt=0, le=3600, description="End of the section, in seconds. Suno works best with 6 to 60 seconds."),
+        Field(gt=0, le=3600, description="Section end, s (best 6-60 s long)."),
     ]
     section_lyrics: Annotated[
-        str | None, Field(min_length=1, max_length=LYRICS_MAX, description="New lyrics for the replaced section.")
+        str | None, Field(min_length=1, max_length=LYRICS_MAX, description="New lyrics for the section.")
     ] = None
     lyrics: Annotated[
         str | None,
-        Field(min_length=1, max_length=LYRICS_MAX, description="The song's full lyrics, as context for the section."),
+        Field(min_length=1, max_length=LYRICS_MAX, description="Full lyrics, as context."),
     ] = None
-    full_song: Annotated[
-        bool | None, Field(description="True to also get the whole song re-joined with the new section.")
-    ] = None
+    full_song: Annotated[bool | None, Field(description="Also return the whole re-joined song.")] = None
 
     @model_validator(mode="after")
     def _section_in_order(self) -> Self:
@@ -285,19 +274,19 @@ class ReplaceSectionRequest(_SourceClip, _Style):
 
 
 class RemasterMusicRequest(_SourceClip):
-    model: Annotated[ModelVersion | None, Field(description="Suno model version for the remaster.")] = None
+    model: Annotated[ModelVersion | None, Field(description="Suno model.")] = None
     variation: Annotated[
         Literal["subtle", "normal", "high"] | None,
-        Field(description="How far the remaster may move from the original (v5)."),
+        Field(description="How far it may move (v5)."),
     ] = None
 
 
 class MashupMusicRequest(_Prompted):
     clip_ids: Annotated[
         list[Annotated[str, Field(pattern=ID_PATTERN)]],
-        Field(min_length=2, max_length=2, description="Exactly two clip ids to blend into one song."),
+        Field(min_length=2, max_length=2, description="Two clip_ids to blend."),
     ]
-    vocal_gender: Annotated[Literal["f", "m"] | None, Field(description="Preferred voice: f or m (v4.5+).")] = None
+    vocal_gender: Annotated[Literal["f", "m"] | None, Field(description="Voice (v4.5+).")] = None
 
     @model_validator(mode="after")
     def _two_different_clips(self) -> Self:
@@ -307,9 +296,9 @@ class MashupMusicRequest(_Prompted):
 
 
 class SampleSectionRequest(_SourceClip, _Prompted):
-    start_s: Annotated[float, Field(ge=0, le=3600, description="Start of the sample in the source clip, seconds.")]
-    end_s: Annotated[float, Field(gt=0, le=3600, description="End of the sample in the source clip, seconds.")]
-    instrumental: Annotated[bool | None, Field(description="True for a new song without vocals.")] = None
+    start_s: Annotated[float, Field(ge=0, le=3600, description="Sample start, s.")]
+    end_s: Annotated[float, Field(gt=0, le=3600, description="Sample end, s.")]
+    instrumental: Annotated[bool | None, Field(description="No vocals.")] = None
 
     @model_validator(mode="after")
     def _sample_in_order(self) -> Self:
@@ -324,13 +313,11 @@ MusicalKey = Literal[
 
 
 class GenerateSoundsRequest(SunoRequest):
-    prompt: Annotated[
-        str, Field(min_length=1, max_length=500, description="The sound to make, e.g. 'rain on a tin roof, loop'.")
-    ]
-    model: Annotated[ModelVersion | None, Field(description="Suno model version. Empty: CCAPI's default.")] = None
-    loop: Annotated[bool | None, Field(description="True for a seamless loop.")] = None
-    bpm: Annotated[int | None, Field(ge=1, le=300, description="Tempo in beats per minute, 1 to 300.")] = None
-    key: Annotated[MusicalKey | None, Field(description="Musical key, e.g. 'C' or 'Am'.")] = None
+    prompt: Annotated[str, Field(min_length=1, max_length=500, description="The sound, e.g. 'rain on a tin roof'.")]
+    model: Annotated[ModelVersion | None, Field(description="Suno model.")] = None
+    loop: Annotated[bool | None, Field(description="Seamless loop.")] = None
+    bpm: Annotated[int | None, Field(ge=1, le=300, description="Tempo.")] = None
+    key: Annotated[MusicalKey | None, Field(description="Musical key.")] = None
 
 
 class GenerateMidiRequest(_SourceClip):
@@ -343,7 +330,7 @@ class UploadAudioRequest(SunoRequest):
         Field(
             pattern=r"^https?://[^\s/$.?#][^\s]*$",
             max_length=2048,
-            description="Public http(s) link to an audio file you own or may use (mp3, wav, m4a).",
+            description="Public link to audio you may use (mp3, wav, m4a).",
         ),
     ]
 
@@ -369,8 +356,8 @@ class DetectBpmRequest(_SourceClip):
 
 
 class ExtractVocalsRequest(_SourceClip):
-    start_s: Annotated[Seconds, Field(description="Start of the vocal window, seconds.")] = None
-    end_s: Annotated[Seconds, Field(description="End of the vocal window, seconds (at most 30 s after start).")] = None
+    start_s: Annotated[Seconds, Field(description="Window start, s.")] = None
+    end_s: Annotated[Seconds, Field(description="Window end, s (≤30 s after start).")] = None
 
     @model_validator(mode="after")
     def _window(self) -> Self:
@@ -383,7 +370,7 @@ class ExtractVocalsRequest(_SourceClip):
 class UpsampleTagsRequest(SunoRequest):
     tags: Annotated[
         str,
-        Field(min_length=1, max_length=TAGS_MAX, description="Short style tags to expand, e.g. 'jazz, smooth'."),
+        Field(min_length=1, max_length=TAGS_MAX, description="Tags to expand, e.g. 'jazz, smooth'."),
     ]
 
 

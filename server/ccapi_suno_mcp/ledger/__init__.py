@@ -5,25 +5,31 @@ task id the moment it comes back. `TaskLedger` is the interface tools, watcher a
 `SQLiteLedger` is the embedded implementation.
 """
 
-from ccapi_suno_mcp.ledger._models import (
-    ClipRecord,
-    LocalFile,
-    StatusChange,
-    SubmissionState,
-    TaskPage,
-    TaskRecord,
-    body_fingerprint,
-)
-from ccapi_suno_mcp.ledger._protocol import (
-    DEFAULT_DUPLICATE_WINDOW,
-    InvalidCursorError,
-    LedgerClosedError,
-    LedgerError,
-    SchemaVersionError,
-    TaskLedger,
-    UnknownSubmissionError,
-)
-from ccapi_suno_mcp.ledger._sqlite import SQLiteLedger
+from typing import TYPE_CHECKING
+
+from ccapi_suno_mcp._lazy import lazy_exports
+
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ledger._models import (
+        ClipRecord,
+        LocalFile,
+        StatusChange,
+        SubmissionState,
+        TaskPage,
+        TaskRecord,
+        body_fingerprint,
+    )
+    from ccapi_suno_mcp.ledger._protocol import (
+        DEFAULT_DUPLICATE_WINDOW,
+        InvalidCursorError,
+        LedgerClosedError,
+        LedgerError,
+        LedgerUnusableError,
+        SchemaVersionError,
+        TaskLedger,
+        UnknownSubmissionError,
+    )
+    from ccapi_suno_mcp.ledger._sqlite import SQLiteLedger
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
@@ -31,6 +37,7 @@ __all__ = [
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnusableError",
     "LocalFile",
     "SQLiteLedger",
     "SchemaVersionError",
@@ -42,3 +49,25 @@ __all__ = [
     "UnknownSubmissionError",
     "body_fingerprint",
 ]
+
+__getattr__ = lazy_exports(
+    __name__,
+    {
+        "ClipRecord": "_models",
+        "LocalFile": "_models",
+        "StatusChange": "_models",
+        "SubmissionState": "_models",
+        "TaskPage": "_models",
+        "TaskRecord": "_models",
+        "body_fingerprint": "_models",
+        "DEFAULT_DUPLICATE_WINDOW": "_protocol",
+        "InvalidCursorError": "_protocol",
+        "LedgerClosedError": "_protocol",
+        "LedgerError": "_protocol",
+        "LedgerUnusableError": "_protocol",
+        "SchemaVersionError": "_protocol",
+        "TaskLedger": "_protocol",
+        "UnknownSubmissionError": "_protocol",
+        "SQLiteLedger": "_sqlite",
+    },
+)

@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, Protocol
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal, Protocol
 
-from ccapi_suno_mcp.ccapi import SunoTask
-from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ccapi import SunoTask
+    from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnusableError",
     "SchemaVersionError",
     "TaskLedger",
     "UnknownSubmissionError",
@@ -42,7 +45,24 @@ class LedgerClosedError(LedgerError):
     """The ledger was used after `aclose`."""
 
 
-class SchemaVersionError(LedgerError):
+class LedgerUnusableError(LedgerError):
+    """The ledger file cannot be used: damaged, not a database, or written by a newer version of this program.
+
+    The file is left exactly as it was. The message is one sentence for the user: which file, what is wrong,
+    and what to do.
+    """
+
+    def __init__(self, path: str, problem: str, *, remedy: str = "") -> None:
+        name = Path(path).name
+        super().__init__(
+            f"The task ledger {path} cannot be used: {problem}. It was not changed. {remedy}move it aside (for "
+            f"example rename it to {name}.broken) and restart the server: a new, empty ledger is made on restart."
+        )
+        self.path = path
+        self.problem = problem
+
+
+class SchemaVersionError(LedgerUnusableError):
     """The database was written by a newer version of this program than the one running."""
 
 
@@ -147,6 +167,18 @@ class TaskLedger(Protocol):
         """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
 
         Unknown task ids are ignored. A terminal task never moves back to a non-terminal status.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def apply_updates(
+        self, tasks: Sequence[SunoTask], *, then_read: Sequence[str] = ()
+    ) -> tuple[list[str], list[TaskRecord]]:
+        """`apply_update` for each fetched task, then `get_tasks(then_read)`, in one round trip to the store.
+
+        Returns the ids of the tasks whose visible state changed, and the records read afterwards.
 
         Raises:
             LedgerClosedError: The ledger is closed.

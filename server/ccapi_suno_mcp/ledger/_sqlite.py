@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import os
 import re
 import sqlite3
@@ -38,17 +39,21 @@ from ccapi_suno_mcp.ledger._models import (
     body_fingerprint,
     canonical_json,
 )
+from ccapi_suno_mcp.ledger._owner import current_owner, owner_alive
 from ccapi_suno_mcp.ledger._protocol import (
     DEFAULT_DUPLICATE_WINDOW,
     InvalidCursorError,
     LedgerClosedError,
     LedgerError,
+    LedgerUnusableError,
     SchemaVersionError,
     TaskLedger,
     UnknownSubmissionError,
 )
 
 __all__ = ["BUSY_TIMEOUT", "SQLiteLedger"]
+
+logger = logging.getLogger(__name__)
 
 BUSY_TIMEOUT = 10.0
 """Seconds a write waits for another process holding the file before it fails."""
@@ -136,7 +141,15 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX local_files_by_clip ON local_files (clip_id)",
         "CREATE INDEX local_files_by_task ON local_files (task_id)",
     ),
+    (
+        # The process sending a submission (`_owner.current_owner()`), so a dead owner's row is settled at once.
+        "ALTER TABLE tasks ADD COLUMN owner TEXT",
+        "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
+    ),
 )
+
+_DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
+"""SQLite's answers for a file that is not a database or is damaged: the ledger is then unusable, untouched."""
 
 INTERRUPTED_AFTER = 120.0
 """Seconds after which a submission still `submitting` when a ledger opens is taken as interrupted."""
@@ -174,15 +187,15 @@ class SQLiteLedger(TaskLedger):
         self._limiter = anyio.CapacityLimiter(1)
         self._connection: sqlite3.Connection | None = None
         self._closed = False
+        self._unusable: LedgerUnusableError | None = None
 
     @classmethod
     async def open(cls, path: str | os.PathLike[str], *, clock: Callable[[], float] = time.time) -> Self:
         """Open (creating folders, file and schema as needed) the ledger at `path`.
 
         Raises:
-            SchemaVersionError: The file was written by a newer version of this program.
-            sqlite3.Error: The file cannot be opened or is not a database.
-            OSError: The parent folder cannot be created.
+            LedgerUnusableError: The file is not a database, is damaged, cannot be opened, or was written by a
+                newer version of this program (`SchemaVersionError`). It is left as it was.
         """
         ledger = cls(path, clock=clock)
         await ledger.settle_interrupted()
@@ -191,7 +204,9 @@ class SQLiteLedger(TaskLedger):
     async def settle_interrupted(self) -> None:
         """Mark submissions left `submitting` by a process that stopped mid-send as `outcome_unknown`.
 
-        Only those older than `INTERRUPTED_AFTER` seconds: a younger one may be in flight in another process.
+        A submission whose owner process (on this host) has died is settled at once; any other once it is older
+        than `INTERRUPTED_AFTER` seconds, far longer than a request may take. A younger submission of a live (or
+        uncheckable) owner may be in flight and is left alone.
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -199,12 +214,17 @@ class SQLiteLedger(TaskLedger):
         await self._run(self._settle_interrupted)
 
     def _settle_interrupted(self, connection: sqlite3.Connection) -> None:
+        now = self._clock()
+        rows = connection.execute(
+            "SELECT submission_id, owner, created_at FROM tasks WHERE state = 'submitting' AND task_id IS NULL"
+        ).fetchall()
+        orphans = [row["submission_id"] for row in rows if _orphaned(row["owner"], row["created_at"], now)]
+        if not orphans:
+            return
         with _transaction(connection, durable=True):
-            connection.execute(
-                "UPDATE tasks SET state = 'outcome_unknown', error = ?, updated_at = ? "
-                "WHERE state = 'submitting' AND task_id IS NULL AND created_at < ?",
-                ("the server stopped while sending this request", self._clock(), self._clock() - INTERRUPTED_AFTER),
-            )
+            for row in rows:
+                if row["submission_id"] in orphans:
+                    _settle_orphan(connection, row["submission_id"], row["owner"], now)
 
     @property
     def path(self) -> str:
@@ -280,12 +300,19 @@ class SQLiteLedger(TaskLedger):
             with _transaction(connection, durable=True):
                 if within_seconds is not None:
                     duplicate = _newest_duplicate(connection, fingerprint, now - within_seconds)
+                    if duplicate is not None and duplicate.state == "submitting" and duplicate.task_id is None:
+                        owner = _owner_of(connection, duplicate.submission_id)
+                        if owner_alive(owner) is False:  # its sender died mid-send: nobody will record an answer
+                            _settle_orphan(connection, duplicate.submission_id, owner, now)
+                            duplicate = _one_task(
+                                connection, "submission_id = ?", duplicate.submission_id, history=False
+                            )
                     if duplicate is not None:
                         return duplicate, False
                 connection.execute(
                     "INSERT INTO tasks (submission_id, tool, action, request, fingerprint, state, status, title, "
-                    "parent_task_id, parent_clip_id, created_at, updated_at, search_text) "
-                    "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?)",
+                    "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner) "
+                    "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         submission_id,
                         tool,
@@ -299,6 +326,7 @@ class SQLiteLedger(TaskLedger):
                         now,
                         now,
                         _search_text(title, tool, action, None, request_json, []),
+                        current_owner(),
                     ),
                 )
                 connection.execute(
@@ -419,6 +447,23 @@ class SQLiteLedger(TaskLedger):
         """
         return await self._run(lambda connection: self._apply_update(connection, task))
 
+    async def apply_updates(
+        self, tasks: Sequence[SunoTask], *, then_read: Sequence[str] = ()
+    ) -> tuple[list[str], list[TaskRecord]]:
+        """`apply_update` for each fetched task (each in its own transaction), then `get_tasks(then_read)`, all in
+        one trip to the worker thread: a watcher cycle or a status call pays for one, not one per task.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        wanted = list(dict.fromkeys(then_read))
+
+        def apply(connection: sqlite3.Connection) -> tuple[list[str], list[TaskRecord]]:
+            changed = [task.task_id for task in tasks if self._apply_update(connection, task)]
+            return changed, _read_tasks(connection, wanted) if wanted else []
+
+        return await self._run(apply)
+
     def _apply_update(self, connection: sqlite3.Connection, task: SunoTask) -> bool:
         status = task.status.strip().upper() or TaskStatus.UNKNOWN.value
         clips = _clips_with_raw(task)
@@ -499,18 +544,7 @@ class SQLiteLedger(TaskLedger):
         wanted = list(dict.fromkeys(task_ids))
         if not wanted:
             return []
-
-        def get(connection: sqlite3.Connection) -> list[TaskRecord]:
-            with _transaction(connection, write=False):
-                rows = connection.execute(
-                    f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id IN (SELECT value FROM json_each(?))",
-                    (json.dumps(wanted),),
-                ).fetchall()
-                tasks = _assemble(connection, rows, history=False)
-            by_id = {task.task_id: task for task in tasks}
-            return [by_id[task_id] for task_id in wanted if task_id in by_id]
-
-        return await self._run(get)
+        return await self._run(lambda connection: _read_tasks(connection, wanted))
 
     async def get_clip(self, clip_id: str) -> ClipRecord | None:
         """The clip with this id, with its local files and the lineage of the task that produced it.
@@ -673,9 +707,26 @@ class SQLiteLedger(TaskLedger):
     def _in_thread(self, work: Callable[[sqlite3.Connection], _T]) -> _T:
         if self._closed:
             raise LedgerClosedError(f"the ledger at {self._path} is closed")
-        if self._connection is None:
-            self._connection = _connect(self._path)
-        return work(self._connection)
+        if self._unusable is not None:
+            raise self._unusable
+        try:
+            if self._connection is None:
+                self._connection = _connect(self._path)
+            return work(self._connection)
+        except LedgerUnusableError as error:
+            raise self._refuse(error) from None
+        except sqlite3.DatabaseError as error:
+            if error.sqlite_errorcode not in _DAMAGED:
+                raise
+            raise self._refuse(
+                LedgerUnusableError(self._path, f"it is damaged or not a SQLite database ({error})")
+            ) from error
+
+    def _refuse(self, error: LedgerUnusableError) -> LedgerUnusableError:
+        """From now on every call raises `error`; said once in the log (the server keeps serving)."""
+        self._unusable = error
+        logger.error("%s", error)
+        return error
 
     def _close(self) -> None:
         self._closed = True
@@ -688,13 +739,31 @@ class SQLiteLedger(TaskLedger):
 
 
 def _connect(path: str) -> sqlite3.Connection:
-    if path != ":memory:" and not path.startswith("file:"):
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-    # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE for writes) by _transaction.
-    connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    """A connection to the ledger file, migrated to the current schema.
+
+    The file is read (its schema version) before anything is written to it, so a damaged file or one of a
+    newer version is refused untouched.
+
+    Raises:
+        LedgerUnusableError: the file cannot be opened, is not a database or is damaged, or is of a newer schema.
+    """
+    try:
+        if path != ":memory:" and not path.startswith("file:"):
+            Path(path).parent.mkdir(parents=True, exist_ok=True)
+        # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE for writes) by _transaction.
+        connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
+    except (OSError, sqlite3.Error) as error:
+        raise LedgerUnusableError(path, f"it cannot be opened ({error})") from error
     try:
         connection.row_factory = sqlite3.Row
         connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
+        try:
+            version = _user_version(connection)
+        except sqlite3.DatabaseError as error:
+            if error.sqlite_errorcode not in _DAMAGED:
+                raise
+            raise LedgerUnusableError(path, f"it is damaged or not a SQLite database ({error})") from error
+        _refuse_newer(version, path)
         connection.execute("PRAGMA journal_mode = WAL")
         connection.execute("PRAGMA synchronous = NORMAL")
         connection.execute("PRAGMA foreign_keys = ON")
@@ -709,14 +778,21 @@ def _user_version(connection: sqlite3.Connection) -> int:
     return int(connection.execute("PRAGMA user_version").fetchone()[0])
 
 
+def _refuse_newer(version: int, path: str) -> None:
+    latest = len(_MIGRATIONS)
+    if version > latest:
+        raise SchemaVersionError(
+            path,
+            f"it was written by a newer ccapi-suno-mcp (schema version {version}; this one knows versions up to "
+            f"{latest})",
+            remedy="To keep using it, upgrade ccapi-suno-mcp (or point CCAPI_SUNO_HOME at another folder); or: ",
+        )
+
+
 def _migrate(connection: sqlite3.Connection, path: str) -> None:
     latest = len(_MIGRATIONS)
     version = _user_version(connection)
-    if version > latest:
-        raise SchemaVersionError(
-            f"the ledger at {path} has schema version {version}, but this ccapi-suno-mcp only knows versions up "
-            f"to {latest}: upgrade ccapi-suno-mcp, or point CCAPI_SUNO_HOME at another folder"
-        )
+    _refuse_newer(version, path)
     for target in range(version + 1, latest + 1):
         with _transaction(connection):
             # Another process may have migrated since we looked.
@@ -748,6 +824,34 @@ def _transaction(connection: sqlite3.Connection, *, write: bool = True, durable:
             connection.execute("PRAGMA synchronous = NORMAL")
 
 
+# -- submissions in flight ----------------------------------------------------------------------------------
+
+
+def _orphaned(owner: str | None, created_at: float, now: float) -> bool:
+    """Whether a submission still `submitting` has lost its sender: it died, or the send is far older than any
+    request may take (whoever owns it)."""
+    return owner_alive(owner) is False or created_at < now - INTERRUPTED_AFTER
+
+
+def _owner_of(connection: sqlite3.Connection, submission_id: str) -> str | None:
+    row = connection.execute("SELECT owner FROM tasks WHERE submission_id = ?", (submission_id,)).fetchone()
+    return None if row is None else row["owner"]
+
+
+def _settle_orphan(connection: sqlite3.Connection, submission_id: str, owner: str | None, now: float) -> None:
+    """Mark a submission whose sender is gone as outcome unknown: it may have reached CCAPI and been billed."""
+    pid = (owner or "").split(":")[1:2]
+    if owner_alive(owner) is False and pid:
+        reason = f"the server process that was sending it (pid {pid[0]}) stopped before CCAPI's answer was recorded"
+    else:
+        reason = "the server stopped while sending this request"
+    connection.execute(
+        "UPDATE tasks SET state = 'outcome_unknown', error = ?, updated_at = ? "
+        "WHERE submission_id = ? AND state = 'submitting' AND task_id IS NULL",
+        (reason, now, submission_id),
+    )
+
+
 # -- rows to records ----------------------------------------------------------------------------------------
 
 
@@ -771,6 +875,18 @@ def _submission_row(connection: sqlite3.Connection, submission_id: str) -> sqlit
     if row is None:
         raise UnknownSubmissionError(submission_id)
     return row
+
+
+def _read_tasks(connection: sqlite3.Connection, wanted: list[str]) -> list[TaskRecord]:
+    """The known tasks among `wanted` (distinct ids), in that order, with clips and local files."""
+    with _transaction(connection, write=False):
+        rows = connection.execute(
+            f"SELECT {_TASK_COLUMNS} FROM tasks WHERE task_id IN (SELECT value FROM json_each(?))",
+            (json.dumps(wanted),),
+        ).fetchall()
+        tasks = _assemble(connection, rows, history=False)
+    by_id = {task.task_id: task for task in tasks}
+    return [by_id[task_id] for task_id in wanted if task_id in by_id]
 
 
 def _find_task(connection: sqlite3.Connection, where: str, value: str) -> TaskRecord | None:

@@ -114,6 +114,9 @@ class Sandbox:
         self._media: dict[str, MediaItem] = {}
         self._next_row_id = 1
         self._random = random.Random()
+        self._release = anyio.Event()
+        self.held = 0
+        """Submits whose answer is being held back right now (`Faults.held_submits`)."""
         self._store = StateFile(state_path) if state_path is not None else None
         if self._store is not None:
             if (saved := self._store.load()) is None:
@@ -152,9 +155,11 @@ class Sandbox:
             Route("/media/{name}", self._media_file, methods=["GET"]),
             Route("/stream/{clip_id}", self._stream, methods=["GET"]),
             Route("/_sandbox/stats", self._control_stats, methods=["GET"]),
+            Route("/_sandbox/held", self._control_held, methods=["GET"]),
             Route("/_sandbox/faults", self._control_faults, methods=["GET", "POST"]),
             Route("/_sandbox/clock/advance", self._control_advance, methods=["POST"]),
             Route("/_sandbox/reset-stats", self._control_reset, methods=["POST"]),
+            Route("/_sandbox/release", self._control_release, methods=["POST"]),
         ]
 
     # --- the API pipeline: count, inject faults, authenticate, handle ---
@@ -218,6 +223,9 @@ class Sandbox:
                 return Response(b'{"code":"success","message":"","data":{"id":', media_type="application/json")
 
     def _authenticate(self, request: Request) -> Account | Response:
+        if self.faults.key_revoked:
+            self.stats.faults_injected += 1
+            return self._unauthorized("invalid token")
         key = request.headers.get("authorization", "").strip()
         if key[:7].lower() in ("bearer ", "bearer"):
             key = key[7:].strip()
@@ -258,6 +266,12 @@ class Sandbox:
         task = self._create_task(spec, body, sources, account)
         if self._take("lost_submit_responses"):
             return _DroppedResponse()
+        if self._take("held_submits"):
+            self.held += 1
+            try:
+                await self._release.wait()
+            finally:
+                self.held -= 1
         return JSONResponse({"code": "success", "message": spec.accept_message, "data": task.task_id})
 
     async def _fetch_one(self, request: Request, account: Account) -> Response:
@@ -445,6 +459,19 @@ class Sandbox:
             return JSONResponse({"error": "seconds: must be a number >= 0"}, status_code=400)
         self.clock.advance(seconds)
         return JSONResponse({"now": self.clock.now()})
+
+    async def _control_held(self, request: Request) -> Response:
+        return JSONResponse({"held": self.held})
+
+    def release_held_submits(self) -> None:
+        """Answer every submit held back by `Faults.held_submits`."""
+        self._release.set()
+        self._release = anyio.Event()
+
+    async def _control_release(self, request: Request) -> Response:
+        held = self.held
+        self.release_held_submits()
+        return JSONResponse({"released": held})
 
     async def _control_reset(self, request: Request) -> Response:
         self.reset_stats()

@@ -17,6 +17,7 @@ FaultCounter = Literal[
     "dropped",
     "lost_submit_responses",
     "insufficient_balance",
+    "held_submits",
     "stuck",
     "failing",
 ]
@@ -50,6 +51,11 @@ class Faults:
     """Submit only: create (and bill) the task, then drop the connection."""
     insufficient_balance: int = 0
     """Submit only: answer 403 `insufficient_user_quota`."""
+    held_submits: int = 0
+    """Submit only: create (and bill) the task, then hold the answer back until `POST /_sandbox/release` (or
+    until the client gives up): a submit caught in the money window."""
+    key_revoked: bool = False
+    """While true, every API request is refused with 401 as if the key had just been revoked."""
     stuck: int = 0
     """Submit only: the next N created tasks never finish."""
     failing: int = 0
@@ -88,6 +94,9 @@ def update_faults(faults: Faults, changes: dict[str, object]) -> None:
         if name == "scope":
             if value not in get_args(FaultScope):
                 raise ValueError(f"scope: must be one of {', '.join(get_args(FaultScope))}")
+        elif name == "key_revoked":
+            if not isinstance(value, bool):
+                raise ValueError("key_revoked: must be true or false")
         elif name == "latency_seconds":
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
                 raise ValueError("latency_seconds: must be a number >= 0")

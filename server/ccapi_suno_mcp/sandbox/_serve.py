@@ -21,7 +21,7 @@ __all__ = ["run_sandbox", "serve_asgi", "serve_sandbox"]
 logger = logging.getLogger(__name__)
 
 STARTUP_TIMEOUT_SECONDS = 10.0
-_GRACEFUL_SHUTDOWN_SECONDS = 5.0
+_GRACEFUL_SHUTDOWN_SECONDS = 2
 _POLL_SECONDS = 0.005
 
 
@@ -74,7 +74,11 @@ class _EmbeddedServer(uvicorn.Server):
 
 def _config(app: ASGIApp, lifespan: Literal["on", "off"] = "off") -> uvicorn.Config:
     # log_config=None: uvicorn's loggers propagate to the host's logging (stderr); stdout stays untouched.
-    return uvicorn.Config(app, log_level="warning", access_log=False, lifespan=lifespan, log_config=None)
+    # A bounded graceful shutdown: a request held by a fault (a hang, a held submit) must not keep it alive.
+    return uvicorn.Config(
+        app, log_level="warning", access_log=False, lifespan=lifespan, log_config=None,
+        timeout_graceful_shutdown=_GRACEFUL_SHUTDOWN_SECONDS,
+    )  # fmt: skip
 
 
 def _bind(host: str, port: int) -> socket.socket:

@@ -1,7 +1,8 @@
-"""The MCP tools: thin wrappers that validate, call the client or the ledger, and render a view."""
+"""The MCP tools: thin wrappers that validate, call the client or the ledger, and render a view.
 
-from ccapi_suno_mcp.tools._actions import action_tools
-from ccapi_suno_mcp.tools._download import register_download_tool
-from ccapi_suno_mcp.tools._status import register_status_tools, register_wait_and_list_tools
+The tool list comes from the checked-in snapshot (`_listing`); each tool's function is imported on its first call.
+"""
 
-__all__ = ["action_tools", "register_download_tool", "register_status_tools", "register_wait_and_list_tools"]
+from ccapi_suno_mcp.tools._listing import derive_listing, listed_tools
+
+__all__ = ["derive_listing", "listed_tools"]

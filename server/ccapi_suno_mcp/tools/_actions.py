@@ -13,35 +13,31 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any, cast
+from typing import Annotated, Any
 
 import anyio
 import anyio.lowlevel
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.server.mcpserver.tools import Tool
-from mcp.types import CallToolResult, ToolAnnotations
-from pydantic import Field, TypeAdapter, ValidationError
+from mcp.types import CallToolResult
+from pydantic import Field, ValidationError
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
-from ccapi_suno_mcp.errors import NO_KEY_MESSAGE, redact
+from ccapi_suno_mcp.errors import no_key_message, redact
 from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
-from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
+from ccapi_suno_mcp.tools._strict import validation_message
 from ccapi_suno_mcp.views import SubmittedTask, render_submitted
 
-__all__ = ["ACTION_ANNOTATIONS", "action_tools", "validation_message"]
+__all__ = ["action_function"]
 
 logger = logging.getLogger(__name__)
 
-IN_FLIGHT_WAIT_SECONDS = 45.0
-"""How long an identical call waits for the first one's submit to be answered before saying it is unknown."""
-ACTION_ANNOTATIONS = ToolAnnotations(
-    read_only_hint=False, destructive_hint=False, idempotent_hint=False, open_world_hint=True
-)
+IN_FLIGHT_POLL_SECONDS = 0.05
+"""How often that wait reads the ledger (every tenth time it also checks the sender still lives)."""
 
 _FORCE = inspect.Parameter(
     "force",
@@ -49,22 +45,9 @@ _FORCE = inspect.Parameter(
     default=False,
     annotation=Annotated[
         bool,
-        Field(
-            description="Submit even if an identical request was made in the last 10 minutes (that costs again). "
-            "Leave false."
-        ),
+        Field(description="Bill a duplicate again."),
     ],
 )
-
-
-def validation_message(tool: str, error: ValidationError) -> str:
-    """One readable sentence naming each bad field and what is wrong with it."""
-    problems: list[str] = []
-    for item in error.errors():
-        where = ".".join(str(part) for part in item["loc"]) or "input"
-        message = item["msg"].removeprefix("Value error, ")
-        problems.append(message if message.split(":")[0] in where or not item["loc"] else f"{where}: {message}")
-    return f"Invalid input for {tool}: {'; '.join(problems)}. Nothing was submitted."
 
 
 def _parameters(spec: ActionSpec) -> list[inspect.Parameter]:
@@ -111,20 +94,19 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
     return clip.task_id, clip_id
 
 
-def _unknown_arguments(ctx: Context[AppState, Any], known: list[str]) -> list[str]:
-    """Argument names the call sent that the tool does not have (the SDK would drop them silently)."""
-    params = ctx.request_context.params or {}
-    arguments = params.get("arguments")
-    if not isinstance(arguments, dict):
-        return []
-    return sorted(str(name) for name in cast(dict[str, Any], arguments) if name not in known)
-
-
 async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
-    """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed."""
-    with anyio.move_on_after(IN_FLIGHT_WAIT_SECONDS):
+    """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed.
+
+    If the process sending it dies meanwhile, the ledger settles it as outcome unknown and the wait ends.
+    """
+    # The first call's submit is bounded by the call deadline: wait as long, no longer.
+    with anyio.move_on_after(state.settings.call_deadline):
+        polls = 0
         while record.state == "submitting":
-            await anyio.sleep(0.05)
+            await anyio.sleep(IN_FLIGHT_POLL_SECONDS)
+            polls += 1
+            if polls % 10 == 0:
+                await state.ledger.settle_interrupted()
             record = await state.ledger.get_submission(record.submission_id) or record
     return record
 
@@ -159,21 +141,17 @@ async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRec
     return tool_result(view, view.note or "")
 
 
-def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
+def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
+    """The tool function of one catalogue action: its request model's fields (flat) and `force` as parameters."""
     names = list(spec.request.model_fields)
 
     async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
         state = app_state(ctx)
-        if unknown := _unknown_arguments(ctx, [*names, "force"]):
-            raise ToolError(
-                f"Invalid input for {spec.tool}: unknown parameter(s) {', '.join(unknown)} (it takes "
-                f"{', '.join([*names, 'force'])}). Nothing was submitted."
-            )
-        force = bool(arguments.pop("force", False))
+        force: bool = arguments.pop("force", False)
         try:
             request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
         except ValidationError as exc:
-            raise ToolError(validation_message(spec.tool, exc)) from None
+            raise ToolError(validation_message(spec.tool, exc, billable=True)) from None
         parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
         if parent_task_id is not None and "task_id" in names:
             request = request.model_copy(update={"task_id": parent_task_id})
@@ -182,7 +160,7 @@ def _make_tool(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitabl
         except CatalogueError as exc:
             raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
         if not state.client.has_api_key:
-            raise ToolError(NO_KEY_MESSAGE)
+            raise ToolError(no_key_message(state.settings.api_key_placeholder))
         record, is_new = await state.ledger.begin_unless_duplicate(
             tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id,
             parent_clip_id=parent_clip_id, within_seconds=None if force else DEFAULT_DUPLICATE_WINDOW,
@@ -220,14 +198,20 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
     """Submit once and record the task id; on any doubt, mark the ledger entry so nothing is resent blindly.
 
     Shielded from cancellation: once the request may be on its way, the answer must reach the ledger even if
-    the client gives up on this call.
+    the client gives up on this call. Bounded by the call deadline: past it, the outcome is unknown.
 
     Raises:
         ToolError: with what happened and what to check before retrying.
     """
     with anyio.CancelScope(shield=True):
         try:
-            task_id = await state.client.submit(spec.action, body)
+            try:
+                with anyio.fail_after(state.settings.call_deadline):
+                    task_id = await state.client.submit(spec.action, body)
+            except TimeoutError:
+                seconds = state.settings.call_deadline
+                message = f"no answer from CCAPI within the call deadline of {seconds:g} s"
+                raise ccapi.APITimeoutError(message, request_may_have_been_sent=True) from None
         except (ccapi.APIConnectionError, ccapi.ServerError, ccapi.UnexpectedResponseError) as exc:
             if isinstance(exc, ccapi.APIConnectionError) and not exc.request_may_have_been_sent:
                 await state.ledger.mark_rejected(record.submission_id, str(exc))
@@ -263,28 +247,3 @@ async def _submit_and_record(state: AppState, spec: ActionSpec, record: TaskReco
                 f"keep that id: suno_get_task and suno_wait_for_tasks still work with it. Do not submit again."
             ) from None
     raise AssertionError("unreachable: a shielded scope re-raises what it does not return")  # for the type checker
-
-
-def action_tools(catalogue: Catalogue, settings: Settings) -> list[Tool]:
-    """One tool per enabled catalogue action in the chosen toolsets.
-
-    They all return a `SubmittedTask`, so its output schema is built once and shared: the SDK would
-    otherwise derive the same schema 22 times at start-up.
-    """
-    output_schema = TypeAdapter(SubmittedTask).json_schema()
-    tools: list[Tool] = []
-    for spec in catalogue.enabled:
-        if spec.toolset not in settings.toolsets:
-            continue
-        tool = Tool.from_function(
-            _make_tool(spec, catalogue),
-            name=spec.tool,
-            title=spec.title,
-            description=spec.description(),
-            annotations=ACTION_ANNOTATIONS,
-            structured_output=False,
-        )
-        tool.fn_metadata.output_model = SubmittedTask  # read live by the SDK when a result is converted
-        tool.fn_metadata.output_schema = output_schema
-        tools.append(tool)
-    return tools

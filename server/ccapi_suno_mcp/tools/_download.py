@@ -19,10 +19,9 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import urlsplit
 
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, ResourceLink, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp._json import json_object
@@ -32,9 +31,8 @@ from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
 from ccapi_suno_mcp.settings import LOOPBACK_HOSTS
 from ccapi_suno_mcp.state import AppState, app_state
-from ccapi_suno_mcp.tools._status import tool
 
-__all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "register_download_tool"]
+__all__ = ["MAX_DOWNLOAD_BYTES", "FileKind", "suno_download"]
 
 MAX_DOWNLOAD_BYTES = 300 * 1024 * 1024
 FileKind = Literal["audio", "image", "video", "wav", "midi"]
@@ -185,88 +183,69 @@ async def _save(state: AppState, url: str, kind: str, target: Path, *, overwrite
     return size, content_type
 
 
-def register_download_tool(server: MCPServer[Any]) -> None:
-    """Add `suno_download`."""
-
-    @tool(
-        server,
-        title="Download a file",
-        annotations=ToolAnnotations(
-            read_only_hint=False, destructive_hint=True, idempotent_hint=True, open_world_hint=True
+async def suno_download(
+    ctx: Context[AppState, Any],
+    clip_id: Annotated[str | None, Field(pattern=ID_PATTERN, description="Clip to save.")] = None,
+    kind: Annotated[
+        FileKind,
+        Field(description="audio (mp3), image, video, wav or midi (the last three need their export task)."),
+    ] = "audio",
+    task_id: Annotated[
+        str | None,
+        Field(
+            pattern=TASK_ID_PATTERN,
+            description="Finished task holding the file (e.g. a WAV export).",
         ),
-    )
-    async def suno_download(
-        ctx: Context[AppState, Any],
-        clip_id: Annotated[
-            str | None, Field(pattern=ID_PATTERN, description="The clip whose file to save (from a finished task).")
-        ] = None,
-        kind: Annotated[
-            FileKind,
-            Field(
-                description="audio (mp3), image (cover art), video, wav or midi. wav, midi and video need a "
-                "finished suno_export_wav / suno_generate_midi / suno_generate_music_video task for the clip."
-            ),
-        ] = "audio",
-        task_id: Annotated[
-            str | None,
-            Field(
-                pattern=TASK_ID_PATTERN,
-                description="A finished task whose result holds the file (e.g. a WAV "
-                "export). Optional when clip_id is given.",
-            ),
-        ] = None,
-        overwrite: Annotated[bool, Field(description="Replace an existing file of the same name.")] = False,
-    ) -> Annotated[CallToolResult, DownloadResult]:
-        """Save a finished clip's audio, cover image or video, or a WAV/MIDI export, into the download folder
-        on this machine (CCAPI_SUNO_DOWNLOAD_DIR). Checks the file is complete and of the right type, never
-        writes outside the folder and never overwrites unless asked. Free (downloads are not billed)."""
-        state = app_state(ctx)
-        if clip_id is None and task_id is None:
-            raise ToolError("Give clip_id (and kind), or task_id of a finished export task.")
-        clip = await state.ledger.get_clip(clip_id) if clip_id else None
-        if clip_id and clip is None and task_id is None:
-            raise ToolError(f"Unknown clip {clip_id}: find it with suno_list_tasks, or give the task_id that holds it.")
-        task = await state.ledger.get_task(task_id) if task_id else None
-        if task_id and task is None:
-            raise ToolError(f"Unknown task {task_id}: this server did not submit it (see suno_list_tasks).")
-        if task is None and clip is not None and kind in _DERIVED_ACTIONS:
-            page = await state.ledger.list_tasks(status="SUCCESS", action=_DERIVED_ACTIONS[kind], text=clip.clip_id)
-            task = next((t for t in page.tasks if t.parent_clip_id == clip.clip_id), None)
-        if task is None and clip is not None and kind not in _DERIVED_ACTIONS:
-            task = await state.ledger.get_task(clip.task_id)
-        if task is not None and task.status != "SUCCESS":
-            raise ToolError(f"Task {task.task_id} is {task.status}, not finished: wait with suno_wait_for_tasks.")
-        url = _url_for(kind, clip, task)
-        if url is None:
-            hint = f" Run {_DERIVED_ACTIONS[kind]} on the clip first." if kind in _DERIVED_ACTIONS else ""
-            raise ToolError(f"No {kind} file is available for this {'clip' if clip else 'task'}.{hint}")
-        url = _current_sandbox_link(url, state.sandbox_url)
-        _check_origin(url, _local_emulator(state))
-        identifier = clip.clip_id if clip else (task.task_id if task and task.task_id else "file")
-        suffix = Path(urlsplit(url).path).suffix.lower()
-        url_extension = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
-        name_extension = _TYPES[kind][1] or url_extension or _DEFAULT_EXTENSIONS[kind]
-        title = clip.title if clip else (task.title if task else None)
-        target = _target(state.settings.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
-        try:
-            size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
-        except CCAPIError as exc:
-            raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
-        owner_task = clip.task_id if clip else (task.task_id if task else None)
-        await state.ledger.add_local_file(
-            LocalFile(
-                clip_id=clip.clip_id if clip else None, task_id=owner_task, kind=kind, path=str(target), size=size,
-                content_type=content_type, created_at=time.time(),
-            )
-        )  # fmt: skip
-        result = DownloadResult(
-            path=str(target), size=size, content_type=content_type, kind=kind,
-            clip_id=clip.clip_id if clip else None, task_id=owner_task,
-            resource_uri=clip_uri(clip.clip_id) if clip else None,
-        )  # fmt: skip
-        content: list[Any] = [TextContent(type="text", text=f"Saved {kind} ({size:,} bytes) to {target}")]
-        if clip is not None:
-            content.append(
-                ResourceLink(type="resource_link", uri=clip_uri(clip.clip_id), name=clip.title or clip.clip_id)
-            )
-        return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))
+    ] = None,
+    overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
+) -> Annotated[CallToolResult, DownloadResult]:
+    """Save a finished clip's audio, cover or video, or a WAV/MIDI export, to the download folder
+    (checked, atomic, contained, no overwrite unless asked). Free."""
+    state = app_state(ctx)
+    if clip_id is None and task_id is None:
+        raise ToolError("Give clip_id (and kind), or task_id of a finished export task.")
+    clip = await state.ledger.get_clip(clip_id) if clip_id else None
+    if clip_id and clip is None and task_id is None:
+        raise ToolError(f"Unknown clip {clip_id}: find it with suno_list_tasks, or give the task_id that holds it.")
+    task = await state.ledger.get_task(task_id) if task_id else None
+    if task_id and task is None:
+        raise ToolError(f"Unknown task {task_id}: this server did not submit it (see suno_list_tasks).")
+    if task is None and clip is not None and kind in _DERIVED_ACTIONS:
+        page = await state.ledger.list_tasks(status="SUCCESS", action=_DERIVED_ACTIONS[kind], text=clip.clip_id)
+        task = next((t for t in page.tasks if t.parent_clip_id == clip.clip_id), None)
+    if task is None and clip is not None and kind not in _DERIVED_ACTIONS:
+        task = await state.ledger.get_task(clip.task_id)
+    if task is not None and task.status != "SUCCESS":
+        raise ToolError(f"Task {task.task_id} is {task.status}, not finished: wait with suno_wait_for_tasks.")
+    url = _url_for(kind, clip, task)
+    if url is None:
+        hint = f" Run {_DERIVED_ACTIONS[kind]} on the clip first." if kind in _DERIVED_ACTIONS else ""
+        raise ToolError(f"No {kind} file is available for this {'clip' if clip else 'task'}.{hint}")
+    url = _current_sandbox_link(url, state.sandbox_url)
+    _check_origin(url, _local_emulator(state))
+    identifier = clip.clip_id if clip else (task.task_id if task and task.task_id else "file")
+    suffix = Path(urlsplit(url).path).suffix.lower()
+    url_extension = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
+    name_extension = _TYPES[kind][1] or url_extension or _DEFAULT_EXTENSIONS[kind]
+    title = clip.title if clip else (task.title if task else None)
+    target = _target(state.settings.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
+    try:
+        size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
+    except CCAPIError as exc:
+        raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
+    owner_task = clip.task_id if clip else (task.task_id if task else None)
+    await state.ledger.add_local_file(
+        LocalFile(
+            clip_id=clip.clip_id if clip else None, task_id=owner_task, kind=kind, path=str(target), size=size,
+            content_type=content_type, created_at=time.time(),
+        )
+    )  # fmt: skip
+    result = DownloadResult(
+        path=str(target), size=size, content_type=content_type, kind=kind,
+        clip_id=clip.clip_id if clip else None, task_id=owner_task,
+        resource_uri=clip_uri(clip.clip_id) if clip else None,
+    )  # fmt: skip
+    content: list[Any] = [TextContent(type="text", text=f"Saved {kind} ({size:,} bytes) to {target}")]
+    if clip is not None:
+        content.append(ResourceLink(type="resource_link", uri=clip_uri(clip.clip_id), name=clip.title or clip.clip_id))
+    return CallToolResult(content=content, structured_content=result.model_dump(mode="json"))

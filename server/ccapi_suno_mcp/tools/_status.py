@@ -2,57 +2,39 @@
 
 from __future__ import annotations
 
-import inspect
 import logging
-from collections.abc import Callable
-from typing import Annotated, Any, Literal, TypeVar
+from typing import Annotated, Any, Literal
 
 import anyio
-from mcp.server import MCPServer
 from mcp.server.mcpserver import Context
 from mcp.server.mcpserver.exceptions import ToolError
-from mcp.types import CallToolResult, TextContent, ToolAnnotations
+from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
+from ccapi_suno_mcp.watcher import is_refusal
 
 __all__ = [
-    "READ_ONLY",
     "TaskId",
     "refresh_tasks",
-    "register_status_tools",
-    "register_wait_and_list_tools",
-    "tool",
     "tool_result",
 ]
 
 logger = logging.getLogger(__name__)
-
-_Fn = TypeVar("_Fn", bound=Callable[..., Any])
 
 NONE_KNOWN = (
     "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks this server "
     "submitted)."
 )
 
-READ_ONLY = ToolAnnotations(read_only_hint=True, destructive_hint=False, idempotent_hint=True, open_world_hint=True)
 
 TaskId = Annotated[
     str,
-    Field(pattern=TASK_ID_PATTERN, description="A CCAPI task id (task_...), as returned by a generation tool."),
+    Field(pattern=TASK_ID_PATTERN, description="A task_id."),
 ]
-
-
-def tool(server: MCPServer[Any], **options: Any) -> Callable[[_Fn], _Fn]:
-    """`server.tool(...)` with the docstring dedented into the description (Python 3.11 keeps indentation)."""
-
-    def register(fn: _Fn) -> _Fn:
-        return server.tool(description=inspect.cleandoc(fn.__doc__ or ""), **options)(fn)
-
-    return register
 
 
 def tool_result(view: BaseModel, text: str) -> CallToolResult:
@@ -69,34 +51,50 @@ async def refresh_tasks(
 
     Returns the views in the order asked and the ids that neither the ledger nor CCAPI know. A task the
     ledger knows is always shown from the ledger, refreshed by what CCAPI answered. Changes found here are
-    notified like the watcher's. With a `deadline` (`anyio.current_time()` units), CCAPI gets until then.
+    notified like the watcher's. CCAPI gets until `deadline` (`anyio.current_time()` units; default: the
+    call deadline from now). When CCAPI cannot be read in time, tasks the ledger knows are shown as it last
+    saw them, marked `not_refreshed` with the reason.
 
     Raises:
-        CCAPIError: when CCAPI cannot be read (or not before the deadline) and a task is unknown to the ledger.
+        CCAPIError: when CCAPI refuses the key or the balance (whatever the ledger knows), or cannot be read
+            (or not before the deadline) and a task is unknown to the ledger.
     """
+    if deadline is None:
+        deadline = anyio.current_time() + state.settings.call_deadline
     known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
     stale = [task_id for task_id in task_ids if task_id not in known or not known[task_id].is_terminal]
     remote: dict[str, SunoTask] = {}
+    not_refreshed: str | None = None
     if stale:
+        seconds = max(0.0, deadline - anyio.current_time())
         try:
-            with anyio.fail_after(None if deadline is None else max(0.0, deadline - anyio.current_time())):
-                remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
-        except (CCAPIError, TimeoutError) as exc:
-            if any(task_id not in known for task_id in stale):
-                if isinstance(exc, TimeoutError):
-                    raise APITimeoutError("CCAPI did not answer in time", request_may_have_been_sent=True) from None
+            try:
+                with anyio.fail_after(seconds):
+                    remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
+            except TimeoutError:
+                message = f"CCAPI did not answer within {seconds:.0f} s"
+                raise APITimeoutError(message, request_may_have_been_sent=True) from None
+        except CCAPIError as exc:
+            if is_refusal(exc) or any(task_id not in known for task_id in stale):
                 raise
             logger.warning("CCAPI could not be read (%s); showing the ledger's last view", exc)
-    changed = [task.task_id for task in remote.values() if await state.ledger.apply_update(task)]
-    if changed:
-        await state.notifier.tasks_changed(changed, list_changed=True)
-    if remote:  # re-read even if unchanged here: the watcher may have applied the same update first
-        known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
+            not_refreshed = f"not refreshed: {exc}; this is the ledger's last known state"
+        else:
+            if state.watcher.last_error is not None:
+                state.watcher.note_success()
+    if remote:  # applied, then re-read in the same trip: the watcher may have applied the same update first
+        changed, records = await state.ledger.apply_updates(list(remote.values()), then_read=task_ids)
+        known = {record.task_id: record for record in records if record.task_id}
+        if changed:
+            await state.notifier.tasks_changed(changed, list_changed=True)
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:
         if task_id in known:
-            views.append(render_task(known[task_id]))
+            view = render_task(known[task_id])
+            if not_refreshed is not None and task_id in stale:
+                view.not_refreshed = not_refreshed
+            views.append(view)
         elif task_id in remote:
             views.append(render_task(remote[task_id]))
         else:
@@ -104,43 +102,37 @@ async def refresh_tasks(
     return views, missing
 
 
-def register_status_tools(server: MCPServer[Any]) -> None:
-    """Add `suno_get_task` and `suno_get_tasks`."""
+async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
+    """One task's status, progress and, once done, its clips (title, duration, audio, cover, video) or
+    result (lyrics, BPM, WAV/MIDI links). Free. To wait, use suno_wait_for_tasks."""
+    state = app_state(ctx)
+    try:
+        views, missing = await refresh_tasks(state, [task_id])
+    except CCAPIError as exc:
+        raise state.error(exc, f"for {task_id}") from exc
+    if missing:
+        raise state.error(NotFoundError(task_id, status_code=400, code="task_not_exist"), f"({task_id})")
+    return tool_result(views[0], render_tasks(views))
 
-    @tool(server, title="Get a task's status", annotations=READ_ONLY)
-    async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
-        """Check one Suno task once: status, progress, and when finished its clips (titles, durations, audio,
-        cover and video links) or other result (lyrics, BPM, WAV/MIDI links). Free and quick. To wait for a
-        task to finish, use suno_wait_for_tasks instead of calling this repeatedly."""
-        state = app_state(ctx)
-        try:
-            views, missing = await refresh_tasks(state, [task_id])
-        except CCAPIError as exc:
-            raise state.error(exc, f"for {task_id}") from exc
-        if missing:
-            raise state.error(NotFoundError(task_id, status_code=400, code="task_not_exist"), f"({task_id})")
-        return tool_result(views[0], render_tasks(views))
 
-    @tool(server, title="Get many tasks' status", annotations=READ_ONLY)
-    async def suno_get_tasks(
-        task_ids: Annotated[
-            list[TaskId],
-            Field(min_length=1, max_length=100, description="1 to 100 CCAPI task ids (task_...)."),
-        ],
-        ctx: Context[AppState, Any],
-    ) -> Annotated[CallToolResult, TasksView]:
-        """Check up to 100 Suno tasks at once (one batch request to CCAPI): status, progress, clips and
-        results of each, plus the ids CCAPI does not know. Free. Use suno_list_tasks to find task ids."""
-        state = app_state(ctx)
-        unique = list(dict.fromkeys(task_ids))
-        try:
-            views, missing = await refresh_tasks(state, unique)
-        except CCAPIError as exc:
-            raise state.error(exc) from exc
-        if not views and missing:
-            raise ToolError(NONE_KNOWN)
-        view = TasksView(tasks=views, missing=missing)
-        return tool_result(view, render_tasks(views, missing))
+async def suno_get_tasks(
+    task_ids: Annotated[
+        list[TaskId],
+        Field(min_length=1, max_length=100, description="1-100 task_ids."),
+    ],
+    ctx: Context[AppState, Any],
+) -> Annotated[CallToolResult, TasksView]:
+    """Up to 100 tasks in one request: status, clips, results, and ids CCAPI does not know. Free."""
+    state = app_state(ctx)
+    unique = list(dict.fromkeys(task_ids))
+    try:
+        views, missing = await refresh_tasks(state, unique)
+    except CCAPIError as exc:
+        raise state.error(exc) from exc
+    if not views and missing:
+        raise ToolError(NONE_KNOWN)
+    view = TasksView(tasks=views, missing=missing)
+    return tool_result(view, render_tasks(views, missing))
 
 
 class WaitResult(BaseModel):
@@ -182,128 +174,121 @@ def _progress_text(views: list[TaskView]) -> str:
     return "; ".join(parts[:6])
 
 
-def register_wait_and_list_tools(server: MCPServer[Any]) -> None:
-    """Add `suno_wait_for_tasks`, `suno_list_tasks` and `suno_get_balance`."""
+async def suno_wait_for_tasks(
+    task_ids: Annotated[list[TaskId], Field(min_length=1, max_length=100, description="Task ids to wait for.")],
+    ctx: Context[AppState, Any],
+    timeout_seconds: Annotated[
+        int,
+        Field(
+            ge=1,
+            le=600,
+            description="Longest wait, s; keep under your client's tool time limit.",
+        ),
+    ] = 50,
+) -> Annotated[CallToolResult, WaitResult]:
+    """Wait for tasks to finish, at most timeout_seconds, with progress. Free. Returns every task's state;
+    if time runs out, call again (never resubmit). Previews are never reported as finished."""
+    state = app_state(ctx)
+    unique = list(dict.fromkeys(task_ids))
+    start = anyio.current_time()
+    deadline = start + timeout_seconds
 
-    @tool(server, title="Wait for tasks", annotations=READ_ONLY)
-    async def suno_wait_for_tasks(
-        task_ids: Annotated[
-            list[TaskId], Field(min_length=1, max_length=100, description="The task ids to wait for (1 to 100).")
-        ],
-        ctx: Context[AppState, Any],
-        timeout_seconds: Annotated[
-            int,
-            Field(
-                ge=1,
-                le=600,
-                description="Longest wait, in seconds (default 50, max 600). Keep it under your client's tool "
-                "time limit; call again if the tasks are still running.",
-            ),
-        ] = 50,
-    ) -> Annotated[CallToolResult, WaitResult]:
-        """Wait until the given Suno tasks finish, or until timeout_seconds pass, with progress notifications
-        while waiting. Returns every task's current state either way: finished clips with their audio links,
-        or, on time-out, the progress so far (not an error) and the advice to call again. Free. A streaming
-        preview link is never reported as the finished song."""
-        state = app_state(ctx)
-        unique = list(dict.fromkeys(task_ids))
-        start = anyio.current_time()
-        deadline = start + timeout_seconds
+    def ccapi_deadline() -> float:  # each refresh gets the call deadline, within the wait's own
+        return min(deadline, anyio.current_time() + state.settings.call_deadline)
+
+    try:
+        views, missing = await refresh_tasks(state, unique, deadline=ccapi_deadline())
+    except CCAPIError as exc:
+        raise state.error(exc) from exc
+    if not views:
+        raise ToolError(NONE_KNOWN)
+    all_in_ledger = all(view.tool is not None for view in views)
+    state.watcher.wake()  # once: the watcher polls on its own schedule (and backs off) from here
+    reported: float | None = None
+    while True:
+        progress = _overall_progress(views)
+        if reported is None or progress > reported:
+            await ctx.report_progress(progress, 100.0, _progress_text(views))
+            reported = progress
+        remaining = deadline - anyio.current_time()
+        if all(view.done for view in views) or remaining <= 0:
+            break
+        await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
+        if (refusal := state.watcher.refusal) is not None:  # waiting longer cannot help: say what to fix
+            raise state.error(refusal)
+        if all_in_ledger:  # the watcher keeps the ledger fresh: no CCAPI call of our own
+            records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
+            views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
+            continue
         try:
-            views, missing = await refresh_tasks(state, unique, deadline=deadline)
+            views, missing = await refresh_tasks(state, unique, deadline=ccapi_deadline())
         except CCAPIError as exc:
-            raise state.error(exc) from exc
-        if not views:
-            raise ToolError(NONE_KNOWN)
-        all_in_ledger = all(view.tool is not None for view in views)
-        state.watcher.wake()  # once: the watcher polls on its own schedule (and backs off) from here
-        reported: float | None = None
-        while True:
-            progress = _overall_progress(views)
-            if reported is None or progress > reported:
-                await ctx.report_progress(progress, 100.0, _progress_text(views))
-                reported = progress
-            remaining = deadline - anyio.current_time()
-            if all(view.done for view in views) or remaining <= 0:
-                break
-            await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
-            if all_in_ledger:  # the watcher keeps the ledger fresh: no CCAPI call of our own
-                records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
-                views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
-                continue
-            try:
-                views, missing = await refresh_tasks(state, unique, deadline=deadline)
-            except CCAPIError as exc:
-                logger.warning("while waiting: %s", exc)
-        waited = round(anyio.current_time() - start, 1)
-        all_done = all(view.done for view in views)
-        if all_done:
-            next_step = "All finished. Share titles and audio links; suno_download saves files."
-        else:
-            running = [view.task_id for view in views if not view.done]
-            next_step = (
-                f"Still running after {waited:.0f}s: this is normal (songs take 1 to 3 minutes). Call "
-                f"suno_wait_for_tasks again with {running}; do not submit the request again."
-            )
-        result = WaitResult(
-            tasks=views, all_done=all_done, timed_out=not all_done, waited_seconds=waited, missing=missing,
-            next_step=next_step,
-        )  # fmt: skip
-        return tool_result(result, f"{render_tasks(views, missing)}\n{next_step}")
+            if is_refusal(exc):
+                raise state.error(exc) from exc
+            logger.warning("while waiting: %s", exc)
+    waited = round(anyio.current_time() - start, 1)
+    all_done = all(view.done for view in views)
+    if all_done:
+        next_step = "All finished. Share titles and audio links; suno_download saves files."
+    else:
+        running = [view.task_id for view in views if not view.done]
+        next_step = (
+            f"Still running after {waited:.0f}s: this is normal (songs take 1 to 3 minutes). Call "
+            f"suno_wait_for_tasks again with {running}; do not submit the request again."
+        )
+    result = WaitResult(
+        tasks=views, all_done=all_done, timed_out=not all_done, waited_seconds=waited, missing=missing,
+        next_step=next_step,
+    )  # fmt: skip
+    return tool_result(result, f"{render_tasks(views, missing)}\n{next_step}")
 
-    @tool(server, title="List my tasks", annotations=READ_ONLY.model_copy(update={"open_world_hint": False}))
-    async def suno_list_tasks(
-        ctx: Context[AppState, Any],
-        status: Annotated[
-            Literal["pending", "SUCCESS", "FAILURE", "outcome_unknown"] | None,
-            Field(
-                description="Only tasks in this state: pending (still running), SUCCESS, FAILURE, or "
-                "outcome_unknown (a submit whose answer was lost)."
-            ),
-        ] = None,
-        action: Annotated[
-            str | None,
-            Field(
-                max_length=64,
-                description="Only this action: a tool name (suno_generate_music) or a CCAPI token (MUSIC).",
-            ),
-        ] = None,
-        text: Annotated[
-            str | None, Field(max_length=200, description="Only tasks whose title, prompt or ids contain this text.")
-        ] = None,
-        limit: Annotated[int, Field(ge=1, le=100, description="Tasks per page, 1 to 100 (default 20).")] = 20,
-        cursor: Annotated[str | None, Field(max_length=200, description="next_cursor from the previous page.")] = None,
-    ) -> Annotated[CallToolResult, TaskList]:
-        """List the tasks this server has submitted, newest first, from its local ledger (also those from earlier
-        conversations): titles, status, clips and links. Free and offline. Use it to find a task_id or clip_id
-        ("yesterday's songs"), then suno_get_task or a follow-up tool."""
-        state = app_state(ctx)
-        try:
-            page = await state.ledger.list_tasks(status=status, action=action, text=text, limit=limit, cursor=cursor)
-        except ValueError as exc:
-            raise ToolError(f"Invalid cursor: {exc}; start again without cursor.") from None
-        views = [render_task(record) for record in page.tasks]
-        for view in views:
-            for clip in view.clips:
-                clip.lyrics = None  # a list is for finding tasks; suno_get_task has the lyrics
-        result = TaskList(tasks=views, next_cursor=page.next_cursor)
-        more = f"\nMore: call again with cursor={page.next_cursor!r}." if page.next_cursor else ""
-        return tool_result(result, (render_tasks(views) if views else "No matching tasks.") + more)
 
-    @tool(server, title="Get the CCAPI balance", annotations=READ_ONLY)
-    async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
-        """Show how much money is left on the CCAPI account (US dollars). Free. Check it before large jobs
-        such as many generations or all-stem extractions."""
-        state = app_state(ctx)
-        try:
-            balance = await state.client.get_balance()
-        except CCAPIError as exc:
-            raise state.error(exc, "reading the balance") from exc
-        if balance.unlimited:
-            note = "This key has no spending limit."
-        else:
-            note = f"${balance.remaining_usd:.2f} left" + (
-                f" (${balance.used_usd:.2f} used)" if balance.used_usd is not None else ""
-            )
-        view = BalanceView(**balance.model_dump(), note=note)
-        return tool_result(view, note)
+async def suno_list_tasks(
+    ctx: Context[AppState, Any],
+    status: Annotated[
+        Literal["pending", "SUCCESS", "FAILURE", "outcome_unknown"] | None,
+        Field(description="pending (running), SUCCESS, FAILURE or outcome_unknown (answer lost)."),
+    ] = None,
+    action: Annotated[
+        str | None,
+        Field(
+            max_length=64,
+            description="A tool name or CCAPI token.",
+        ),
+    ] = None,
+    text: Annotated[str | None, Field(max_length=200, description="Text in title, prompt or ids.")] = None,
+    limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
+    cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the last page.")] = None,
+) -> Annotated[CallToolResult, TaskList]:
+    """This server's tasks, newest first, from its ledger (earlier conversations too): status, clips,
+    links. Free, offline. Finds a task_id or clip_id."""
+    state = app_state(ctx)
+    await state.ledger.settle_interrupted()  # a submit whose server died shows as outcome_unknown at once
+    try:
+        page = await state.ledger.list_tasks(status=status, action=action, text=text, limit=limit, cursor=cursor)
+    except ValueError as exc:
+        raise ToolError(f"Invalid cursor: {exc}; start again without cursor.") from None
+    views = [render_task(record) for record in page.tasks]
+    for view in views:
+        for clip in view.clips:
+            clip.lyrics = None  # a list is for finding tasks; suno_get_task has the lyrics
+    result = TaskList(tasks=views, next_cursor=page.next_cursor)
+    more = f"\nMore: call again with cursor={page.next_cursor!r}." if page.next_cursor else ""
+    return tool_result(result, (render_tasks(views) if views else "No matching tasks.") + more)
+
+
+async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
+    """Money left on the CCAPI account (USD). Free. Check before big jobs."""
+    state = app_state(ctx)
+    try:
+        balance = await state.client.get_balance()
+    except CCAPIError as exc:
+        raise state.error(exc, "reading the balance") from exc
+    if balance.unlimited:
+        note = "This key has no spending limit."
+    else:
+        note = f"${balance.remaining_usd:.2f} left" + (
+            f" (${balance.used_usd:.2f} used)" if balance.used_usd is not None else ""
+        )
+    view = BalanceView(**balance.model_dump(), note=note)
+    return tool_result(view, note)

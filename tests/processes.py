@@ -1,0 +1,78 @@
+"""Real processes for tests from outside: the sandbox on its own port, the server over stdio with its pid known."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Any, cast
+
+import anyio
+import httpx2
+from anyio.streams.text import TextReceiveStream
+from mcp import StdioServerParameters
+
+# Runs `python -m ccapi_suno_mcp` after writing its own pid to the file named by the first argument.
+PID_WRAPPER = (
+    "import os, runpy, sys; "
+    "open(sys.argv[1], 'w').write(str(os.getpid())); "
+    "sys.argv = ['ccapi-suno-mcp']; "
+    "runpy.run_module('ccapi_suno_mcp', run_name='__main__', alter_sys=True)"
+)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@asynccontextmanager
+async def sandbox_process(*arguments: str) -> AsyncGenerator[str]:
+    """`ccapi-suno-mcp sandbox --port P ...` as its own process; yields its origin once it listens."""
+    port = free_port()
+    command = [sys.executable, "-m", "ccapi_suno_mcp", "sandbox", "--port", str(port), *arguments]
+    listening = anyio.Event()
+    process = await anyio.open_process(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL)
+    async with process, anyio.create_task_group() as tasks:
+
+        async def read_log() -> None:  # reads stderr to its end, so the pipe never fills
+            assert process.stderr is not None
+            seen = ""
+            async for text in TextReceiveStream(process.stderr):
+                seen = (seen + text)[-4096:]
+                if "listening on" in seen:
+                    listening.set()
+
+        tasks.start_soon(read_log)
+        try:
+            with anyio.fail_after(20):
+                await listening.wait()
+            yield f"http://127.0.0.1:{port}"
+        finally:
+            process.terminate()
+
+
+def stdio_server(
+    home: Path, origin: str, pid_file: Path, *, key: str = "sk-x", env: dict[str, str] | None = None
+) -> StdioServerParameters:
+    """The server as a client launches it, against the sandbox at `origin`, writing its pid to `pid_file`."""
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+    environment |= {"CCAPI_BASE_URL": origin, "CCAPI_API_KEY": key, "CCAPI_SUNO_HOME": str(home), **(env or {})}
+    return StdioServerParameters(command=sys.executable, args=["-c", PID_WRAPPER, str(pid_file)], env=environment)
+
+
+async def control(origin: str, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A call to the sandbox's control routes (`/_sandbox/...`): GET without a body, POST with one."""
+    async with httpx2.AsyncClient(base_url=origin) as http:
+        if body is None:
+            response = await http.get(f"/_sandbox/{path}")
+        else:
+            response = await http.post(f"/_sandbox/{path}", content=json.dumps(body))
+    response.raise_for_status()
+    return cast(dict[str, Any], response.json())
