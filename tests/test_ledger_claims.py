@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -115,3 +116,44 @@ async def test_a_second_task_id_for_a_submission_or_one_taken_by_another_is_refu
             await ledger.record_task_id(second.submission_id, "task_first")
     assert str(other_id.value) == f"submission {first.submission_id!r} already has task id 'task_first'"
     assert str(taken.value) == "task id 'task_first' is already recorded for another submission"
+
+
+GONE_PID = 2**22 + 7  # above Linux's largest pid: no process has it
+
+
+def _sent_by_a_dead_process(path: Path, submission_id: str) -> None:
+    with closing(sqlite3.connect(path)) as connection:
+        owner = f"{socket.gethostname()}:{GONE_PID}:gone/1"
+        connection.execute("UPDATE tasks SET owner = ? WHERE submission_id = ?", (owner, submission_id))
+        connection.commit()
+
+
+@pytest.mark.anyio
+async def test_a_duplicate_whose_sender_died_is_settled_naming_it_and_comes_back_as_find_duplicate_sees_it(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path) as ledger:
+        first = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+        _sent_by_a_dead_process(path, first.submission_id)
+        duplicate, is_new = await ledger.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY)
+        seen = await ledger.find_duplicate("MUSIC", BODY)
+    assert (duplicate.submission_id, duplicate.state, is_new) == (first.submission_id, "outcome_unknown", False)
+    assert duplicate.error == (
+        f"the server process that was sending it (pid {GONE_PID}) stopped before CCAPI's answer was recorded"
+    )
+    assert duplicate == seen
+
+
+@pytest.mark.anyio
+async def test_settling_a_dead_senders_submission_names_its_process(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path) as ledger:
+        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
+        _sent_by_a_dead_process(path, record.submission_id)
+        await ledger.settle_interrupted()
+        settled = await ledger.get_submission(record.submission_id)
+    assert settled is not None and settled.state == "outcome_unknown"
+    assert settled.error == (
+        f"the server process that was sending it (pid {GONE_PID}) stopped before CCAPI's answer was recorded"
+    )

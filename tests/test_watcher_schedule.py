@@ -146,6 +146,7 @@ async def test_a_change_the_watcher_finds_is_announced_with_the_task_list(tmp_pa
         await watcher.poll_once()
         await watcher.poll_once()  # nothing new the second time
     assert notifier.announced == [([TASK], True)]
+    assert (watcher.last_error, watcher.refusal) == (None, None)  # a poll that worked leaves no error behind
 
 
 @pytest.mark.anyio
