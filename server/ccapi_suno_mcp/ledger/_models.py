@@ -5,9 +5,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Mapping
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ccapi import SunoTask
 
 __all__ = [
     "ClipRecord",
@@ -137,6 +140,19 @@ class TaskRecord(BaseModel):
     def is_terminal(self) -> bool:
         """True once nothing will change any more: SUCCESS, FAILURE, or rejected by CCAPI."""
         return self.status in TERMINAL_STATUSES or self.state == "rejected"
+
+    def already_shows(self, task: SunoTask) -> bool:
+        """Whether this record already holds what a fetch of its task says, so applying it would change nothing.
+
+        The clips and the title follow from the raw data, so comparing it covers them.
+        """
+        return (
+            self.status == (task.status.strip().upper() or "UNKNOWN")
+            and self.progress == (task.progress or None)
+            and self.fail_reason == (task.fail_reason or None)
+            and self.result_url == (task.result_url or None)
+            and self.result == task.data
+        )
 
 
 class TaskPage(BaseModel):

@@ -82,8 +82,11 @@ async def refresh_tasks(
         else:
             if state.watcher.last_error is not None:
                 state.watcher.note_success()
-    if remote:  # applied, then re-read in the same trip: the watcher may have applied the same update first
-        changed, records = await state.ledger.apply_updates(list(remote.values()), then_read=task_ids)
+    news = [
+        task for task in remote.values() if task.task_id not in known or not known[task.task_id].already_shows(task)
+    ]
+    if news:  # applied, then re-read in the same trip: the watcher may have applied the same update first
+        changed, records = await state.ledger.apply_updates(news, then_read=task_ids)
         known = {record.task_id: record for record in records if record.task_id}
         if changed:
             await state.notifier.tasks_changed(changed, list_changed=True)
@@ -103,8 +106,8 @@ async def refresh_tasks(
 
 
 async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
-    """One task's status, progress and, once done, its clips (title, duration, audio, cover, video) or
-    result (lyrics, BPM, WAV/MIDI links). Free. To wait, use suno_wait_for_tasks."""
+    """One task's status, progress and, when done, its clips (title, duration, links) or result.
+    Free, instant. To wait, use suno_wait_for_tasks."""
     state = app_state(ctx)
     try:
         views, missing = await refresh_tasks(state, [task_id])
@@ -122,7 +125,7 @@ async def suno_get_tasks(
     ],
     ctx: Context[AppState, Any],
 ) -> Annotated[CallToolResult, TasksView]:
-    """Up to 100 tasks in one request: status, clips, results, and ids CCAPI does not know. Free."""
+    """Up to 100 tasks in one request, and the ids CCAPI does not know. Free, instant."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     try:
@@ -186,8 +189,8 @@ async def suno_wait_for_tasks(
         ),
     ] = 50,
 ) -> Annotated[CallToolResult, WaitResult]:
-    """Wait for tasks to finish, at most timeout_seconds, with progress. Free. Returns every task's state;
-    if time runs out, call again (never resubmit). Previews are never reported as finished."""
+    """Wait up to timeout_seconds for tasks to finish, with progress. Free. Returns every task's state; if
+    time runs out, call again (never resubmit). Previews never count as finished."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     start = anyio.current_time()
@@ -260,8 +263,8 @@ async def suno_list_tasks(
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the last page.")] = None,
 ) -> Annotated[CallToolResult, TaskList]:
-    """This server's tasks, newest first, from its ledger (earlier conversations too): status, clips,
-    links. Free, offline. Finds a task_id or clip_id."""
+    """This server's tasks, newest first, from its ledger (all conversations): status, clips, links.
+    Free, offline, instant. Finds task_ids and clip_ids."""
     state = app_state(ctx)
     await state.ledger.settle_interrupted()  # a submit whose server died shows as outcome_unknown at once
     try:
@@ -278,7 +281,7 @@ async def suno_list_tasks(
 
 
 async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
-    """Money left on the CCAPI account (USD). Free. Check before big jobs."""
+    """Money left on the CCAPI account (USD). Free, instant. Check before big jobs."""
     state = app_state(ctx)
     try:
         balance = await state.client.get_balance()

@@ -129,6 +129,8 @@ def argument_model(function: Callable[..., Any]) -> type[ArgModelBase]:
 class _Checked(FuncMetadata):
     """Arguments `StrictTool.check` has already validated: handed to the function as they are."""
 
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
+
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
         return arguments_to_validate
 
@@ -145,6 +147,9 @@ class StrictTool(Tool):
     submitted." to every refusal.
     """
 
+    # Made from the checked-in listing with `model_construct`, so pydantic never builds this model's validator.
+    model_config = ConfigDict(defer_build=True)
+
     billable: bool = False
     bounded: bool = True
     """Whether the call deadline bounds the whole call (`suno_wait_for_tasks` bounds itself by timeout_seconds)."""
@@ -155,14 +160,17 @@ class StrictTool(Tool):
     def listed(
         cls, entry: dict[str, Any], *, factory: Callable[[], Callable[..., Any]], billable: bool, bounded: bool
     ) -> StrictTool:
-        """The tool as `listing.json` lists it; `factory` makes its function on the first call."""
-        tool = cls(
+        """The tool as `listing.json` lists it; `factory` makes its function on the first call.
+
+        The listing is the code's own (a test holds it equal to the derivation), so it is not validated again.
+        """
+        tool = cls.model_construct(
             fn=_not_loaded,
             name=entry["name"],
             title=entry.get("title"),
             description=entry["description"],
             parameters=entry["inputSchema"],
-            fn_metadata=_Checked(arg_model=ArgModelBase, output_schema=entry["outputSchema"]),
+            fn_metadata=_Checked.model_construct(arg_model=ArgModelBase, output_schema=entry["outputSchema"]),
             is_async=True,
             context_kwarg="ctx",
             annotations=ToolAnnotations.model_validate(entry["annotations"]),
