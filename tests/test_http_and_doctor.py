@@ -76,7 +76,6 @@ async def test_requests_without_the_token_or_from_a_foreign_host_are_refused(
         response = await http.post(url, json=INITIALIZE, headers={**MCP_HEADERS, **headers})
         requests = sandbox.stats.requests
     assert response.status_code == status
-    assert KEY not in response.text
     assert requests == 0
 
 
@@ -86,7 +85,6 @@ async def test_an_oversize_body_is_refused(tmp_path: Path) -> None:
     async with http_server(tmp_path) as (url, _), httpx2.AsyncClient(timeout=30) as http:
         response = await http.post(url, json=huge, headers={**MCP_HEADERS, "authorization": f"Bearer {TOKEN}"})
     assert response.status_code == 413
-    assert KEY not in response.text
 
 
 def test_binding_beyond_loopback_without_a_token_is_refused(
