@@ -61,6 +61,19 @@ async def test_a_task_whose_record_reports_no_quota_is_charged_the_price_reserve
 
 
 @pytest.mark.anyio
+async def test_a_finished_task_with_neither_a_reported_quota_nor_a_reserved_price_is_charged_nothing(
+    tmp_path: Path,
+) -> None:
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await submitted(ledger, "task_a")  # submitted without a gate: nothing reserved
+        await ledger.apply_update(with_quota("task_a", "SUCCESS", None, clips=[clip_json("clip_1")]))
+        task = await ledger.get_task("task_a")
+        [committed] = await ledger.committed_quota([0])
+    assert task is not None and (task.reserved_quota, task.quota, task.charged_quota) == (None, None, 0)
+    assert committed == 0
+
+
+@pytest.mark.anyio
 async def test_calls_in_flight_count_at_their_reported_quota_else_their_reserved_price(tmp_path: Path) -> None:
     clock = FakeClock()
     async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
