@@ -250,6 +250,9 @@ ERROR_CASES: list[tuple[httpx2.Response, type[ccapi.CCAPIError], str | None]] = 
      ccapi.InsufficientBalanceError, "insufficient_funds"),
     (httpx2.Response(403, json={"code": "insufficient_user_quota", "message": "user quota is not enough",
                                 "data": None}), ccapi.InsufficientBalanceError, "insufficient_user_quota"),
+    # new-api's task relay (TaskErrorWrapperLocal(..., "quota_not_enough", 403)): the body CCAPI's routes answer
+    (httpx2.Response(403, json={"code": "quota_not_enough", "message": "user quota is not enough", "data": None}),
+     ccapi.InsufficientBalanceError, "quota_not_enough"),
     (httpx2.Response(403, json={"code": "forbidden", "message": "user is banned", "data": None}),
      ccapi.PermissionDeniedError, "forbidden"),
     (httpx2.Response(400, json={"code": "task_not_exist", "message": "task_not_exist", "data": None}),

@@ -52,7 +52,7 @@ async def test_an_authorized_client_generates_over_http_in_both_eras(tmp_path: P
         tools = (await client.list_tools()).tools
         result = await client.call_tool("suno_generate_music", {"description": "a song over http"})
         accepted = sandbox.stats.accepted_submits
-    assert len(tools) == 28
+    assert len(tools) == 29
     assert not result.is_error
     assert result.structured_content is not None and result.structured_content["task_id"].startswith("task_")
     assert accepted == 1

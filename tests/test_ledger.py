@@ -277,6 +277,8 @@ async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finishe
             "result": {"clips": final},
             "updated_at": START + 80,
             "finished_at": START + 80,
+            "quota": 40000,
+            "charged_quota": 40000,
             "clips": [
                 ClipRecord(
                     clip_id=clip["clip_id"],

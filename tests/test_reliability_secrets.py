@@ -155,6 +155,7 @@ async def every_tool(exposure: Exposure, client: Client, clips: list[str], task:
         ("suno_download", clip),
         ("suno_download", {**clip, "kind": "image"}),
         ("suno_get_balance", {}),
+        ("suno_get_usage", {}),
     ]:
         await exposure.call(client, tool, arguments)
     assert exposure.tools == {tool.name for tool in (await client.list_tools()).tools}
@@ -223,7 +224,7 @@ async def test_the_key_shows_nowhere_when_every_tool_resource_and_prompt_succeed
     figures.add_sandbox(stats)
     exposure.add_logs(caplog)
     exposure.add_home(tmp_path)
-    assert exposure.results == {"answered": len(ACTION_TOOLS) + 8, "refused": 0}
+    assert exposure.results == {"answered": len(ACTION_TOOLS) + 9, "refused": 0}
     assert report(exposure, figures) == []
 
 
@@ -241,7 +242,7 @@ async def test_the_key_shows_nowhere_when_ccapi_rejects_it(
     exposure.add_logs(caplog)
     exposure.add_home(tmp_path)
     assert stats.requests > len(ACTION_TOOLS)
-    assert exposure.results == {"answered": 2, "refused": len(ACTION_TOOLS) + 6}  # only the offline list answers
+    assert exposure.results == {"answered": 3, "refused": len(ACTION_TOOLS) + 6}  # only the offline list and usage
     assert any("rejected the API key" in text for _, text in exposure.seen)
     assert report(exposure, figures) == []
 
@@ -260,7 +261,7 @@ async def test_the_key_shows_nowhere_when_ccapi_echoes_it_in_its_errors(
     exposure.add_logs(caplog)
     exposure.add_home(tmp_path)
     assert any("outcome is unknown" in text for _, text in exposure.seen)
-    assert exposure.results == {"answered": 4, "refused": 2 * (len(ACTION_TOOLS) + 6)}
+    assert exposure.results == {"answered": 6, "refused": 2 * (len(ACTION_TOOLS) + 6)}
     assert report(exposure, figures) == []
 
 

@@ -23,6 +23,7 @@ from harness import KEY, MODES, Mode, running, text_of
 ACTION_TOOLS = {spec.tool for spec in ACTIONS if spec.enabled}
 STATUS_TOOLS = {
     "suno_get_task", "suno_get_tasks", "suno_wait_for_tasks", "suno_list_tasks", "suno_download", "suno_get_balance",
+    "suno_get_usage",
 }  # fmt: skip
 SONG = {"description": "a short indie-pop song about rain", "tags": "indie pop"}
 
@@ -66,7 +67,7 @@ async def test_every_tool_is_listed_with_an_output_schema_and_truthful_annotatio
             assert hints == {"read_only": False, "destructive": True, "idempotent": True, "open_world": True}
         else:
             assert hints["read_only"] is True, name
-            assert hints["open_world"] is (name != "suno_list_tasks"), name
+            assert hints["open_world"] is (name not in ("suno_list_tasks", "suno_get_usage")), name
 
 
 @pytest.mark.anyio

@@ -45,9 +45,9 @@ class RecordingNotifier(Notifier):
         super().__init__(InMemorySubscriptionBus())
         self.announced: list[tuple[list[str], bool]] = []
 
-    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool) -> None:
+    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False) -> None:
         self.announced.append((list(task_ids), list_changed))
-        await super().tasks_changed(task_ids, list_changed=list_changed)
+        await super().tasks_changed(task_ids, list_changed=list_changed, spend=spend)
 
 
 class Clock:

@@ -15,11 +15,12 @@ from typing import Any
 import anyio
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
-__all__ = ["RECENT_TASKS_URI", "Notifier", "clip_uri", "connection_of", "task_uri"]
+__all__ = ["RECENT_TASKS_URI", "USAGE_URI", "Notifier", "clip_uri", "connection_of", "task_uri"]
 
 logger = logging.getLogger(__name__)
 
 RECENT_TASKS_URI = "suno://tasks/recent"
+USAGE_URI = "suno://usage"
 
 
 def task_uri(task_id: str) -> str:
@@ -59,18 +60,21 @@ class Notifier:
     def unsubscribe(self, connection: Any, uri: str) -> None:
         self._legacy.get(connection, set()).discard(uri)
 
-    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool) -> None:
-        """Tell every listener that these tasks changed (and the task list, if it did)."""
+    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False) -> None:
+        """Tell every listener that these tasks changed (and the task list, and the spend, if they did)."""
         uris = [task_uri(task_id) for task_id in task_ids]
+        updated = [*uris, RECENT_TASKS_URI] if uris else []
+        if spend:
+            updated.append(USAGE_URI)
         if list_changed:
             await self._bus.publish(ResourcesListChanged())
-        for uri in [*uris, RECENT_TASKS_URI] if uris else []:
+        for uri in updated:
             await self._bus.publish(ResourceUpdated(uri=uri))
         for connection, subscribed in list(self._legacy.items()):
             try:
                 if list_changed:
                     await connection.send_resource_list_changed()
-                for uri in [*uris, RECENT_TASKS_URI]:
+                for uri in updated:
                     if uri in subscribed:
                         await connection.send_resource_updated(uri)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError) as exc:

@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 
     from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
     from ccapi_suno_mcp.ledger import TaskLedger
+    from ccapi_suno_mcp.spend import Calendar
     from ccapi_suno_mcp.watcher import Watcher
 
 __all__ = ["AppState", "app_state"]
@@ -37,6 +38,7 @@ class AppState:
         http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
         interval: seconds between the watcher's polls (None: the watcher's default).
         sandbox_url: the in-process sandbox's origin, in sandbox mode.
+        calendar: the clock and time zone of spend and budgets (None: now, in the machine's local time).
     """
 
     def __init__(
@@ -52,6 +54,7 @@ class AppState:
         http_client: httpx2.AsyncClient | None = None,
         interval: float | None = None,
         sandbox_url: str | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
@@ -66,6 +69,7 @@ class AppState:
         self._ledger = ledger
         self._owns_ledger = ledger is None
         self._watcher: Watcher | None = None
+        self._calendar = calendar
 
     @property
     def client(self) -> SunoClient:
@@ -94,6 +98,15 @@ class AppState:
             interval = self._interval or DEFAULT_INTERVAL
             self._watcher = Watcher(self.client, self.ledger, self.notifier, interval=interval)
         return self._watcher
+
+    @property
+    def calendar(self) -> Calendar:
+        """Local days, weeks and months for spend and budgets."""
+        if self._calendar is None:
+            from ccapi_suno_mcp.spend import Calendar
+
+            self._calendar = Calendar()
+        return self._calendar
 
     async def aclose(self) -> None:
         """Close the client and the ledger, if they were opened (a ledger the caller owns stays open)."""

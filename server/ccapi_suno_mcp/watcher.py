@@ -172,7 +172,8 @@ class Watcher:
             else:
                 self._absent_since.setdefault(task_id, now)
         if changed:
-            await self._notifier.tasks_changed(changed, list_changed=True)
+            settled = any(task.is_terminal for task in tasks if task.task_id in changed)  # a charge was recorded
+            await self._notifier.tasks_changed(changed, list_changed=True, spend=settled)
         self._finish_cycle()
         return self.interval
 

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ccapi_suno_mcp._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
     from ccapi_suno_mcp.ledger._models import (
         ClipRecord,
         LocalFile,
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
         LedgerClosedError,
         LedgerError,
         LedgerUnusableError,
+        OverBudgetError,
         SchemaVersionError,
         TaskLedger,
         UnknownSubmissionError,
@@ -33,14 +35,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "Charge",
+    "ChargeTotal",
     "ClipRecord",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
     "LedgerUnusableError",
     "LocalFile",
+    "OverBudgetError",
     "SQLiteLedger",
     "SchemaVersionError",
+    "SpendGate",
+    "SpendLimit",
     "StatusChange",
     "SubmissionState",
     "TaskLedger",
@@ -53,6 +60,10 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Charge": "_charges",
+        "ChargeTotal": "_charges",
+        "SpendGate": "_charges",
+        "SpendLimit": "_charges",
         "ClipRecord": "_models",
         "LocalFile": "_models",
         "StatusChange": "_models",
@@ -65,6 +76,7 @@ __getattr__ = lazy_exports(
         "LedgerClosedError": "_protocol",
         "LedgerError": "_protocol",
         "LedgerUnusableError": "_protocol",
+        "OverBudgetError": "_protocol",
         "SchemaVersionError": "_protocol",
         "TaskLedger": "_protocol",
         "UnknownSubmissionError": "_protocol",

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from ccapi_suno_mcp.ccapi import SunoTask
+    from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
     from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
 
 __all__ = [
@@ -16,6 +17,7 @@ __all__ = [
     "LedgerClosedError",
     "LedgerError",
     "LedgerUnusableError",
+    "OverBudgetError",
     "SchemaVersionError",
     "TaskLedger",
     "UnknownSubmissionError",
@@ -64,6 +66,19 @@ class LedgerUnusableError(LedgerError):
 
 class SchemaVersionError(LedgerUnusableError):
     """The database was written by a newer version of this program than the one running."""
+
+
+class OverBudgetError(LedgerError):
+    """A submission that would take spend past a budget (see `SpendGate`): nothing was recorded."""
+
+    def __init__(self, limit: SpendLimit, committed_quota: int, price_quota: int | None) -> None:
+        super().__init__(
+            f"the {limit.name} budget of {limit.limit_quota} quota has {committed_quota} committed; a call priced "
+            f"{'unknown' if price_quota is None else price_quota} does not fit"
+        )
+        self.limit = limit
+        self.committed_quota = committed_quota
+        self.price_quota = price_quota
 
 
 class TaskLedger(Protocol):
@@ -131,13 +146,18 @@ class TaskLedger(Protocol):
         parent_task_id: str | None = None,
         parent_clip_id: str | None = None,
         within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+        budget: SpendGate | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Atomically return the newest duplicate within the window (`False`), or begin a submission (`True`).
 
-        Two concurrent identical calls must not both begin: this is what prevents double billing.
+        Two concurrent identical calls must not both begin: this is what prevents double billing. With a
+        `budget`, a new submission reserves its price in the same transaction, and one that would take what is
+        committed (charged, and reserved by calls in flight) since a limit's start past that limit is refused
+        unless the gate is approved, so two concurrent calls cannot both slip under a budget.
 
         Raises:
             TypeError: `body` holds something JSON cannot represent.
+            OverBudgetError: The call does not fit a budget of the gate (nothing was recorded).
             LedgerClosedError: The ledger is closed.
         """
         ...
@@ -166,6 +186,7 @@ class TaskLedger(Protocol):
     async def apply_update(self, task: SunoTask) -> bool:
         """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
 
+        The record's `quota` is kept; once the task settles its charge is recorded (see `settled_charge`).
         Unknown task ids are ignored. A terminal task never moves back to a non-terminal status.
 
         Raises:
@@ -270,6 +291,42 @@ class TaskLedger(Protocol):
 
     async def count_tasks(self) -> int:
         """How many submissions the ledger holds.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    # -- spend ------------------------------------------------------------------------------------------
+
+    async def committed_quota(self, since: Sequence[float]) -> list[int]:
+        """For each time in `since`, the quota committed by submissions made since: what settled tasks were
+        charged, and what calls in flight reported or reserved (see `Charge.counted_quota`).
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def recent_quotas(self, *, last: int, tool: str | None = None) -> dict[str, list[int]]:
+        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first.
+
+        Raises:
+            ValueError: `last` is less than 1.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def charges(self, *, since: float) -> list[Charge]:
+        """Every submission made since `since` that may have been billed (not rejected), oldest first.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def charge_totals(self) -> list[ChargeTotal]:
+        """What each tool was charged over the whole ledger, by tool name.
 
         Raises:
             LedgerClosedError: The ledger is closed.

@@ -29,6 +29,8 @@ import anyio.to_thread
 
 from ccapi_suno_mcp._json import json_list, json_object
 from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus, lenient
+from ccapi_suno_mcp.ledger import _sqlite_spend as spend_sql
+from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, settled_charge
 from ccapi_suno_mcp.ledger._models import (
     TERMINAL_STATUSES,
     ClipRecord,
@@ -146,6 +148,14 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tasks ADD COLUMN owner TEXT",
         "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
     ),
+    (
+        # Money (see _charges.py): CCAPI's reported quota, the price reserved at submit, the charge once settled.
+        "ALTER TABLE tasks ADD COLUMN quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN reserved_quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN charged_quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN refunded_quota INTEGER",
+        "CREATE INDEX tasks_priced ON tasks (tool, created_at) WHERE quota IS NOT NULL",
+    ),
 )
 
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
@@ -156,7 +166,8 @@ INTERRUPTED_AFTER = 120.0
 
 _TASK_COLUMNS = (
     "seq, submission_id, task_id, tool, action, request, fingerprint, state, status, progress, fail_reason, error, "
-    "title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, finished_at"
+    "title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, finished_at, "
+    "quota, reserved_quota, charged_quota, refunded_quota"
 )
 _CLIP_COLUMNS = (
     "clips.clip_id, clips.task_id, clips.title, clips.tags, clips.lyrics, clips.audio_url, clips.video_url, "
@@ -277,16 +288,20 @@ class SQLiteLedger(TaskLedger):
         parent_task_id: str | None = None,
         parent_clip_id: str | None = None,
         within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+        budget: SpendGate | None = None,
     ) -> tuple[TaskRecord, bool]:
         """In one transaction: the newest duplicate within the window, or a new submission.
 
         Returns `(duplicate, False)` when an identical request (see `find_duplicate`) was made within
         `within_seconds`, else `(new submission, True)`. Two concurrent identical calls, even from two
-        processes, cannot both begin. `within_seconds=None` never looks for a duplicate.
+        processes, cannot both begin. `within_seconds=None` never looks for a duplicate. A new submission
+        passes the `budget` gate in the same transaction and reserves its price, so concurrent calls (from any
+        process) cannot both slip under a budget.
 
         Raises:
             TypeError: `body` holds something JSON cannot represent.
             ValueError: `body` holds a circular reference or a non-finite float.
+            OverBudgetError: The call does not fit a budget of the gate (nothing was recorded).
             LedgerClosedError: The ledger is closed.
         """
         request = dict(body)
@@ -309,10 +324,12 @@ class SQLiteLedger(TaskLedger):
                             )
                     if duplicate is not None:
                         return duplicate, False
+                if budget is not None:
+                    spend_sql.check_gate(connection, budget)
                 connection.execute(
                     "INSERT INTO tasks (submission_id, tool, action, request, fingerprint, state, status, title, "
-                    "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner) "
-                    "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?)",
+                    "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner, reserved_quota) "
+                    "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (
                         submission_id,
                         tool,
@@ -327,6 +344,7 @@ class SQLiteLedger(TaskLedger):
                         now,
                         _search_text(title, tool, action, None, request_json, []),
                         current_owner(),
+                        None if budget is None else budget.price_quota,
                     ),
                 )
                 connection.execute(
@@ -437,7 +455,8 @@ class SQLiteLedger(TaskLedger):
     async def apply_update(self, task: SunoTask) -> bool:
         """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
 
-        Status, progress, fail reason, result link and raw result are taken over, the clips are stored
+        Status, progress, fail reason, result link, quota and raw result are taken over (and, once the task
+        settles, its charge: see `settled_charge`), the clips are stored
         under this task, the title follows the first clip, and a status history entry is added when the
         status or progress changed. Unknown task ids are ignored. A terminal task never moves back to a
         non-terminal status: such a (stale) record is ignored.
@@ -475,6 +494,8 @@ class SQLiteLedger(TaskLedger):
                 return False
             now = self._clock()
             first_title = next((clip.title for clip, _ in clips if clip.title), None)
+            quota = task.quota if task.quota is not None else row["quota"]
+            charged_quota, refunded_quota = settled_charge(status, quota, row["reserved_quota"])
             fields: dict[str, Any] = {
                 "status": status,
                 "progress": task.progress or None,
@@ -482,6 +503,9 @@ class SQLiteLedger(TaskLedger):
                 "result_url": task.result_url or None,
                 "title": first_title or row["title"],
                 "finished_at": row["finished_at"] or (now if status in TERMINAL_STATUSES else None),
+                "quota": quota,
+                "charged_quota": charged_quota,
+                "refunded_quota": refunded_quota,
             }
             changed = any(row[name] != value for name, value in fields.items())
             if _loads(row["result"]) != task.data:
@@ -506,6 +530,7 @@ class SQLiteLedger(TaskLedger):
             connection.execute(
                 "UPDATE tasks SET status = :status, progress = :progress, fail_reason = :fail_reason, "
                 "result_url = :result_url, title = :title, finished_at = :finished_at, result = :result, "
+                "quota = :quota, charged_quota = :charged_quota, refunded_quota = :refunded_quota, "
                 "updated_at = :updated_at, search_text = :search_text WHERE submission_id = :submission_id",
                 {
                     **fields,
@@ -697,6 +722,50 @@ class SQLiteLedger(TaskLedger):
             LedgerClosedError: The ledger is closed.
         """
         return await self._run(lambda connection: int(connection.execute("SELECT count(*) FROM tasks").fetchone()[0]))
+
+    # -- spend --------------------------------------------------------------------------------------------
+
+    async def committed_quota(self, since: Sequence[float]) -> list[int]:
+        """For each time in `since`, the quota committed by submissions made since: what settled tasks were
+        charged, and what calls in flight reported or reserved (see `Charge.counted_quota`).
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        starts = list(since)
+
+        def read(connection: sqlite3.Connection) -> list[int]:
+            with _transaction(connection, write=False):
+                return [spend_sql.committed(connection, start) for start in starts]
+
+        return await self._run(read)
+
+    async def recent_quotas(self, *, last: int, tool: str | None = None) -> dict[str, list[int]]:
+        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first.
+
+        Raises:
+            ValueError: `last` is less than 1.
+            LedgerClosedError: The ledger is closed.
+        """
+        if last < 1:
+            raise ValueError(f"last must be at least 1, not {last}")
+        return await self._run(lambda connection: spend_sql.recent_quotas(connection, last, tool))
+
+    async def charges(self, *, since: float) -> list[Charge]:
+        """Every submission made since `since` that may have been billed (not rejected), oldest first.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._run(lambda connection: spend_sql.charge_rows(connection, since))
+
+    async def charge_totals(self) -> list[ChargeTotal]:
+        """What each tool was charged over the whole ledger, by tool name.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._run(spend_sql.charge_totals)
 
     # -- plumbing -------------------------------------------------------------------------------------
 
@@ -963,6 +1032,10 @@ def _assemble(connection: sqlite3.Connection, rows: list[sqlite3.Row], *, histor
                 created_at=row["created_at"],
                 updated_at=row["updated_at"],
                 finished_at=row["finished_at"],
+                quota=row["quota"],
+                reserved_quota=row["reserved_quota"],
+                charged_quota=row["charged_quota"],
+                refunded_quota=row["refunded_quota"],
                 clips=clips,
                 local_files=task_files,
                 history=history_by_submission.get(row["submission_id"], []),

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
+from ccapi_suno_mcp.ledger import LedgerError
+from ccapi_suno_mcp.spend._money import dollars, to_usd
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
 from ccapi_suno_mcp.watcher import is_refusal
@@ -89,7 +91,8 @@ async def refresh_tasks(
         changed, records = await state.ledger.apply_updates(news, then_read=task_ids)
         known = {record.task_id: record for record in records if record.task_id}
         if changed:
-            await state.notifier.tasks_changed(changed, list_changed=True)
+            settled = any(remote[task_id].is_terminal for task_id in changed)  # a charge was recorded
+            await state.notifier.tasks_changed(changed, list_changed=True, spend=settled)
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:
@@ -157,6 +160,7 @@ class BalanceView(BaseModel):
     used_usd: float | None = None
     total_usd: float | None = None
     unlimited: bool = False
+    spent_today_usd: float | None = Field(description="This server's spend today (suno_get_usage has more).")
     note: str
 
 
@@ -293,5 +297,18 @@ async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolRes
         note = f"${balance.remaining_usd:.2f} left" + (
             f" (${balance.used_usd:.2f} used)" if balance.used_usd is not None else ""
         )
-    view = BalanceView(**balance.model_dump(), note=note)
+    spent_today = await _spent_today(state)
+    if spent_today is not None:
+        note += f"; {dollars(spent_today)} spent today through this server."
+    view = BalanceView(**balance.model_dump(), spent_today_usd=spent_today, note=note)
     return tool_result(view, note)
+
+
+async def _spent_today(state: AppState) -> float | None:
+    """Today's spend from the ledger; None when the ledger cannot be read (the balance still answers)."""
+    try:
+        [quota] = await state.ledger.committed_quota([state.calendar.periods().day])
+    except LedgerError as exc:
+        logger.warning("today's spend is not shown: %s", exc)
+        return None
+    return to_usd(quota, state.settings.quota_per_usd)
