@@ -19,8 +19,8 @@ check() {  # check FILE PYTHON-EXPRESSION-OVER-r MESSAGE
 }
 
 "$inspector" --cli -q "${server[@]}" --method tools/list --strict --format json >"$work/tools.json"
-check "$work/tools.json" "len(r['tools']) == 28 and all('outputSchema' in t for t in r['tools'])" \
-  "tools/list: 28 tools with output schemas, --strict schema lint clean"
+check "$work/tools.json" "len(r['tools']) == 29 and all('outputSchema' in t for t in r['tools'])" \
+  "tools/list: 29 tools with output schemas, --strict schema lint clean"
 
 "$inspector" --cli -q "${server[@]}" --method tools/call --tool-name suno_generate_music \
   --tool-args-json '{"description": "a calm piano piece for CI", "tags": "piano, calm"}' --format json >"$work/generate.json"
@@ -35,6 +35,24 @@ check "$work/wait.json" "r['structuredContent']['all_done'] and r['structuredCon
 "$inspector" --cli -q "${server[@]}" --method resources/read --uri suno://tasks/recent --format json >"$work/recent.json"
 check "$work/recent.json" "[t['task_id'] for t in json.loads(r['contents'][0]['text'])] == ['$task_id']" \
   "resources/read suno://tasks/recent: the ledger in CCAPI_SUNO_HOME kept the task across processes"
+
+# Spend, as a new user meets it with a $0.10 day: the first song's cost shows, and the second generation is refused
+# (the Inspector CLI has no elicitation, so the server cannot ask the user) with nothing submitted.
+budget=(-e "CCAPI_SUNO_HOME=$CCAPI_SUNO_HOME" -e "CCAPI_SUNO_DAILY_BUDGET_USD=0.10" uv run --frozen ccapi-suno-mcp --sandbox)
+"$inspector" --cli -q "${budget[@]}" --method tools/call --tool-name suno_get_usage --tool-args-json '{}' \
+  --format json >"$work/usage.json"
+check "$work/usage.json" "r['structuredContent']['today']['usd'] == 0.08 and r['structuredContent']['prices_usd']['suno_generate_music'] == 0.08" \
+  "tools/call suno_get_usage: the first song cost \$0.08, the learned price of suno_generate_music"
+status=0
+"$inspector" --cli -q "${budget[@]}" --method tools/call --tool-name suno_generate_music \
+  --tool-args-json '{"description": "a second piece for CI", "tags": "piano"}' --format json >"$work/over.json" 2>/dev/null || status=$?
+[ "$status" -eq 5 ] || { echo "inspector: expected the over-budget call to be a tool error (exit 5), got $status"; exit 1; }
+check "$work/over.json" "r['isError'] and 'Over budget' in r['content'][0]['text'] and 'CCAPI_SUNO_DAILY_BUDGET_USD' in r['content'][0]['text']" \
+  "tools/call suno_generate_music over a \$0.10 day: refused, naming the budget to raise"
+"$inspector" --cli -q "${budget[@]}" --method tools/call --tool-name suno_list_tasks --tool-args-json '{}' \
+  --format json >"$work/after.json"
+check "$work/after.json" "[t['task_id'] for t in r['structuredContent']['tasks']] == ['$task_id']" \
+  "tools/call suno_list_tasks: nothing was submitted past the budget"
 
 port=$(uv run --frozen python -c "import socket; s=socket.socket(); s.bind(('127.0.0.1', 0)); print(s.getsockname()[1])")
 token="ci-token-$RANDOM$RANDOM"

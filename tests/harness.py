@@ -62,6 +62,7 @@ async def running(
     toolsets: frozenset[Any] | None = None,
     poll_interval: float = 0.02,
     settings_options: dict[str, Any] | None = None,
+    server_options: dict[str, Any] | None = None,
     **client_options: Any,
 ) -> AsyncGenerator[Harness]:
     clock = ManualClock()
@@ -71,6 +72,6 @@ async def running(
         if toolsets is not None:
             options["toolsets"] = toolsets
         settings = Settings(api_key=api_key, base_url=origin, home=home, **options)
-        server = create_server(settings, poll_interval=poll_interval)
+        server = create_server(settings, poll_interval=poll_interval, **(server_options or {}))
         async with Client(server, mode=mode, **client_options) as client:
             yield Harness(sandbox=sandbox, clock=clock, client=client, home=home)

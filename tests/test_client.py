@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import json
+import random
 from collections.abc import Callable
 from typing import Any
 
+import anyio
+import anyio.lowlevel
 import httpx2
 import pytest
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ACTIONS, Catalogue
 from ccapi_suno_mcp.ccapi import SunoClient
+from ccapi_suno_mcp.ccapi._client import MAX_RETRY_AFTER
 
 KEY = "sk-test-0123456789"
 BASE = "https://ccapi.test"
@@ -123,11 +127,15 @@ class Recorder:
 
 
 class SleepRecorder:
+    """Stands in for `anyio.sleep`: records each delay and only yields, so a retry loop that never ends can still
+    be cancelled by a test's deadline."""
+
     def __init__(self) -> None:
         self.delays: list[float] = []
 
     async def __call__(self, seconds: float) -> None:
         self.delays.append(seconds)
+        await anyio.lowlevel.checkpoint()
 
 
 def ok(data: Any) -> httpx2.Response:
@@ -141,11 +149,15 @@ def task_record(task_id: str = PARENT, status: str = "IN_PROGRESS", **extra: Any
             **extra}  # fmt: skip
 
 
-def make_client(handler: Handler, *, api_key: str | None = KEY, sleep: SleepRecorder | None = None) -> SunoClient:
+def make_client(
+    handler: Handler,
+    *,
+    api_key: str | None = KEY,
+    sleep: SleepRecorder | None = None,
+    jitter: Callable[[], float] = lambda: 1.0,  # the top of the range: each delay is exactly the backoff
+) -> SunoClient:
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    return SunoClient(
-        api_key=api_key, base_url=BASE, http_client=http, sleep=sleep or SleepRecorder(), jitter=lambda: 1.0
-    )
+    return SunoClient(api_key=api_key, base_url=BASE, http_client=http, sleep=sleep or SleepRecorder(), jitter=jitter)
 
 
 def test_every_enabled_action_has_a_request_shape_example() -> None:
@@ -238,6 +250,9 @@ ERROR_CASES: list[tuple[httpx2.Response, type[ccapi.CCAPIError], str | None]] = 
      ccapi.InsufficientBalanceError, "insufficient_funds"),
     (httpx2.Response(403, json={"code": "insufficient_user_quota", "message": "user quota is not enough",
                                 "data": None}), ccapi.InsufficientBalanceError, "insufficient_user_quota"),
+    # new-api's task relay (TaskErrorWrapperLocal(..., "quota_not_enough", 403)): the body CCAPI's routes answer
+    (httpx2.Response(403, json={"code": "quota_not_enough", "message": "user quota is not enough", "data": None}),
+     ccapi.InsufficientBalanceError, "quota_not_enough"),
     (httpx2.Response(403, json={"code": "forbidden", "message": "user is banned", "data": None}),
      ccapi.PermissionDeniedError, "forbidden"),
     (httpx2.Response(400, json={"code": "task_not_exist", "message": "task_not_exist", "data": None}),
@@ -267,7 +282,122 @@ async def test_each_error_answer_maps_to_its_error_type(
             await client.submit("MUSIC", {"prompt": "x"})
     if isinstance(caught.value, ccapi.APIStatusError):
         assert caught.value.code == code
-    assert KEY not in str(caught.value)
+
+
+QUOTING_ANSWERS: list[tuple[int, dict[str, Any]]] = [
+    (401, {"error": {"message": "invalid token {key}", "type": "new_api_error"}}),
+    (402, {"error": {"message": "no balance left for {key}", "code": "insufficient_funds"}}),
+    (403, {"code": "forbidden", "message": "{bare} is banned", "data": None}),
+    (400, {"code": "invalid_request", "message": "{key} may not use this action", "data": None}),
+    (429, {"code": "rate_limited", "message": "slow down, {key}"}),
+    (500, {"code": "do_request_failed", "message": "upstream failed for Bearer {key}", "data": None}),
+    (200, {"code": "invalid_request", "message": "{key} may not use this action", "data": None}),
+    (200, {"code": "fail_to_fetch_task", "message": "upstream failed for {bare}", "data": None}),
+]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(("status", "body"), QUOTING_ANSWERS)
+async def test_an_error_answer_that_quotes_the_key_keeps_its_message_with_the_key_masked(
+    status: int, body: dict[str, Any]
+) -> None:
+    text = json.dumps(body).replace("{key}", KEY).replace("{bare}", KEY.removeprefix("sk-"))
+    response = httpx2.Response(status, text=text, headers={"content-type": "application/json"})
+    async with make_client(Recorder(response)) as client:
+        with pytest.raises(ccapi.APIStatusError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert "[redacted]" in caught.value.message
+    assert KEY.removeprefix("sk-") not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("text", "secret", "expected"),
+    [
+        ("sk-abcd and abcd", "sk-abcd", "[redacted] and [redacted]"),  # four characters are masked
+        ("sk-zzzz and zzzz", "sk-zzzz", "[redacted] and [redacted]"),  # the whole key first, whatever it spells
+        ("sk-abc and abc", "sk-abc", "[redacted] and abc"),  # three are too few to mask without mangling text
+        ("no key here", None, "no key here"),
+        ("no key here", "", "no key here"),
+    ],
+)
+def test_redact_masks_the_key_with_and_without_its_prefix(text: str, secret: str | None, expected: str) -> None:
+    assert ccapi.redact(text, secret) == expected
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("status", [300, 302, 307])
+async def test_a_redirect_is_never_taken_for_an_answer(status: int) -> None:
+    redirect = httpx2.Response(
+        status, headers={"location": "https://elsewhere.test/"}, json={"code": "success", "data": "task_x"}
+    )
+    async with make_client(Recorder(redirect)) as client:
+        with pytest.raises(ccapi.CCAPIError):
+            await client.submit("MUSIC", {"prompt": "x"})
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("headers", "described"),
+    [({"content-type": "text/html; charset=utf-8"}, "an HTML error page"), ({}, "an unreadable body")],
+)
+async def test_a_server_error_that_is_not_json_says_what_came_back(headers: dict[str, str], described: str) -> None:
+    response = httpx2.Response(503, headers=headers, content=b"<html><h1>Service Unavailable</h1></html>")
+    async with make_client(Recorder(response)) as client:
+        with pytest.raises(ccapi.ServerError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert caught.value.message == f"CCAPI answered HTTP 503 with {described}"
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("data", [None, "", 123, ["task_x"]])
+async def test_an_accepted_submit_without_a_task_id_is_an_unexpected_response(data: Any) -> None:
+    async with make_client(Recorder(ok(data))) as client:
+        with pytest.raises(ccapi.UnexpectedResponseError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert (str(caught.value), caught.value.status_code) == ("CCAPI accepted the submit but sent no task id", 200)
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("response", "message"),
+    [
+        (httpx2.Response(200, text="not json"), "CCAPI answered HTTP 200 with a body that is not a JSON object"),
+        (httpx2.Response(202, json=["a", "list"]), "CCAPI answered HTTP 202 with a body that is not a JSON object"),
+        (httpx2.Response(200, json={"data": "task_x"}), "CCAPI answered without its {code, message, data} envelope"),
+    ],
+)
+async def test_an_answer_that_is_not_an_envelope_says_so(response: httpx2.Response, message: str) -> None:
+    async with make_client(Recorder(response)) as client:
+        with pytest.raises(ccapi.UnexpectedResponseError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert str(caught.value) == message
+    if "HTTP" in message:
+        assert caught.value.status_code == response.status_code
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("failure", "error_type", "message", "may_have_been_sent"),
+    [
+        (httpx2.ConnectError("refused"), ccapi.APIConnectionError,
+         f"could not connect to CCAPI at {BASE} (ConnectError)", False),
+        (httpx2.ConnectTimeout("slow"), ccapi.APITimeoutError,
+         f"could not connect to CCAPI at {BASE} (ConnectTimeout)", False),
+        (httpx2.ReadTimeout("slow"), ccapi.APITimeoutError, "CCAPI did not answer in time (ReadTimeout)", True),
+        (httpx2.RemoteProtocolError("dropped"), ccapi.APIConnectionError,
+         "the connection to CCAPI broke (RemoteProtocolError)", True),
+    ],
+)  # fmt: skip
+async def test_a_transport_failure_says_what_broke_and_whether_the_request_may_have_been_sent(
+    failure: Exception, error_type: type[ccapi.APIConnectionError], message: str, may_have_been_sent: bool
+) -> None:
+    recorder = Recorder(failure)
+    async with make_client(recorder) as client:
+        with anyio.fail_after(5), pytest.raises(ccapi.APIConnectionError) as caught:
+            await client.submit("MUSIC", {"prompt": "x"})
+    assert len(recorder.requests) == (1 if may_have_been_sent else ccapi.DEFAULT_MAX_RETRIES + 1)
+    assert type(caught.value) is error_type
+    assert (str(caught.value), caught.value.request_may_have_been_sent) == (message, may_have_been_sent)
 
 
 @pytest.mark.anyio
@@ -338,10 +468,63 @@ async def test_polls_retry_transient_failures_with_capped_backoff_and_retry_afte
 
 
 @pytest.mark.anyio
+async def test_a_retry_after_of_a_day_is_capped() -> None:
+    recorder = Recorder(
+        httpx2.Response(429, headers={"retry-after": "86400"}, json={"code": "x", "message": "slow"}),
+        ok(task_record(status="SUCCESS")),
+    )
+    sleep = SleepRecorder()
+    async with make_client(recorder, sleep=sleep) as client:
+        task = await client.fetch_task(PARENT)
+    assert task.state is ccapi.TaskStatus.SUCCESS
+    assert sleep.delays == [MAX_RETRY_AFTER]
+    assert MAX_RETRY_AFTER <= 60
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize(
+    ("retry_after", "expected"),
+    [("0.1", [0.5, 1.0]), ("-5", [0.5, 1.0]), ("Wed, 21 Oct 2026 07:28:00 GMT", [0.5, 1.0]), ("1.5", [1.5, 1.5])],
+)
+async def test_a_retry_after_shorter_than_the_backoff_or_unreadable_leaves_the_backoff(
+    retry_after: str, expected: list[float]
+) -> None:
+    limited = httpx2.Response(429, headers={"retry-after": retry_after}, json={"code": "x", "message": "slow"})
+    recorder, sleep = Recorder(limited, limited, ok(task_record())), SleepRecorder()
+    async with make_client(recorder, sleep=sleep) as client:
+        await client.fetch_task(PARENT)
+    assert sleep.delays == expected
+
+
+@pytest.mark.anyio
+async def test_retry_delays_with_the_lowest_jitter_are_half_the_backoff() -> None:
+    recorder, sleep = Recorder(httpx2.Response(500, json={"code": "x", "message": "down"})), SleepRecorder()
+    async with make_client(recorder, sleep=sleep, jitter=lambda: 0.0) as client:
+        with anyio.fail_after(5), pytest.raises(ccapi.ServerError):
+            await client.fetch_tasks([PARENT])
+    assert sleep.delays == [0.25, 0.5, 1.0, 2.0]
+
+
+@pytest.mark.anyio
+async def test_retry_delays_with_real_jitter_spread_between_half_and_all_of_the_backoff() -> None:
+    sleep = SleepRecorder()
+    async with make_client(
+        Recorder(httpx2.Response(503, json={"code": "x", "message": "busy"})), sleep=sleep, jitter=random.random
+    ) as client:
+        for _ in range(25):
+            with anyio.fail_after(5), pytest.raises(ccapi.ServerError):
+                await client.fetch_task(PARENT)
+    backoffs = [0.5, 1.0, 2.0, 4.0] * 25
+    assert len(sleep.delays) == len(backoffs)
+    assert all(backoff / 2 <= delay <= backoff for delay, backoff in zip(sleep.delays, backoffs, strict=True))
+    assert len(set(sleep.delays)) > 90  # spread, not one fixed fraction: 100 equal draws do not happen
+
+
+@pytest.mark.anyio
 async def test_polls_give_up_after_the_retry_budget() -> None:
     recorder, sleep = Recorder(httpx2.Response(500, json={"code": "x", "message": "down"})), SleepRecorder()
     async with make_client(recorder, sleep=sleep) as client:
-        with pytest.raises(ccapi.ServerError):
+        with anyio.fail_after(5), pytest.raises(ccapi.ServerError):
             await client.fetch_tasks([PARENT])
     assert len(recorder.requests) == ccapi.DEFAULT_MAX_RETRIES + 1
     assert max(sleep.delays) <= ccapi.MAX_RETRY_DELAY

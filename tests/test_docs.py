@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -12,6 +14,8 @@ from ccapi_suno_mcp.catalogue import ACTIONS
 from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
 
 README = (Path(__file__).parent.parent / "README.md").read_text(encoding="utf-8")
+GUARANTEES = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
+NUMBER_WORDS = {"one": 1, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8, "nine": 9}
 
 
 def _table_rows(first_header: str) -> list[list[str]]:
@@ -53,11 +57,26 @@ def test_the_readme_names_the_run_and_test_commands() -> None:
 
 
 def test_every_test_named_in_the_guarantees_exists() -> None:
-    section = README.split("## Guarantees", 1)[1].split("\n## ", 1)[0]
-    named = re.findall(r"`(test_[a-z_]+\.py)(?:::(test_[a-z0-9_]+))?`", section)
+    named = re.findall(r"`(test_[a-z_]+\.py)(?:::(test_[a-z0-9_]+))?`", GUARANTEES)
     assert len(named) >= 13
     tests_dir = Path(__file__).parent
     for file, test in named:
         source = (tests_dir / file).read_text(encoding="utf-8")
         if test:
             assert re.search(rf"^(async )?def {test}\(", source, re.MULTILINE), f"{file}::{test}"
+
+
+def test_the_test_counts_the_guarantees_state_are_the_collected_counts() -> None:
+    stated = {
+        file: int(count) if count.isdigit() else NUMBER_WORDS[count]
+        for file, count in re.findall(r"`(test_[a-z_]+\.py)` \((\w+) tests\b", GUARANTEES)
+    }
+    assert set(stated) == {"test_reliability_secrets.py", "test_reliability_downloads.py"}
+    tests_dir = Path(__file__).parent
+    listed = subprocess.run(
+        [sys.executable, "-m", "pytest", "--collect-only", "-q", "-p", "no:cacheprovider", *sorted(stated)],
+        cwd=tests_dir, capture_output=True, text=True, timeout=60, check=True,
+    ).stdout  # fmt: skip
+    files = [Path(line.split("::", 1)[0]).name for line in listed.splitlines() if "::" in line]
+    collected = {file: files.count(file) for file in stated}
+    assert collected == stated

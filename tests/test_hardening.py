@@ -179,7 +179,7 @@ async def test_an_unusable_ledger_is_reported_by_every_tool_that_needs_it_and_ne
             recent_uri = {"uri": "suno://tasks/recent"}
             await server.send({"jsonrpc": "2.0", "id": 5, "method": "resources/read", "params": recent_uri})
             recent = await server.answer(5)
-    assert len(tools) == 28
+    assert len(tools) == 29
     for answer in (listed, generated):
         text = answer["result"]["content"][0]["text"]
         assert answer["result"]["isError"] is True

@@ -29,46 +29,14 @@ from ccapi_suno_mcp.ledger import (
     body_fingerprint,
 )
 from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS
+from stores import START, FakeClock, Store
 
-START = 1_773_385_996.0
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5", "make_instrumental": False}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
 def clock() -> FakeClock:
     return FakeClock()
-
-
-class Store:
-    """One database of one backend; every `open` is another ledger on it, as another process would open it."""
-
-    def __init__(self, backend: str, location: str) -> None:
-        self.backend = backend
-        self.location = location
-
-    async def open(
-        self, clock: Callable[[], float] | None = None, *, owner: str | None = None
-    ) -> SQLiteLedger | PostgresLedger:
-        clock = clock or FakeClock()
-        if self.backend == "sqlite":
-            return await SQLiteLedger.open(self.location, clock=clock, owner=owner)
-        return await PostgresLedger.open(self.location, clock=clock, owner=owner)
-
-
-@pytest.fixture(params=["sqlite", "postgresql"])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
-    """Every ledger test runs on both backends: the SQLite file and a fresh PostgreSQL database."""
-    if request.param == "sqlite":
-        return Store("sqlite", str(tmp_path / "home" / "ledger.sqlite3"))
-    return Store("postgresql", request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture
@@ -306,6 +274,8 @@ async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finishe
             "result": {"clips": final},
             "updated_at": START + 80,
             "finished_at": START + 80,
+            "quota": 40000,
+            "charged_quota": 40000,
             "clips": [
                 ClipRecord(
                     clip_id=clip["clip_id"],
@@ -787,12 +757,12 @@ async def test_one_replica_at_a_time_leads_the_watcher_and_another_takes_over_wh
 
 @pytest.mark.anyio
 async def test_replicas_hear_each_others_announcements_but_not_their_own(postgres_url: str) -> None:
-    heard: list[tuple[str, list[str], bool]] = []
+    heard: list[tuple[str, list[str], bool, bool]] = []
     arrived = anyio.Event()
 
-    def listener_of(name: str) -> Callable[[list[str], bool], Awaitable[None]]:
-        async def listen(task_ids: list[str], list_changed: bool) -> None:
-            heard.append((name, task_ids, list_changed))
+    def listener_of(name: str) -> Callable[[list[str], bool, bool], Awaitable[None]]:
+        async def listen(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+            heard.append((name, task_ids, list_changed, spend))
             if len(heard) == 2:
                 arrived.set()
 
@@ -812,16 +782,16 @@ async def test_replicas_hear_each_others_announcements_but_not_their_own(postgre
                 with anyio.move_on_after(0.2):
                     await arrived.wait()
             heard.clear()
-            await first.announce(ids, list_changed=True)
+            await first.announce(ids, list_changed=True, spend=True)
             await arrived.wait()
         tasks.cancel_scope.cancel()
 
-    assert heard == [("b", ids[:100], True), ("b", ids[100:], False)]
+    assert heard == [("b", ids[:100], True, True), ("b", ids[100:], False, True)]
 
 
 @pytest.mark.anyio
 async def test_a_sqlite_ledger_is_not_shared_and_always_leads_its_own_watcher(tmp_path: Path) -> None:
-    async def never(task_ids: list[str], list_changed: bool) -> None:
+    async def never(task_ids: list[str], list_changed: bool, spend: bool) -> None:
         raise AssertionError(f"heard {task_ids} {list_changed} on a ledger nobody shares")
 
     async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
@@ -887,10 +857,10 @@ async def test_the_same_request_from_two_principals_begins_two_submissions(ledge
 async def test_a_ledger_made_before_principals_belongs_to_the_default_principal(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with sqlite3.connect(path) as connection:
-        for step in SQLITE_MIGRATIONS[:2]:
+        for step in SQLITE_MIGRATIONS[:3]:
             for statement in step:
                 connection.execute(statement)
-        connection.execute("PRAGMA user_version = 2")
+        connection.execute("PRAGMA user_version = 3")
         connection.execute(
             "INSERT INTO tasks (submission_id, task_id, tool, action, request, fingerprint, state, status, "
             "created_at, updated_at, search_text) VALUES ('s1', 'task_old', 't', 'MUSIC', '{}', 'f', 'submitted', "

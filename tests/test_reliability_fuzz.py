@@ -251,7 +251,7 @@ def caller(harness: Harness) -> Callable[[str, dict[str, Any]], CallToolResult]:
 
 async def list_tools(harness: Harness) -> list[Tool]:
     tools = (await harness.client.list_tools()).tools
-    assert len(tools) == len(ACTION_TOOLS) + 6
+    assert len(tools) == len(ACTION_TOOLS) + 7
     return tools
 
 

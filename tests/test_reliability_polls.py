@@ -131,3 +131,112 @@ async def test_the_watcher_backs_off_exponentially_up_to_a_cap_while_every_poll_
     assert sleeps.delays == [0.5, 1.0, 2.0, 4.0] * 7
     assert failures == 7
     assert (recovered, watcher.consecutive_failures) == (5.0, 0)
+
+
+class VirtualTime:
+    """The watcher's clock and pause: each pause is recorded and moves the clock instead of waiting.
+
+    Once the clock reaches `horizon` the pause blocks for good and `reached` is set, so a test can stop the loop.
+    """
+
+    def __init__(self, horizon: float) -> None:
+        self.now = 0.0
+        self.horizon = horizon
+        self.pauses: list[float | None] = []
+        self.reached = anyio.Event()
+
+    def clock(self) -> float:
+        return self.now
+
+    async def pause(self, wake: anyio.Event, seconds: float | None) -> None:
+        self.pauses.append(seconds)
+        if seconds is None:
+            await wake.wait()
+            return
+        self.now += seconds
+        if self.now >= self.horizon:
+            self.reached.set()
+            await anyio.sleep_forever()
+
+
+async def run_watcher_until(watcher: Watcher, time: VirtualTime) -> None:
+    """Run `Watcher.run()`, the real loop, until its virtual clock reaches the horizon."""
+    with anyio.fail_after(20):
+        async with anyio.create_task_group() as tasks:
+            tasks.start_soon(watcher.run)
+            await time.reached.wait()
+            tasks.cancel_scope.cancel()
+
+
+@pytest.mark.anyio
+async def test_the_watcher_loop_polls_eight_times_in_ten_minutes_of_outage_not_every_interval(
+    figures: Figures,
+) -> None:
+    sandbox = Sandbox(clock=ManualClock())
+    time = VirtualTime(horizon=600.0)
+    async with (
+        serve_sandbox(sandbox) as origin,
+        SunoClient(api_key=KEY, base_url=origin, sleep=Sleeps()) as client,  # real jitter: retries vary
+        SQLiteLedger(":memory:") as ledger,
+    ):
+        body = {"prompt": "rain on a tin roof"}
+        record = await ledger.begin_submission(tool="suno_generate_lyrics", action="LYRICS", body=body)
+        await ledger.record_task_id(record.submission_id, await client.submit("LYRICS", body))
+        watcher = Watcher(
+            client, ledger, Notifier(InMemorySubscriptionBus()), interval=5.0, clock=time.clock, pause=time.pause
+        )
+        sandbox.faults.scope = "fetch"
+        sandbox.faults.server_errors = 1_000_000
+        await run_watcher_until(watcher, time)
+        fetches = sandbox.stats.fetch_batch
+    figures.add_sandbox(sandbox.stats)
+    # Cycles at 0, 10, 30, 70, 150, 270, 390 and 510 s; polling every 5 s instead would make 120 cycles.
+    assert time.pauses == [10.0, 20.0, 40.0, 80.0, MAX_BACKOFF, MAX_BACKOFF, MAX_BACKOFF, MAX_BACKOFF]
+    assert fetches == 8 * (client.max_retries + 1)  # each cycle: one poll and the client's retries of it
+
+
+@pytest.mark.anyio
+async def test_the_watcher_loop_returns_to_its_interval_once_ccapi_answers_and_idles_once_nothing_is_pending(
+    figures: Figures,
+) -> None:
+    sandbox_clock = ManualClock()
+    sandbox = Sandbox(clock=sandbox_clock)
+    pauses: list[float | None] = []
+    idle, done = anyio.Event(), anyio.Event()
+    fetches_when_idle = -1
+
+    async def pause(wake: anyio.Event, seconds: float | None) -> None:
+        pauses.append(seconds)
+        if len(pauses) == 4:
+            sandbox_clock.advance(60)  # the task finishes at CCAPI
+        if seconds is None:
+            if idle.is_set():
+                done.set()
+            idle.set()
+            await wake.wait()
+
+    async with (
+        serve_sandbox(sandbox) as origin,
+        SunoClient(api_key=KEY, base_url=origin, sleep=Sleeps()) as client,
+        SQLiteLedger(":memory:") as ledger,
+    ):
+        body = {"prompt": "rain on a tin roof"}
+        record = await ledger.begin_submission(tool="suno_generate_lyrics", action="LYRICS", body=body)
+        await ledger.record_task_id(record.submission_id, await client.submit("LYRICS", body))
+        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=5.0, pause=pause)
+        sandbox.faults.scope = "fetch"
+        sandbox.faults.server_errors = 2 * (client.max_retries + 1)  # two failed cycles, then CCAPI answers
+        with anyio.fail_after(20):
+            async with anyio.create_task_group() as tasks:
+                tasks.start_soon(watcher.run)
+                await idle.wait()
+                fetches_when_idle = sandbox.stats.fetch_batch
+                watcher.wake()  # as a new submission would: the loop looks again, finds nothing, idles again
+                await done.wait()
+                tasks.cancel_scope.cancel()
+        fetches = sandbox.stats.fetch_batch
+        task = await ledger.get_submission(record.submission_id)
+    figures.add_sandbox(sandbox.stats)
+    assert pauses == [10.0, 20.0, 5.0, 5.0, 5.0, None, None]
+    assert fetches_when_idle == fetches == 2 * (client.max_retries + 1) + 3
+    assert task is not None and task.status == "SUCCESS"

@@ -98,6 +98,15 @@ class Exposure:
         for record in caplog.records:
             self.add(f"log {record.name}", formatter.format(record))
 
+    def add_home(self, home: Path) -> None:
+        """Every file the server left in its home folder, the ledger's SQLite file (read as bytes) first."""
+        ledger = home / "ledger.sqlite3"
+        assert ledger.is_file(), "the ledger file is where refused submits store their errors"
+        self.add_file(ledger)
+        for path in sorted(home.rglob("*")):
+            if path != ledger:
+                self.add_file(path)
+
     def hits(self) -> list[str]:
         return [f"{where}: {text.count(SECRET)}" for where, text in self.seen if SECRET in text]
 
@@ -146,6 +155,7 @@ async def every_tool(exposure: Exposure, client: Client, clips: list[str], task:
         ("suno_download", clip),
         ("suno_download", {**clip, "kind": "image"}),
         ("suno_get_balance", {}),
+        ("suno_get_usage", {}),
     ]:
         await exposure.call(client, tool, arguments)
     assert exposure.tools == {tool.name for tool in (await client.list_tools()).tools}
@@ -154,7 +164,8 @@ async def every_tool(exposure: Exposure, client: Client, clips: list[str], task:
 def echoing_ccapi(batch_fetch_status: int = 503) -> Starlette:
     """A CCAPI that quotes the caller's Authorization header back in every error it answers with.
 
-    Batch fetches fail with `batch_fetch_status`: 503 is retried (and each retry logged), 400 is not.
+    Errors come as HTTP error statuses and, for lyrics, as HTTP 200 with an error envelope. Batch fetches
+    fail with `batch_fetch_status`: 503 is retried (and each retry logged), 400 is not.
     """
 
     async def answer(request: Request) -> Response:
@@ -162,6 +173,8 @@ def echoing_ccapi(batch_fetch_status: int = 503) -> Starlette:
         path = request.url.path
         if path == "/suno/submit/MUSIC":  # a failure after sending: the submit's outcome is unknown
             return JSONResponse({"code": "do_request_failed", "message": f"upstream failed for {said}"}, 500)
+        if path == "/suno/submit/LYRICS":  # new-api's way: HTTP 200 with an error envelope
+            return JSONResponse({"code": "invalid_request", "message": f"{said} may not use this action"}, 200)
         if path.startswith("/suno/submit/"):
             return JSONResponse({"code": "invalid_request", "message": f"{said} may not use this action"}, 400)
         if path == "/suno/fetch":
@@ -210,9 +223,8 @@ async def test_the_key_shows_nowhere_when_every_tool_resource_and_prompt_succeed
         stats = harness.sandbox.stats
     figures.add_sandbox(stats)
     exposure.add_logs(caplog)
-    for path in tmp_path.rglob("*"):
-        exposure.add_file(path)
-    assert exposure.results == {"answered": len(ACTION_TOOLS) + 8, "refused": 0}
+    exposure.add_home(tmp_path)
+    assert exposure.results == {"answered": len(ACTION_TOOLS) + 9, "refused": 0}
     assert report(exposure, figures) == []
 
 
@@ -228,10 +240,9 @@ async def test_the_key_shows_nowhere_when_ccapi_rejects_it(
         stats = harness.sandbox.stats
     figures.add_sandbox(stats)
     exposure.add_logs(caplog)
-    for path in tmp_path.rglob("*"):
-        exposure.add_file(path)
+    exposure.add_home(tmp_path)
     assert stats.requests > len(ACTION_TOOLS)
-    assert exposure.results == {"answered": 2, "refused": len(ACTION_TOOLS) + 6}  # only the offline list answers
+    assert exposure.results == {"answered": 3, "refused": len(ACTION_TOOLS) + 6}  # only the offline list and usage
     assert any("rejected the API key" in text for _, text in exposure.seen)
     assert report(exposure, figures) == []
 
@@ -248,10 +259,9 @@ async def test_the_key_shows_nowhere_when_ccapi_echoes_it_in_its_errors(
         await every_tool(exposure, client, ["clip-1", "clip-2"], "task_abc")  # now with duplicates in the ledger
         await exposure.read_everything(client, None, None)
     exposure.add_logs(caplog)
-    for path in tmp_path.rglob("*"):
-        exposure.add_file(path)
+    exposure.add_home(tmp_path)
     assert any("outcome is unknown" in text for _, text in exposure.seen)
-    assert exposure.results == {"answered": 4, "refused": 2 * (len(ACTION_TOOLS) + 6)}
+    assert exposure.results == {"answered": 6, "refused": 2 * (len(ACTION_TOOLS) + 6)}
     assert report(exposure, figures) == []
 
 
@@ -272,6 +282,7 @@ async def test_the_key_shows_nowhere_in_the_real_command_or_its_stderr(tmp_path:
                     ("suno_generate_music", {"description": "a short song about rain"}),
                     ("suno_generate_music", {"description": "a short song about rain"}),
                     ("suno_extend_music", {"clip_id": "clip-1", "task_id": "task_abc", "continue_at": 1}),
+                    ("suno_generate_lyrics", {"prompt": "rain on a tin roof"}),
                     ("suno_get_task", {"task_id": "task_abc"}),
                     ("suno_list_tasks", {}),
                     ("suno_get_balance", {}),
@@ -279,8 +290,7 @@ async def test_the_key_shows_nowhere_in_the_real_command_or_its_stderr(tmp_path:
                     await exposure.call(client, tool, arguments)
                 await exposure.read_everything(client, None, None)
     exposure.add_file(tmp_path / "stderr.log")
-    for path in (tmp_path / "home").rglob("*"):
-        exposure.add_file(path)
+    exposure.add_home(tmp_path / "home")
     assert "DEBUG" in (tmp_path / "stderr.log").read_text()
-    assert exposure.results == {"answered": 1, "refused": 5}
+    assert exposure.results == {"answered": 1, "refused": 6}
     assert report(exposure, figures) == []

@@ -167,6 +167,6 @@ async def test_a_thousand_tracked_tasks_are_polled_in_ten_batch_requests_per_cyc
         left = await ledger.pending_task_ids()
         done = (await ledger.list_tasks(status="SUCCESS", limit=1000)).tasks
     figures.add("tasks tracked in one watcher cycle", 1000)
-    assert (batches, single, watcher.requests_last_cycle) == (10, 0, 10)
+    assert (batches, single) == (10, 0)  # counted by the sandbox, not computed by the watcher
     assert delay == 5.0
     assert left == [] and len(done) == 1000

@@ -619,13 +619,13 @@ async def test_lost_submit_response_still_creates_and_bills_the_task(
     assert (await client.get("/v1/dashboard/billing/usage")).json()["total_usage"] == pytest.approx(8.0)
 
 
-async def test_insufficient_balance_is_403_insufficient_user_quota(
+async def test_insufficient_balance_is_new_apis_403_quota_not_enough(
     client: httpx2.AsyncClient, sandbox: Sandbox
 ) -> None:
     sandbox.faults.insufficient_balance = 1
     response = await client.post("/suno/submit/MUSIC", json=SONG)
     assert response.status_code == 403
-    assert response.json()["code"] == "insufficient_user_quota"
+    assert response.json() == {"code": "quota_not_enough", "message": "user quota is not enough", "data": None}
     assert sandbox.stats.accepted_submits == 0
     await submit(client, "MUSIC", SONG)
 
@@ -636,7 +636,7 @@ async def test_balance_runs_out_after_ten_dollars(client: httpx2.AsyncClient, cl
         await submit(client, "STEMS_FULL", song.clip_ref())
     response = await client.post("/suno/submit/STEMS_FULL", json=song.clip_ref())
     assert response.status_code == 403
-    assert response.json()["code"] == "insufficient_user_quota"
+    assert response.json()["code"] == "quota_not_enough"
     await submit(client, "WAV", song.clip_ref())  # 0.01 USD still fits
 
 

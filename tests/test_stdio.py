@@ -45,6 +45,6 @@ async def test_without_a_key_the_server_starts_lists_tools_and_explains(tmp_path
         async with Client(_server(tmp_path)) as client:
             tools = (await client.list_tools()).tools
             answer = await client.call_tool("suno_get_balance", {})
-    assert len(tools) == len([spec for spec in ACTIONS if spec.enabled]) + 6
+    assert len(tools) == len([spec for spec in ACTIONS if spec.enabled]) + 7
     assert answer.is_error
     assert "CCAPI_API_KEY" in str(answer.content)

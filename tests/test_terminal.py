@@ -87,7 +87,7 @@ async def test_started_by_a_client_it_prints_no_banner_and_serves_as_before(tmp_
     with errors.open("w", encoding="utf-8") as errlog, anyio.fail_after(30):
         async with Client(stdio_client(parameters, errlog=errlog)) as client:
             tools = (await client.list_tools()).tools
-    assert len(tools) == 28
+    assert len(tools) == 29
     logged = errors.read_text(encoding="utf-8")
     assert BANNER_START not in logged and "claude mcp add ccapi-suno" not in logged
     assert re.search(r"WARNING .*CCAPI_API_KEY is not set", logged)

@@ -26,6 +26,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from ccapi_suno_mcp.ledger import TaskLedger
+    from ccapi_suno_mcp.spend import Calendar
 
 __all__ = ["SANDBOX_API_KEY", "SERVER_NAME", "create_server"]
 
@@ -60,6 +61,7 @@ def create_server(
     http_client: httpx2.AsyncClient | None = None,
     ledger: TaskLedger | None = None,
     poll_interval: float | None = None,
+    calendar: Calendar | None = None,
 ) -> MCPServer[AppState]:
     """Build the `ccapi-suno` MCP server.
 
@@ -68,6 +70,7 @@ def create_server(
         http_client: an httpx2 client for CCAPI calls (tests pass one with a mock transport).
         ledger: a task ledger to use instead of the SQLite file under `settings.home`; the caller owns it.
         poll_interval: seconds between the watcher's polls of pending tasks (default 5; 1 in sandbox mode).
+        calendar: the clock and time zone of spend and budgets (default: now, in the machine's local time).
 
     Raises:
         SettingsError: if the action overrides in `settings` do not fit the catalogue.
@@ -98,7 +101,7 @@ def create_server(
             state = AppState(
                 settings=settings, catalogue=catalogue, notifier=Notifier(bus), base_url=base_url, api_key=api_key,
                 ledger_path=settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path,
-                ledger=ledger, http_client=http_client, interval=interval, sandbox_url=sandbox_url,
+                ledger=ledger, http_client=http_client, interval=interval, sandbox_url=sandbox_url, calendar=calendar,
             )  # fmt: skip
             stack.push_async_callback(state.aclose)
             tasks = await stack.enter_async_context(anyio.create_task_group())

@@ -15,11 +15,12 @@ from typing import Any
 import anyio
 from mcp.server.subscriptions import ResourcesListChanged, ResourceUpdated, SubscriptionBus
 
-__all__ = ["RECENT_TASKS_URI", "Notifier", "clip_uri", "connection_of", "task_uri"]
+__all__ = ["RECENT_TASKS_URI", "USAGE_URI", "Notifier", "clip_uri", "connection_of", "task_uri"]
 
 logger = logging.getLogger(__name__)
 
 RECENT_TASKS_URI = "suno://tasks/recent"
+USAGE_URI = "suno://usage"
 
 
 def task_uri(task_id: str) -> str:
@@ -61,33 +62,38 @@ class Notifier:
     def unsubscribe(self, connection: Any, uri: str) -> None:
         self._legacy.get(connection, set()).discard(uri)
 
-    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool, relay: bool = True) -> None:
-        """Tell every listener that these tasks changed (and the task list, if it did); and the other replicas,
-        unless `relay` is False (the change was heard from one of them)."""
+    async def tasks_changed(
+        self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False, relay: bool = True
+    ) -> None:
+        """Tell every listener that these tasks changed (and the task list, and the spend, if they did); and the
+        other replicas, unless `relay` is False (the change was heard from one of them)."""
         task_ids = list(task_ids)
         if relay and self.relay is not None:
-            await self._relay([task_id for task_id in task_ids if task_id], list_changed)
+            await self._relay([task_id for task_id in task_ids if task_id], list_changed, spend)
         uris = [task_uri(task_id) for task_id in task_ids]
+        updated = [*uris, RECENT_TASKS_URI] if uris else []
+        if spend:
+            updated.append(USAGE_URI)
         if list_changed:
             await self._bus.publish(ResourcesListChanged())
-        for uri in [*uris, RECENT_TASKS_URI] if uris else []:
+        for uri in updated:
             await self._bus.publish(ResourceUpdated(uri=uri))
         for connection, subscribed in list(self._legacy.items()):
             try:
                 if list_changed:
                     await connection.send_resource_list_changed()
-                for uri in [*uris, RECENT_TASKS_URI]:
+                for uri in updated:
                     if uri in subscribed:
                         await connection.send_resource_updated(uri)
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError) as exc:
                 logger.debug("dropping a closed connection from notifications: %r", exc)
                 self._legacy.pop(connection, None)
 
-    async def _relay(self, task_ids: list[str], list_changed: bool) -> None:
+    async def _relay(self, task_ids: list[str], list_changed: bool, spend: bool) -> None:
         from ccapi_suno_mcp.ledger import LedgerError
 
         assert self.relay is not None
         try:
-            await self.relay(task_ids, list_changed=list_changed)
+            await self.relay(task_ids, list_changed=list_changed, spend=spend)
         except LedgerError as exc:  # the other replicas hear of it on their next look; this call goes on
             logger.warning("could not tell the other replicas of a change: %s", exc)

@@ -12,7 +12,7 @@ from mcp.server.mcpserver.context import Context
 from mcp.server.mcpserver.prompts.base import Message, Prompt, PromptArgument
 from mcp.shared.exceptions import MCPError
 from mcp.types import INVALID_PARAMS, GetPromptRequestParams, GetPromptResult, InputRequiredResult
-from pydantic import Field, PrivateAttr, ValidationError, validate_call
+from pydantic import ConfigDict, Field, PrivateAttr, ValidationError, validate_call
 from pydantic.fields import FieldInfo
 
 __all__ = ["register_prompts"]
@@ -29,6 +29,8 @@ _Fn = TypeVar("_Fn", bound=Callable[..., str])
 class _LazyPrompt(Prompt):
     """A prompt whose argument validation (pydantic's `validate_call`) is built on its first use: building it for
     every prompt at start-up cost more than the rest of the server's set-up."""
+
+    model_config = ConfigDict(defer_build=True)  # made with model_construct: no validator is ever built
 
     _validated: bool = PrivateAttr(default=False)
 
@@ -56,7 +58,7 @@ def prompt(server: MCPServer[Any], title: str) -> Callable[[_Fn], _Fn]:
 
     def register(function: _Fn) -> _Fn:
         server.add_prompt(
-            _LazyPrompt(
+            _LazyPrompt.model_construct(
                 name=function.__name__,
                 title=title,
                 description=inspect.cleandoc(function.__doc__ or ""),

@@ -3,6 +3,7 @@
 - `suno://tasks/recent`: the newest tasks as JSON (newest first).
 - `suno://tasks/{task_id}`: one task with its clips, lineage, status history and local files.
 - `suno://clips/{clip_id}`: one clip with its task, lineage and local files.
+- `suno://usage`: the spend (what `suno_get_usage` returns), updated as tasks are submitted and settle.
 `resources/list` also lists recent tasks one by one with readable names; completions offer task
 and clip ids; 2025-era clients may `resources/subscribe` to any of these URIs.
 """
@@ -35,7 +36,7 @@ from mcp.types import (
 )
 
 from ccapi_suno_mcp.ledger import LedgerUnavailableError, LedgerUnusableError
-from ccapi_suno_mcp.notifications import RECENT_TASKS_URI, connection_of, task_uri
+from ccapi_suno_mcp.notifications import RECENT_TASKS_URI, USAGE_URI, connection_of, task_uri
 from ccapi_suno_mcp.state import AppState, app_state
 
 __all__ = ["RECENT_LIMIT", "register_resources"]
@@ -90,6 +91,19 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         from ccapi_suno_mcp.views import render_task
 
         return _dump([render_task(record).model_dump(mode="json") for record in page.tasks])
+
+    @server.resource(
+        USAGE_URI,
+        name="usage",
+        title="Suno spend",
+        description="Spend today, this week, this month and in total, by action and by day; learned prices; budgets.",
+        mime_type=JSON,
+    )
+    @_ledger_errors
+    async def usage_resource() -> str:
+        from ccapi_suno_mcp.tools._usage import current_usage
+
+        return _dump((await current_usage(current_state())).model_dump(mode="json"))
 
     @server.resource(
         "suno://tasks/{task_id}",

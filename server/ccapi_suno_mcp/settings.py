@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
@@ -18,10 +19,12 @@ from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
 __all__ = [
     "DEFAULT_CALL_DEADLINE",
     "DEFAULT_PRINCIPAL",
+    "DEFAULT_QUOTA_PER_USD",
     "ENVIRONMENT",
     "HTTP_ONLY_VARIABLES",
     "LOOPBACK_HOSTS",
     "SECRET_VARIABLES",
+    "ConfirmMode",
     "Settings",
     "SettingsError",
     "is_placeholder_key",
@@ -30,6 +33,10 @@ __all__ = [
 LOOPBACK_HOSTS = ("127.0.0.1", "localhost", "::1")
 DEFAULT_CALL_DEADLINE = 25.0
 """Seconds a tool call may take in all, retries included: well under the 60 s many clients allow a request."""
+DEFAULT_QUOTA_PER_USD = 500_000
+"""CCAPI quota units per US dollar: new-api's default display unit (inferred for CCAPI)."""
+ConfirmMode = Literal["over_budget", "always"]
+"""When a billable call needs the user's approval: only past a budget, or every time."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
 HTTP_ONLY_VARIABLES = frozenset({"CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_HTTP_TOKENS_FILE", "CCAPI_SUNO_LEDGER_URL"})
 """Settings of a team's HTTP deployment: the stdio packages (bundle, registry entry, snippets) do not offer them."""
@@ -51,6 +58,13 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
     f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
     f"{DEFAULT_CALL_DEADLINE:g}.",
+    "CCAPI_QUOTA_PER_USD": f"CCAPI quota units per US dollar, to show charges in dollars (new-api's default unit; "
+    f"inferred for CCAPI). Default {DEFAULT_QUOTA_PER_USD}.",
+    "CCAPI_SUNO_DAILY_BUDGET_USD": "Most US dollars to spend in a day (this machine's local time): a billable call "
+    "that would pass it is sent only if the user approves it. Default: no limit.",
+    "CCAPI_SUNO_MONTHLY_BUDGET_USD": "Most US dollars to spend in a calendar month, the same way. Default: no limit.",
+    "CCAPI_SUNO_CONFIRM": "When to ask the user before a billable call: over_budget (only when it would pass a "
+    "budget) or always. Default over_budget.",
     "CCAPI_SUNO_LEDGER_URL": "postgresql://user:password@host:5432/database: keep the task ledger in this "
     "PostgreSQL database, shared by every replica that names it (needs the postgres extra). Unset: the SQLite file "
     "in CCAPI_SUNO_HOME. Its password is never logged.",
@@ -105,6 +119,12 @@ class Settings:
     sandbox: bool = False
     http_token: str | None = field(default=None, repr=False)
     call_deadline: float = DEFAULT_CALL_DEADLINE
+    quota_per_usd: int = DEFAULT_QUOTA_PER_USD
+    daily_budget_usd: float | None = None
+    """None: no daily limit."""
+    monthly_budget_usd: float | None = None
+    """None: no monthly limit."""
+    confirm: ConfirmMode = "over_budget"
     ledger_url: str | None = field(default=None, repr=False)
     """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
     principals: Mapping[str, str] | None = field(default=None, repr=False)
@@ -181,6 +201,12 @@ class Settings:
             sandbox=sandbox,
             http_token=(env.get("CCAPI_SUNO_HTTP_TOKEN") or "").strip() or None,
             call_deadline=_parse_seconds("CCAPI_SUNO_DEADLINE_SECONDS", env.get("CCAPI_SUNO_DEADLINE_SECONDS", "")),
+            quota_per_usd=_parse_quota_rate(env.get("CCAPI_QUOTA_PER_USD", "")),
+            daily_budget_usd=_parse_budget("CCAPI_SUNO_DAILY_BUDGET_USD", env.get("CCAPI_SUNO_DAILY_BUDGET_USD", "")),
+            monthly_budget_usd=_parse_budget(
+                "CCAPI_SUNO_MONTHLY_BUDGET_USD", env.get("CCAPI_SUNO_MONTHLY_BUDGET_USD", "")
+            ),
+            confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
             ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
             principals=_parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", "")),
         )
@@ -198,6 +224,41 @@ def _parse_seconds(name: str, text: str) -> float:
     if not 1 <= seconds <= 3600:
         raise SettingsError(f"{name} must be between 1 and 3600 seconds; got {text!r}")
     return seconds
+
+
+def _parse_quota_rate(text: str) -> int:
+    if not text.strip():
+        return DEFAULT_QUOTA_PER_USD
+    try:
+        rate = float(text.strip())  # a form may send a whole number as 500000.0
+    except ValueError:
+        rate = math.nan
+    if not (math.isfinite(rate) and rate.is_integer() and rate >= 1):
+        raise SettingsError(f"CCAPI_QUOTA_PER_USD must be a whole number of quota units, e.g. 500000; got {text!r}")
+    return int(rate)
+
+
+def _parse_budget(name: str, text: str) -> float | None:
+    if not text.strip():
+        return None
+    try:
+        dollars = float(text.strip())
+    except ValueError:
+        raise SettingsError(
+            f"{name} must be a number of US dollars, e.g. 5 or 0.50 (unset: no limit); got {text!r}"
+        ) from None
+    if not math.isfinite(dollars) or dollars < 0:
+        raise SettingsError(f"{name} must be 0 or more US dollars (unset: no limit); got {text!r}")
+    return dollars
+
+
+def _parse_confirm(text: str) -> ConfirmMode:
+    word = text.strip().lower()
+    if word in ("", "over_budget"):
+        return "over_budget"
+    if word == "always":
+        return "always"
+    raise SettingsError(f"CCAPI_SUNO_CONFIRM must be over_budget or always; got {text!r}")
 
 
 def _parse_toolsets(text: str) -> frozenset[Toolset]:

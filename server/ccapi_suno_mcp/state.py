@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
     from ccapi_suno_mcp.ledger import TaskLedger
+    from ccapi_suno_mcp.spend import Calendar
     from ccapi_suno_mcp.watcher import Watcher
 
 __all__ = ["AppState", "app_state"]
@@ -43,6 +44,7 @@ class AppState:
         http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
         interval: seconds between the watcher's polls (None: the watcher's default).
         sandbox_url: the in-process sandbox's origin, in sandbox mode.
+        calendar: the clock and time zone of spend and budgets (None: now, in the machine's local time).
     """
 
     def __init__(
@@ -58,6 +60,7 @@ class AppState:
         http_client: httpx2.AsyncClient | None = None,
         interval: float | None = None,
         sandbox_url: str | None = None,
+        calendar: Calendar | None = None,
     ) -> None:
         self.settings = settings
         self.catalogue = catalogue
@@ -72,6 +75,7 @@ class AppState:
         self._ledger = ledger
         self._owns_ledger = ledger is None
         self._watcher: Watcher | None = None
+        self._calendar = calendar
 
     @property
     def client(self) -> SunoClient:
@@ -125,14 +129,23 @@ class AppState:
             self._watcher = Watcher(self.client, self.whole_ledger, self.notifier, interval=interval)
         return self._watcher
 
+    @property
+    def calendar(self) -> Calendar:
+        """Local days, weeks and months for spend and budgets."""
+        if self._calendar is None:
+            from ccapi_suno_mcp.spend import Calendar
+
+            self._calendar = Calendar()
+        return self._calendar
+
     async def follow_replicas(self) -> None:
         """Until cancelled: pass the other replicas' changes on to this one's listeners and watcher.
 
         Returns at once on a ledger no other replica shares.
         """
 
-        async def heard(task_ids: list[str], list_changed: bool) -> None:
-            await self.notifier.tasks_changed(task_ids, list_changed=list_changed, relay=False)
+        async def heard(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+            await self.notifier.tasks_changed(task_ids, list_changed=list_changed, spend=spend, relay=False)
             if self._watcher is not None:
                 self._watcher.wake()  # a leader polls what was just submitted elsewhere; a follower's waiters re-read
 

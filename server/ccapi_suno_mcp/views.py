@@ -215,8 +215,11 @@ class SubmittedTask(BaseModel):
     next_step: str = Field(description="What to do next.")
 
 
-def render_submitted(record: TaskRecord, *, reused: bool) -> SubmittedTask:
-    """The answer of an action tool: the submitted (or reused) task and what to do next."""
+def render_submitted(record: TaskRecord, *, reused: bool, price: str) -> SubmittedTask:
+    """The answer of an action tool: the submitted (or reused) task, what it costs, and what to do next.
+
+    `price` is the action's learned price for people (`learned price $0.08`, or `price not known yet`).
+    """
     view = render_task(record)
     if reused:
         note = (
@@ -225,5 +228,6 @@ def render_submitted(record: TaskRecord, *, reused: bool) -> SubmittedTask:
         )
     else:
         note = f"Submitted {record.task_id} ({record.action}). It runs in the background."
+    note += f" {price[:1].upper()}{price[1:]}" + ("." if reused else "; suno_get_usage shows spend.")
     fields = view.model_dump(include=set(SubmittedTask.model_fields) - {"reused_existing", "note"})
     return SubmittedTask(**fields, reused_existing=reused, note=f"{note} {view.next_step}")

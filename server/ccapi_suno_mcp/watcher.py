@@ -14,12 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 
 import anyio
 
 from ccapi_suno_mcp.ccapi import (
-    BATCH_SIZE,
     AuthenticationError,
     CCAPIError,
     InsufficientBalanceError,
@@ -29,7 +28,16 @@ from ccapi_suno_mcp.ccapi import (
 from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
-__all__ = ["DEFAULT_INTERVAL", "GIVE_UP_AFTER_SECONDS", "MAX_BACKOFF", "REJECTED_INTERVAL", "Watcher", "is_refusal"]
+__all__ = [
+    "DEFAULT_INTERVAL",
+    "GIVE_UP_AFTER_SECONDS",
+    "MAX_BACKOFF",
+    "REJECTED_INTERVAL",
+    "Pause",
+    "Watcher",
+    "is_refusal",
+    "wait_or_wake",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -41,6 +49,18 @@ SETTLE_EVERY_SECONDS = 60.0
 """How often the watcher marks submissions interrupted by a crash (left 'submitting') as outcome unknown."""
 GIVE_UP_AFTER_SECONDS = 600.0
 """How long CCAPI may leave a pending task out of its answers before the watcher stops asking for it."""
+
+Pause = Callable[[anyio.Event, float | None], Awaitable[None]]
+"""How the loop waits between cycles: until the event is set, or at most the seconds given (None: no limit)."""
+
+
+async def wait_or_wake(wake: anyio.Event, seconds: float | None) -> None:
+    """The real `Pause`: return when `wake` is set or `seconds` have passed, whichever comes first."""
+    if seconds is None:
+        await wake.wait()
+        return
+    with anyio.move_on_after(seconds):
+        await wake.wait()
 
 
 def is_refusal(error: CCAPIError) -> bool:
@@ -59,14 +79,15 @@ class Watcher:
         *,
         interval: float = DEFAULT_INTERVAL,
         clock: Callable[[], float] = time.monotonic,
+        pause: Pause = wait_or_wake,
     ) -> None:
         self._client = client
         self._ledger = ledger
         self._notifier = notifier
         self._clock = clock
+        self._pause = pause  # tests pass one that records the delays and moves their clock instead of waiting
         self.interval = interval
         self.cycles = 0
-        self.requests_last_cycle = 0
         self.consecutive_failures = 0
         self.last_error: CCAPIError | None = None
         """Why the latest poll failed; None once one succeeds."""
@@ -120,11 +141,7 @@ class Watcher:
                 delay = self._backoff()
                 logger.exception("the watcher's poll cycle failed; next try in %.0fs", delay)
                 self._finish_cycle()
-            if delay is None:
-                await self._wake.wait()
-            else:
-                with anyio.move_on_after(delay):
-                    await self._wake.wait()
+            await self._pause(self._wake, delay)
             self._wake = anyio.Event()
 
     async def poll_once(self) -> float | None:
@@ -160,7 +177,6 @@ class Watcher:
             return backoff
         self.consecutive_failures = 0
         self.last_error = None
-        self.requests_last_cycle = -(-len(pending) // BATCH_SIZE)
         changed, _ = await self._ledger.apply_updates(tasks)  # one trip to the ledger for the whole batch
         answered = {task.task_id for task in tasks}
         now = self._clock()
@@ -170,7 +186,8 @@ class Watcher:
             else:
                 self._absent_since.setdefault(task_id, now)
         if changed:
-            await self._notifier.tasks_changed(changed, list_changed=True)
+            settled = any(task.is_terminal for task in tasks if task.task_id in changed)  # a charge was recorded
+            await self._notifier.tasks_changed(changed, list_changed=True, spend=settled)
         self._finish_cycle()
         return self.interval
 

@@ -123,7 +123,7 @@ def redact(text: str, secret: str | None) -> str:
     """`text` with every occurrence of `secret` (and its part after `sk-`) masked."""
     if not secret:
         return text
-    for part in {secret, secret.removeprefix("sk-")}:
+    for part in sorted({secret, secret.removeprefix("sk-")}, key=len, reverse=True):  # the whole key first
         if len(part) >= 4:
             text = text.replace(part, "[redacted]")
     return text

@@ -96,7 +96,7 @@ class _SourceClip(SunoRequest):
         str,
         Field(
             pattern=ID_PATTERN,
-            description="Source clip_id.",
+            description="Source clip.",
         ),
     ]
     task_id: Annotated[

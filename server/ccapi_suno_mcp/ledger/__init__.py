@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 from ccapi_suno_mcp._lazy import lazy_exports
 
 if TYPE_CHECKING:
+    from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
     from ccapi_suno_mcp.ledger._models import (
         ClipRecord,
         LocalFile,
@@ -29,6 +30,7 @@ if TYPE_CHECKING:
         LedgerError,
         LedgerUnavailableError,
         LedgerUnusableError,
+        OverBudgetError,
         SchemaVersionError,
         TaskLedger,
         UnknownSubmissionError,
@@ -39,6 +41,8 @@ __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
     "DEFAULT_PRINCIPAL",
     "ChangeListener",
+    "Charge",
+    "ChargeTotal",
     "ClipRecord",
     "InvalidCursorError",
     "LedgerClosedError",
@@ -46,9 +50,12 @@ __all__ = [
     "LedgerUnavailableError",
     "LedgerUnusableError",
     "LocalFile",
+    "OverBudgetError",
     "PostgresLedger",
     "SQLiteLedger",
     "SchemaVersionError",
+    "SpendGate",
+    "SpendLimit",
     "StatusChange",
     "SubmissionState",
     "TaskLedger",
@@ -61,6 +68,10 @@ __all__ = [
 __getattr__ = lazy_exports(
     __name__,
     {
+        "Charge": "_charges",
+        "ChargeTotal": "_charges",
+        "SpendGate": "_charges",
+        "SpendLimit": "_charges",
         "ClipRecord": "_models",
         "LocalFile": "_models",
         "StatusChange": "_models",
@@ -76,6 +87,7 @@ __getattr__ = lazy_exports(
         "LedgerError": "_protocol",
         "LedgerUnavailableError": "_protocol",
         "LedgerUnusableError": "_protocol",
+        "OverBudgetError": "_protocol",
         "SchemaVersionError": "_protocol",
         "TaskLedger": "_protocol",
         "UnknownSubmissionError": "_protocol",

@@ -17,6 +17,8 @@ from typing import Any, Literal, Self, TypeVar
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import _queries as queries
+from ccapi_suno_mcp.ledger import _spend as spend
+from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate
 from ccapi_suno_mcp.ledger._dialect import Session
 from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord, body_fingerprint
 from ccapi_suno_mcp.ledger._owner import current_owner
@@ -112,16 +114,20 @@ class SQLLedger(TaskLedger, ABC):
         parent_task_id: str | None = None,
         parent_clip_id: str | None = None,
         within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+        budget: SpendGate | None = None,
     ) -> tuple[TaskRecord, bool]:
         """In one transaction: the newest duplicate within the window, or a new submission.
 
         Returns `(duplicate, False)` when an identical request (see `find_duplicate`) was made within
         `within_seconds`, else `(new submission, True)`. Two concurrent identical calls, even from two
-        processes, cannot both begin. `within_seconds=None` never looks for a duplicate.
+        processes, cannot both begin. `within_seconds=None` never looks for a duplicate. A new submission
+        passes the `budget` gate in the same transaction and reserves its price, so concurrent calls (from any
+        process, or replica) cannot both slip under a budget.
 
         Raises:
             TypeError: `body` holds something JSON cannot represent.
             ValueError: `body` holds a circular reference or a non-finite float.
+            OverBudgetError: The call does not fit a budget of the gate (nothing was recorded).
             LedgerClosedError: The ledger is closed.
         """
         request = dict(body)
@@ -139,7 +145,9 @@ class SQLLedger(TaskLedger, ABC):
             principal=self._principal,
         )
         await self._before_claim()
-        return await self._run(lambda s: queries.claim(s, new, now=self._clock(), within_seconds=within_seconds))
+        return await self._run(
+            lambda s: queries.claim(s, new, now=self._clock(), within_seconds=within_seconds, budget=budget)
+        )
 
     async def record_task_id(self, submission_id: str, task_id: str) -> TaskRecord:
         """Store the task id CCAPI answered with (state `submitted`), durably before returning.
@@ -212,7 +220,8 @@ class SQLLedger(TaskLedger, ABC):
     async def apply_update(self, task: SunoTask) -> bool:
         """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
 
-        Status, progress, fail reason, result link and raw result are taken over, the clips are stored
+        Status, progress, fail reason, result link, quota and raw result are taken over (and, once the task
+        settles, its charge: see `settled_charge`), the clips are stored
         under this task, the title follows the first clip, and a status history entry is added when the
         status or progress changed. Unknown task ids are ignored. A terminal task never moves back to a
         non-terminal status: such a (stale) record is ignored.
@@ -345,3 +354,49 @@ class SQLLedger(TaskLedger, ABC):
             LedgerClosedError: The ledger is closed.
         """
         return await self._run(lambda s: queries.count_tasks(s, self._principal))
+
+    # -- spend ------------------------------------------------------------------------------------------
+
+    async def committed_quota(self, since: Sequence[float], *, everyone: bool = False) -> list[int]:
+        """For each time in `since`, the quota committed by this principal's submissions made since (by everyone's
+        with `everyone`): what settled tasks were charged, and what calls in flight reported or reserved.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        starts = list(since)
+        principal = None if everyone else self._principal
+
+        def read(session: Session) -> list[int]:
+            with session.transaction(write=False):
+                return [spend.committed(session, start, principal) for start in starts]
+
+        return await self._run(read)
+
+    async def recent_quotas(self, *, last: int, tool: str | None = None) -> dict[str, list[int]]:
+        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first (every
+        principal's: a price is the same for all).
+
+        Raises:
+            ValueError: `last` is less than 1.
+            LedgerClosedError: The ledger is closed.
+        """
+        if last < 1:
+            raise ValueError(f"last must be at least 1, not {last}")
+        return await self._run(lambda s: spend.recent_quotas(s, last, tool))
+
+    async def charges(self, *, since: float) -> list[Charge]:
+        """Every submission of this principal made since `since` that may have been billed, oldest first.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._run(lambda s: spend.charge_rows(s, since, self._principal))
+
+    async def charge_totals(self) -> list[ChargeTotal]:
+        """What each tool was charged for this principal over the whole ledger, by tool name.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._run(lambda s: spend.charge_totals(s, self._principal))

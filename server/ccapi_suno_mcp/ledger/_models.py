@@ -128,6 +128,14 @@ class TaskRecord(BaseModel):
     created_at: float
     updated_at: float
     finished_at: float | None = Field(default=None, description="When the ledger first saw it terminal.")
+    quota: int | None = Field(default=None, description="The quota units CCAPI's record says it was charged.")
+    reserved_quota: int | None = Field(
+        default=None, description="The learned price reserved for it when it was submitted (None: not known)."
+    )
+    charged_quota: int | None = Field(
+        default=None, description="Its charge once settled: the quota on SUCCESS, 0 on FAILURE (refunded)."
+    )
+    refunded_quota: int | None = Field(default=None, description="What a FAILURE was refunded, when reported.")
     clips: list[ClipRecord] = Field(default_factory=lambda: list[ClipRecord]())
     local_files: list[LocalFile] = Field(
         default_factory=lambda: list[LocalFile](), description="Files saved for this task and its clips."
@@ -144,7 +152,8 @@ class TaskRecord(BaseModel):
     def already_shows(self, task: SunoTask) -> bool:
         """Whether this record already holds what a fetch of its task says, so applying it would change nothing.
 
-        The clips and the title follow from the raw data, so comparing it covers them.
+        The clips and the title follow from the raw data, so comparing it covers them; the charge follows from
+        the status and the quota.
         """
         return (
             self.status == (task.status.strip().upper() or "UNKNOWN")
@@ -152,6 +161,7 @@ class TaskRecord(BaseModel):
             and self.fail_reason == (task.fail_reason or None)
             and self.result_url == (task.result_url or None)
             and self.result == task.data
+            and (task.quota is None or self.quota == task.quota)
         )
 
 

@@ -381,7 +381,7 @@ class PostgresLedger(SQLLedger):
                     logger.info("this replica's watcher now polls CCAPI for the shared ledger")
             return self._s.leading
 
-    async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool, spend: bool = False) -> None:
         """NOTIFY the other replicas (in payloads of at most 100 ids).
 
         Raises:
@@ -391,7 +391,7 @@ class PostgresLedger(SQLLedger):
         ids = [task_id for task_id in task_ids if task_id]
         chunks = [ids[start : start + _PAYLOAD_IDS] for start in range(0, len(ids), _PAYLOAD_IDS)] or [[]]
         payloads = [
-            json.dumps({"from": self._s.voice, "ids": chunk, "list": list_changed and index == 0})
+            json.dumps({"from": self._s.voice, "ids": chunk, "list": list_changed and index == 0, "spend": spend})
             for index, chunk in enumerate(chunks)
         ]
 
@@ -418,12 +418,12 @@ class PostgresLedger(SQLLedger):
                     await connection.execute(f"LISTEN {CHANNEL}")
                     if failures:
                         logger.info("listening to the other replicas again")
-                        await listener([], True)  # changes made while we were away were not heard
+                        await listener([], True, True)  # changes made while we were away were not heard
                     failures = 0
                     async for notice in connection.notifies():
                         heard = _parse(notice.payload)
                         if heard is not None and heard[0] != self._s.voice:
-                            await listener(heard[1], heard[2])
+                            await listener(heard[1], heard[2], heard[3])
             except psycopg.OperationalError as error:
                 delay = _RECONNECT_BACKOFF[min(failures, len(_RECONNECT_BACKOFF) - 1)]
                 failures += 1
@@ -443,8 +443,8 @@ class PostgresLedger(SQLLedger):
                 await anyio.to_thread.run_sync(pool.close, limiter=self._limiter)
 
 
-def _parse(payload: str) -> tuple[str, list[str], bool] | None:
-    """An announcement as (sender, task ids, list changed), or None for a payload that is not one."""
+def _parse(payload: str) -> tuple[str, list[str], bool, bool] | None:
+    """An announcement as (sender, task ids, list changed, spend changed), or None for a payload that is not one."""
     try:
         value = json.loads(payload)
     except ValueError:
@@ -452,7 +452,7 @@ def _parse(payload: str) -> tuple[str, list[str], bool] | None:
     if not isinstance(value, dict):
         return None
     fields = cast(dict[str, Any], value)
-    sender, ids, changed = fields.get("from"), fields.get("ids"), fields.get("list")
+    sender, ids, changed, spend = fields.get("from"), fields.get("ids"), fields.get("list"), fields.get("spend")
     if not isinstance(sender, str) or not isinstance(ids, list) or not isinstance(changed, bool):
         return None
-    return sender, [item for item in cast(list[Any], ids) if isinstance(item, str)], changed
+    return sender, [item for item in cast(list[Any], ids) if isinstance(item, str)], changed, spend is True

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 
 if TYPE_CHECKING:
     from ccapi_suno_mcp.ccapi import SunoTask
+    from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
     from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
 
 __all__ = [
@@ -19,6 +20,7 @@ __all__ = [
     "LedgerError",
     "LedgerUnavailableError",
     "LedgerUnusableError",
+    "OverBudgetError",
     "SchemaVersionError",
     "TaskLedger",
     "UnknownSubmissionError",
@@ -72,12 +74,25 @@ class SchemaVersionError(LedgerUnusableError):
     """The database was written by a newer version of this program than the one running."""
 
 
+class OverBudgetError(LedgerError):
+    """A submission that would take spend past a budget (see `SpendGate`): nothing was recorded."""
+
+    def __init__(self, limit: SpendLimit, committed_quota: int, price_quota: int | None) -> None:
+        super().__init__(
+            f"the {limit.name} budget of {limit.limit_quota} quota has {committed_quota} committed; a call priced "
+            f"{'unknown' if price_quota is None else price_quota} does not fit"
+        )
+        self.limit = limit
+        self.committed_quota = committed_quota
+        self.price_quota = price_quota
+
+
 class LedgerUnavailableError(LedgerError):
     """The ledger's database server cannot be reached just now (a shared ledger only); a later call may succeed."""
 
 
-ChangeListener = Callable[[list[str], bool], Awaitable[None]]
-"""Called with the task ids another process changed and whether its task list changed."""
+ChangeListener = Callable[[list[str], bool, bool], Awaitable[None]]
+"""Called with the task ids another process changed, whether its task list changed, and whether spend did."""
 
 
 class TaskLedger(Protocol):
@@ -157,13 +172,20 @@ class TaskLedger(Protocol):
         parent_task_id: str | None = None,
         parent_clip_id: str | None = None,
         within_seconds: float | None = DEFAULT_DUPLICATE_WINDOW,
+        budget: SpendGate | None = None,
     ) -> tuple[TaskRecord, bool]:
         """Atomically return the newest duplicate within the window (`False`), or begin a submission (`True`).
 
-        Two concurrent identical calls must not both begin: this is what prevents double billing.
+        Two concurrent identical calls must not both begin: this is what prevents double billing. With a
+        `budget`, a new submission reserves its price in the same transaction, and one that would take what is
+        committed (charged, and reserved by calls in flight) since a limit's start past that limit is refused
+        unless the gate is approved, so two concurrent calls cannot both slip under a budget. A limit counts
+        every principal's calls, or one principal's (`SpendLimit.principal`); on a shared ledger, every
+        replica's.
 
         Raises:
             TypeError: `body` holds something JSON cannot represent.
+            OverBudgetError: The call does not fit a budget of the gate (nothing was recorded).
             LedgerClosedError: The ledger is closed.
         """
         ...
@@ -192,6 +214,7 @@ class TaskLedger(Protocol):
     async def apply_update(self, task: SunoTask) -> bool:
         """Merge a fetched CCAPI task record into the ledger; True if anything visible changed.
 
+        The record's `quota` is kept; once the task settles its charge is recorded (see `settled_charge`).
         Unknown task ids are ignored. A terminal task never moves back to a non-terminal status.
 
         Raises:
@@ -302,6 +325,46 @@ class TaskLedger(Protocol):
         """
         ...
 
+    # -- spend (this view's principal's) ----------------------------------------------------------------
+
+    async def committed_quota(self, since: Sequence[float], *, everyone: bool = False) -> list[int]:
+        """For each time in `since`, the quota committed by this principal's submissions made since (everyone's,
+        with `everyone`): what settled tasks were charged, and what calls in flight reported or reserved (see
+        `Charge.counted_quota`).
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def recent_quotas(self, *, last: int, tool: str | None = None) -> dict[str, list[int]]:
+        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first (of every
+        principal: a price is the same for everyone).
+
+        Raises:
+            ValueError: `last` is less than 1.
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def charges(self, *, since: float) -> list[Charge]:
+        """Every submission of this principal made since `since` that may have been billed, oldest first.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def charge_totals(self) -> list[ChargeTotal]:
+        """What each tool was charged for this principal over the whole ledger, by tool name.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    # -- replicas -----------------------------------------------------------------------------------------
+
     @property
     def shared(self) -> bool:
         """Whether other server processes (replicas) may use this ledger at the same time, and hear `announce`."""
@@ -318,8 +381,8 @@ class TaskLedger(Protocol):
         """
         ...
 
-    async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
-        """Tell the other processes on this ledger that these tasks (and the task list, if so) changed.
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool, spend: bool = False) -> None:
+        """Tell the other processes on this ledger that these tasks (and the task list, and spend, if so) changed.
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -328,8 +391,8 @@ class TaskLedger(Protocol):
 
     async def follow(self, listener: ChangeListener) -> None:
         """Call `listener` for every change another process announces, until cancelled (at once for a ledger
-        that is not shared). After a lost connection it is called once with no ids and `True`: something may
-        have changed unheard."""
+        that is not shared). After a lost connection it is called once with no ids and `True` for the list and
+        spend: something may have changed unheard."""
         ...
 
     async def aclose(self) -> None:

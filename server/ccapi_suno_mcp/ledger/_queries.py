@@ -13,6 +13,7 @@ from collections.abc import Callable
 from typing import Any, Literal
 
 from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus
+from ccapi_suno_mcp.ledger._charges import SpendGate, settled_charge
 from ccapi_suno_mcp.ledger._dialect import ConflictError, Row, Session
 from ccapi_suno_mcp.ledger._models import TERMINAL_STATUSES, ClipRecord, LocalFile, TaskPage, TaskRecord
 from ccapi_suno_mcp.ledger._protocol import LedgerError, UnknownSubmissionError
@@ -29,6 +30,7 @@ from ccapi_suno_mcp.ledger._rows import (
     local_file,
     search_text,
 )
+from ccapi_suno_mcp.ledger._spend import check_gate
 
 __all__ = [
     "INTERRUPTED_AFTER",
@@ -88,8 +90,15 @@ class Claim:
 # -- submissions --------------------------------------------------------------------------------------------
 
 
-def claim(session: Session, new: Claim, *, now: float, within_seconds: float | None) -> tuple[TaskRecord, bool]:
-    """In one transaction: the newest duplicate within the window (False), or the new submission (True)."""
+def claim(
+    session: Session, new: Claim, *, now: float, within_seconds: float | None, budget: SpendGate | None = None
+) -> tuple[TaskRecord, bool]:
+    """In one transaction: the newest duplicate within the window (False), or the new submission (True), which
+    passes the `budget` gate and reserves its price.
+
+    Raises:
+        OverBudgetError: The new submission does not fit a budget of the gate (nothing was recorded).
+    """
     with session.transaction(durable=True):
         session.lock_claims()
         if within_seconds is not None:
@@ -101,10 +110,12 @@ def claim(session: Session, new: Claim, *, now: float, within_seconds: float | N
                     duplicate = _one_task(session, duplicate.submission_id, history=False)
             if duplicate is not None:
                 return duplicate, False
+        if budget is not None:
+            check_gate(session, budget)
         session.execute(
             "INSERT INTO tasks (submission_id, tool, action, request, fingerprint, state, status, title, "
-            "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner, principal) "
-            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "parent_task_id, parent_clip_id, created_at, updated_at, search_text, owner, principal, reserved_quota) "
+            "VALUES (?, ?, ?, ?, ?, 'submitting', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (
                 new.submission_id,
                 new.tool,
@@ -120,6 +131,7 @@ def claim(session: Session, new: Claim, *, now: float, within_seconds: float | N
                 search_text(new.title, new.tool, new.action, None, new.request_json, []),
                 new.owner,
                 new.principal,
+                None if budget is None else budget.price_quota,
             ),
         )
         session.execute(
@@ -246,6 +258,8 @@ def apply_update(session: Session, task: SunoTask, clock: Callable[[], float]) -
             return False
         now = clock()
         first_title = next((clip.title for clip, _ in clips if clip.title), None)
+        quota = task.quota if task.quota is not None else row["quota"]
+        charged_quota, refunded_quota = settled_charge(status, quota, row["reserved_quota"])
         fields: dict[str, Any] = {
             "status": status,
             "progress": task.progress or None,
@@ -253,6 +267,9 @@ def apply_update(session: Session, task: SunoTask, clock: Callable[[], float]) -
             "result_url": task.result_url or None,
             "title": first_title or row["title"],
             "finished_at": row["finished_at"] or (now if status in TERMINAL_STATUSES else None),
+            "quota": quota,
+            "charged_quota": charged_quota,
+            "refunded_quota": refunded_quota,
         }
         changed = any(row[name] != value for name, value in fields.items())
         if loads(row["result"]) != task.data:
@@ -270,7 +287,8 @@ def apply_update(session: Session, task: SunoTask, clock: Callable[[], float]) -
         text = search_text(fields["title"], row["tool"], row["action"], task.task_id, row["request"], titles)
         session.execute(
             "UPDATE tasks SET status = ?, progress = ?, fail_reason = ?, result_url = ?, title = ?, finished_at = ?, "
-            "result = ?, updated_at = ?, search_text = ? WHERE submission_id = ?",
+            "quota = ?, charged_quota = ?, refunded_quota = ?, result = ?, updated_at = ?, search_text = ? "
+            "WHERE submission_id = ?",
             (
                 fields["status"],
                 fields["progress"],
@@ -278,6 +296,9 @@ def apply_update(session: Session, task: SunoTask, clock: Callable[[], float]) -
                 fields["result_url"],
                 fields["title"],
                 fields["finished_at"],
+                fields["quota"],
+                fields["charged_quota"],
+                fields["refunded_quota"],
                 None if task.data is None else json.dumps(task.data, ensure_ascii=False),
                 now,
                 text,

@@ -32,7 +32,8 @@ __all__ = [
 
 TASK_COLUMNS = (
     "seq, submission_id, task_id, tool, action, request, fingerprint, state, status, progress, fail_reason, error, "
-    "title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, finished_at"
+    "title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, finished_at, "
+    "quota, reserved_quota, charged_quota, refunded_quota"
 )
 CLIP_COLUMNS = (
     "clips.clip_id, clips.task_id, clips.title, clips.tags, clips.lyrics, clips.audio_url, clips.video_url, "
@@ -110,6 +111,10 @@ def assemble(session: Session, rows: list[Row], *, history: bool) -> list[TaskRe
                 created_at=row["created_at"],
                 updated_at=row["updated_at"],
                 finished_at=row["finished_at"],
+                quota=row["quota"],
+                reserved_quota=row["reserved_quota"],
+                charged_quota=row["charged_quota"],
+                refunded_quota=row["refunded_quota"],
                 clips=clips,
                 local_files=task_files,
                 history=history_by_submission.get(row["submission_id"], []),

@@ -95,6 +95,14 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
     ),
     (
+        # Money (see _charges.py): CCAPI's reported quota, the price reserved at submit, the charge once settled.
+        "ALTER TABLE tasks ADD COLUMN quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN reserved_quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN charged_quota INTEGER",
+        "ALTER TABLE tasks ADD COLUMN refunded_quota INTEGER",
+        "CREATE INDEX tasks_priced ON tasks (tool, created_at) WHERE quota IS NOT NULL",
+    ),
+    (
         # Whose the task is (the HTTP transport's principal); a ledger made before belongs to the default one.
         "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",
         "CREATE INDEX tasks_by_principal ON tasks (principal, created_at)",
@@ -187,6 +195,13 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE tasks ADD COLUMN owner TEXT",
         "CREATE INDEX tasks_in_flight ON tasks (created_at) WHERE state = 'submitting'",
+    ),
+    (
+        "ALTER TABLE tasks ADD COLUMN quota BIGINT",
+        "ALTER TABLE tasks ADD COLUMN reserved_quota BIGINT",
+        "ALTER TABLE tasks ADD COLUMN charged_quota BIGINT",
+        "ALTER TABLE tasks ADD COLUMN refunded_quota BIGINT",
+        "CREATE INDEX tasks_priced ON tasks (tool, created_at) WHERE quota IS NOT NULL",
     ),
     (
         "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",

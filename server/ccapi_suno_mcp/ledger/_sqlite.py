@@ -161,7 +161,7 @@ class SQLiteLedger(SQLLedger):
         """Always True: every process on the file keeps its own watcher (they agree through the file)."""
         return True
 
-    async def announce(self, task_ids: Sequence[str], *, list_changed: bool) -> None:
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool, spend: bool = False) -> None:
         """Nothing to do: no other process listens."""
 
     async def follow(self, listener: ChangeListener) -> None:

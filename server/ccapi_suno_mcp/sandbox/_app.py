@@ -302,16 +302,15 @@ class Sandbox:
         return self._tasks[clip.task_id].status(self.clock.now()) == "SUCCESS"
 
     def _charge(self, account: Account, quota: int) -> None:
-        """new-api pre-charges before creating the task.
+        """new-api pre-charges before creating the task (and refunds it if the task fails).
 
         Raises:
-            RequestRejected: 403 `insufficient_user_quota` when the balance is too low (or the fault is set).
+            RequestRejected: 403 `quota_not_enough` ("user quota is not enough", new-api's task relay's own answer)
+                when the balance is too low (or the fault is set).
         """
         remaining = account.granted_quota - self._used_quota(account)
         if self._take("insufficient_balance") or remaining < quota:
-            left, needed = remaining / QUOTA_PER_USD, quota / QUOTA_PER_USD
-            message = f"user quota is not enough: {left:.4f} USD left, {needed:.4f} USD needed"
-            raise RequestRejected("insufficient_user_quota", message, status=403)
+            raise RequestRejected("quota_not_enough", "user quota is not enough", status=403)
 
     def _used_quota(self, account: Account) -> int:
         """Quota of the key's tasks; failed tasks are refunded, as new-api does."""

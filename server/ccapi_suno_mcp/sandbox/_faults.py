@@ -50,7 +50,7 @@ class Faults:
     lost_submit_responses: int = 0
     """Submit only: create (and bill) the task, then drop the connection."""
     insufficient_balance: int = 0
-    """Submit only: answer 403 `insufficient_user_quota`."""
+    """Submit only: answer 403 `quota_not_enough`, as new-api's task relay does for a low balance."""
     held_submits: int = 0
     """Submit only: create (and bill) the task, then hold the answer back until `POST /_sandbox/release` (or
     until the client gives up): a submit caught in the money window."""

@@ -2,8 +2,12 @@
 
 Each tool's parameters are its request model's fields, flat, with their limits and enums, plus
 `force`. A call validates, finds a follow-up's parent task in the ledger, refuses an accidental
-double submit, records the submission before sending it, and records the task id the moment
-CCAPI answers.
+double submit, asks the user first when it would pass a budget (or always, if so configured),
+records the submission (reserving its learned price) before sending it, and records the task id
+the moment CCAPI answers.
+
+The question is a `Resolve(...)` parameter, so it works in both protocol eras: a live
+`elicitation/create` on 2025-era connections, an `InputRequiredResult` round trip on 2026-07-28.
 """
 
 from __future__ import annotations
@@ -13,11 +17,19 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable
-from typing import Annotated, Any
+from dataclasses import dataclass
+from typing import Annotated, Any, cast
 
 import anyio
 import anyio.lowlevel
-from mcp.server.mcpserver import Context
+from mcp.server.mcpserver import (
+    CancelledElicitation,
+    Context,
+    DeclinedElicitation,
+    Elicit,
+    ElicitationResult,
+    Resolve,
+)
 from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult
 from pydantic import Field, ValidationError
@@ -26,7 +38,8 @@ from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ActionSpec, Catalogue, CatalogueError
 from ccapi_suno_mcp.ccapi.requests import SunoRequest
 from ccapi_suno_mcp.errors import no_key_message, redact
-from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, TaskRecord
+from ccapi_suno_mcp.ledger import DEFAULT_DUPLICATE_WINDOW, LedgerError, OverBudgetError, TaskRecord
+from ccapi_suno_mcp.spend import Approval, Budgets, Quote, over_budget_message, quote
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
 from ccapi_suno_mcp.tools._strict import validation_message
@@ -128,7 +141,7 @@ async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
     return record
 
 
-async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRecord) -> CallToolResult:
+async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRecord, priced: Quote) -> CallToolResult:
     existing = await _settled(state, existing)
     if existing.state == "rejected":
         raise ToolError(
@@ -154,53 +167,150 @@ async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRec
                 state.settings.api_key,
             )
         )
-    view = render_submitted(existing, reused=True)
+    view = render_submitted(existing, reused=True, price=priced.price)
     return tool_result(view, view.note or "")
+
+
+@dataclass(frozen=True, slots=True)
+class _Prepared:
+    """A valid call, ready to be sent: its body and the parent it follows up."""
+
+    body: dict[str, Any]
+    parent_task_id: str | None
+    parent_clip_id: str | None
+
+
+async def _prepare(state: AppState, spec: ActionSpec, catalogue: Catalogue, arguments: dict[str, Any]) -> _Prepared:
+    """Validate the arguments and build the body, before anything is asked or sent.
+
+    Raises:
+        ToolError: for invalid input, an unknown or unfinished parent clip, or a missing key.
+    """
+    names = list(spec.request.model_fields)
+    try:
+        request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
+    except ValidationError as exc:
+        raise ToolError(validation_message(spec.tool, exc, billable=True)) from None
+    parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
+    if parent_task_id is not None and "task_id" in names:
+        request = request.model_copy(update={"task_id": parent_task_id})
+    try:
+        body = catalogue.build_body(spec, request)
+    except CatalogueError as exc:
+        raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
+    if not state.client.has_api_key:
+        raise ToolError(no_key_message(state.settings.api_key_placeholder))
+    return _Prepared(body, parent_task_id, parent_clip_id)
+
+
+async def _quote(state: AppState, spec: ActionSpec) -> Quote:
+    return await quote(state.ledger, Budgets.of(state.settings), state.calendar, tool=spec.tool, action=spec.action)
+
+
+def can_ask(ctx: Context[Any, Any]) -> bool:
+    """Whether the user can be asked a form question on this call (elicitation, in either protocol era)."""
+    capabilities = ctx.client_capabilities
+    elicitation = capabilities.elicitation if capabilities is not None else None
+    if elicitation is None or (elicitation.form is None and elicitation.url is not None):
+        return False  # no elicitation, or URL mode only
+    version = ctx.protocol_version
+    if version is not None and version >= "2026-07-28":
+        return True  # asked through an InputRequiredResult round trip
+    return ctx.session.can_send_request
+
+
+def _approval_resolver(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[Elicit[Approval] | None]]:
+    """The resolver that decides, before the call is sent, whether the user must approve it, and asks.
+
+    It returns no question for a call that needs no approval or is a duplicate (which bills nothing), refuses
+    with the facts when the client cannot ask, and otherwise asks the one question of the quote.
+    """
+
+    async def ask_before_paying(ctx: Context[AppState, Any], **arguments: Any) -> Elicit[Approval] | None:
+        state = app_state(ctx)
+        force: bool = arguments.pop("force", False)
+        prepared = await _prepare(state, spec, catalogue, arguments)
+        if not force and await state.ledger.find_duplicate(spec.action, prepared.body) is not None:
+            return None  # an identical request returns its task: nothing is paid, nothing to ask
+        priced = await _quote(state, spec)
+        if not priced.needs_approval:
+            return None
+        if not can_ask(ctx):
+            raise ToolError(priced.refusal())
+        return Elicit(priced.question(), Approval)
+
+    context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context[AppState, Any])
+    names = [*spec.request.model_fields, "force"]  # the tool's arguments, passed by name
+    by_name = [inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY) for name in names]
+    ask_before_paying.__signature__ = inspect.Signature([context, *by_name])  # pyright: ignore[reportFunctionMemberAccess] - read by inspect.signature
+    ask_before_paying.__annotations__ = {"ctx": Context[AppState, Any], "return": Elicit[Approval] | None}
+    return ask_before_paying
+
+
+def _approved(outcome: ElicitationResult[Approval]) -> bool | None:
+    """True: the user approved; False: nobody was asked; None: the user said no (declined or cancelled)."""
+    if isinstance(outcome, DeclinedElicitation | CancelledElicitation):
+        return None
+    data = cast(object, outcome.data)  # the resolver's plain None when it asked nothing
+    if isinstance(data, Approval):
+        return True if data.approve else None
+    return False
 
 
 def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awaitable[CallToolResult]]:
     """The tool function of one catalogue action: its request model's fields (flat) and `force` as parameters."""
-    names = list(spec.request.model_fields)
 
-    async def submit_action(ctx: Context[AppState, Any], **arguments: Any) -> CallToolResult:
+    async def submit_action(
+        ctx: Context[AppState, Any], approval: ElicitationResult[Approval], **arguments: Any
+    ) -> CallToolResult:
         state = app_state(ctx)
         force: bool = arguments.pop("force", False)
+        prepared = await _prepare(state, spec, catalogue, arguments)
+        approved = _approved(approval)
+        priced = await _quote(state, spec)
+        if approved is None:
+            raise ToolError(priced.declined("cancel" if isinstance(approval, CancelledElicitation) else "decline"))
+        if priced.budgets.confirm == "always" and not approved:
+            # Asked nothing because the call looked like a duplicate: it must still be one, or the user is asked.
+            existing = None if force else await state.ledger.find_duplicate(spec.action, prepared.body)
+            if existing is None:
+                raise ToolError(
+                    f"{spec.tool} needs the user's approval (CCAPI_SUNO_CONFIRM=always) and was not sent: call it "
+                    "again to ask."
+                )
+            return await _duplicate_answer(state, spec, existing, priced)
         try:
-            request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
-        except ValidationError as exc:
-            raise ToolError(validation_message(spec.tool, exc, billable=True)) from None
-        parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
-        if parent_task_id is not None and "task_id" in names:
-            request = request.model_copy(update={"task_id": parent_task_id})
-        try:
-            body = catalogue.build_body(spec, request)
-        except CatalogueError as exc:
-            raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
-        if not state.client.has_api_key:
-            raise ToolError(no_key_message(state.settings.api_key_placeholder))
-        record, is_new = await state.ledger.begin_unless_duplicate(
-            tool=spec.tool, action=spec.action, body=body, parent_task_id=parent_task_id,
-            parent_clip_id=parent_clip_id, within_seconds=None if force else DEFAULT_DUPLICATE_WINDOW,
-        )  # fmt: skip
+            record, is_new = await state.ledger.begin_unless_duplicate(
+                tool=spec.tool, action=spec.action, body=prepared.body, parent_task_id=prepared.parent_task_id,
+                parent_clip_id=prepared.parent_clip_id, within_seconds=None if force else DEFAULT_DUPLICATE_WINDOW,
+                budget=priced.gate(approved=approved),
+            )  # fmt: skip
+        except OverBudgetError as exc:  # a call in flight took the room the quote saw
+            raise ToolError(over_budget_message(priced, exc, can_ask=can_ask(ctx))) from None
         if not is_new:
-            return await _duplicate_answer(state, spec, record)
+            return await _duplicate_answer(state, spec, record, priced)
         try:
             await anyio.lowlevel.checkpoint()  # the last moment a cancelled call can stop without sending
         except anyio.get_cancelled_exc_class():
             with anyio.CancelScope(shield=True):
                 await state.ledger.mark_rejected(record.submission_id, "cancelled before sending")
             raise
-        submitted = await _submit_and_record(state, spec, record, body)
-        await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True)
+        submitted = await _submit_and_record(state, spec, record, prepared.body)
+        await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True, spend=True)
         state.watcher.wake(reset_backoff=True)  # CCAPI just answered: no reason to keep backing off
-        view = render_submitted(submitted, reused=False)
+        view = render_submitted(submitted, reused=False, price=priced.price)
         return tool_result(view, view.note or "")
 
     submit_action.__name__ = spec.tool
     submit_action.__doc__ = spec.description()
     context = inspect.Parameter("ctx", inspect.Parameter.KEYWORD_ONLY, annotation=Context[AppState, Any])
+    asked = inspect.Parameter(  # filled by the resolver (the question, if any), never by the model
+        "approval",
+        inspect.Parameter.KEYWORD_ONLY,
+        annotation=Annotated[ElicitationResult[Approval], Resolve(_approval_resolver(spec, catalogue))],
+    )
     signature = inspect.Signature(
-        [*_parameters(spec), _FORCE, context], return_annotation=Annotated[CallToolResult, SubmittedTask]
+        [*_parameters(spec), _FORCE, asked, context], return_annotation=Annotated[CallToolResult, SubmittedTask]
     )
     submit_action.__signature__ = signature  # pyright: ignore[reportFunctionMemberAccess] - read by inspect.signature
     # get_type_hints (used to find the context parameter) reads __annotations__, not __signature__.

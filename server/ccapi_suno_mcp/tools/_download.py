@@ -200,7 +200,7 @@ async def suno_download(
     overwrite: Annotated[bool, Field(description="Replace an existing file.")] = False,
 ) -> Annotated[CallToolResult, DownloadResult]:
     """Save a finished clip's audio, cover or video, or a WAV/MIDI export, to the download folder
-    (checked, atomic, contained, no overwrite unless asked). Free."""
+    (checked, atomic, contained, no overwrite unless asked). Free; seconds."""
     state = app_state(ctx)
     if clip_id is None and task_id is None:
         raise ToolError("Give clip_id (and kind), or task_id of a finished export task.")

@@ -70,6 +70,7 @@ FIXED_TOOLS: tuple[ToolDef, ...] = (
     ToolDef("suno_wait_for_tasks", "Wait for tasks", READ_ONLY, f"{_STATUS}:suno_wait_for_tasks", bounded=False),
     ToolDef("suno_list_tasks", "List my tasks", OFFLINE, f"{_STATUS}:suno_list_tasks"),
     ToolDef("suno_get_balance", "Get the CCAPI balance", READ_ONLY, f"{_STATUS}:suno_get_balance"),
+    ToolDef("suno_get_usage", "Get spend and prices", OFFLINE, "ccapi_suno_mcp.tools._usage:suno_get_usage"),
     ToolDef("suno_download", "Download a file", DOWNLOAD, "ccapi_suno_mcp.tools._download:suno_download"),
 )
 

@@ -13,6 +13,8 @@ from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
+from ccapi_suno_mcp.ledger import LedgerError
+from ccapi_suno_mcp.spend._money import dollars, to_usd
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
 from ccapi_suno_mcp.watcher import is_refusal
@@ -97,7 +99,8 @@ async def refresh_tasks(
         changed, records = await state.ledger.apply_updates(news, then_read=task_ids)
         known = {record.task_id: record for record in records if record.task_id}
         if changed:
-            await state.notifier.tasks_changed(changed, list_changed=True)
+            settled = any(remote[task_id].is_terminal for task_id in changed)  # a charge was recorded
+            await state.notifier.tasks_changed(changed, list_changed=True, spend=settled)
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:
@@ -114,8 +117,8 @@ async def refresh_tasks(
 
 
 async def suno_get_task(task_id: TaskId, ctx: Context[AppState, Any]) -> Annotated[CallToolResult, TaskView]:
-    """One task's status, progress and, once done, its clips (title, duration, audio, cover, video) or
-    result (lyrics, BPM, WAV/MIDI links). Free. To wait, use suno_wait_for_tasks."""
+    """One task's status, progress and, when done, its clips (title, duration, links) or result.
+    Free, instant. To wait, use suno_wait_for_tasks."""
     state = app_state(ctx)
     try:
         views, missing = await refresh_tasks(state, [task_id])
@@ -133,7 +136,7 @@ async def suno_get_tasks(
     ],
     ctx: Context[AppState, Any],
 ) -> Annotated[CallToolResult, TasksView]:
-    """Up to 100 tasks in one request: status, clips, results, and ids CCAPI does not know. Free."""
+    """Up to 100 tasks in one request, and the ids CCAPI does not know. Free, instant."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     try:
@@ -165,6 +168,7 @@ class BalanceView(BaseModel):
     used_usd: float | None = None
     total_usd: float | None = None
     unlimited: bool = False
+    spent_today_usd: float | None = Field(description="This server's spend today (suno_get_usage has more).")
     note: str
 
 
@@ -197,8 +201,8 @@ async def suno_wait_for_tasks(
         ),
     ] = 50,
 ) -> Annotated[CallToolResult, WaitResult]:
-    """Wait for tasks to finish, at most timeout_seconds, with progress. Free. Returns every task's state;
-    if time runs out, call again (never resubmit). Previews are never reported as finished."""
+    """Wait up to timeout_seconds for tasks to finish, with progress. Free. Returns every task's state; if
+    time runs out, call again (never resubmit). Previews never count as finished."""
     state = app_state(ctx)
     unique = list(dict.fromkeys(task_ids))
     start = anyio.current_time()
@@ -271,8 +275,8 @@ async def suno_list_tasks(
     limit: Annotated[int, Field(ge=1, le=100, description="Page size.")] = 20,
     cursor: Annotated[str | None, Field(max_length=200, description="next_cursor of the last page.")] = None,
 ) -> Annotated[CallToolResult, TaskList]:
-    """This server's tasks, newest first, from its ledger (earlier conversations too): status, clips,
-    links. Free, offline. Finds a task_id or clip_id."""
+    """This server's tasks, newest first, from its ledger (all conversations): status, clips, links.
+    Free, offline, instant. Finds task_ids and clip_ids."""
     state = app_state(ctx)
     await state.ledger.settle_interrupted()  # a submit whose server died shows as outcome_unknown at once
     try:
@@ -289,7 +293,7 @@ async def suno_list_tasks(
 
 
 async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, BalanceView]:
-    """Money left on the CCAPI account (USD). Free. Check before big jobs."""
+    """Money left on the CCAPI account (USD). Free, instant. Check before big jobs."""
     state = app_state(ctx)
     try:
         balance = await state.client.get_balance()
@@ -301,5 +305,18 @@ async def suno_get_balance(ctx: Context[AppState, Any]) -> Annotated[CallToolRes
         note = f"${balance.remaining_usd:.2f} left" + (
             f" (${balance.used_usd:.2f} used)" if balance.used_usd is not None else ""
         )
-    view = BalanceView(**balance.model_dump(), note=note)
+    spent_today = await _spent_today(state)
+    if spent_today is not None:
+        note += f"; {dollars(spent_today)} spent today through this server."
+    view = BalanceView(**balance.model_dump(), spent_today_usd=spent_today, note=note)
     return tool_result(view, note)
+
+
+async def _spent_today(state: AppState) -> float | None:
+    """Today's spend from the ledger; None when the ledger cannot be read (the balance still answers)."""
+    try:
+        [quota] = await state.ledger.committed_quota([state.calendar.periods().day])
+    except LedgerError as exc:
+        logger.warning("today's spend is not shown: %s", exc)
+        return None
+    return to_usd(quota, state.settings.quota_per_usd)

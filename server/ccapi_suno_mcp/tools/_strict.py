@@ -104,6 +104,9 @@ def _inside_json_string(value: Any) -> Any:
 
 DEADLINE_GRACE = 2.0
 """Seconds beyond the call deadline before a tool call is cut off as a whole."""
+QUESTION_DEADLINE = 600.0
+"""Seconds a tool call that asks the user a question (elicitation) may wait for the answer; the call deadline
+then bounds the rest of the call."""
 
 
 def _call_deadline(context: Context[Any, Any]) -> float:
@@ -126,8 +129,26 @@ def argument_model(function: Callable[..., Any]) -> type[ArgModelBase]:
     return cast(type[ArgModelBase], type(loose.__name__, (loose,), {"model_config": config}))
 
 
+def _within_call_deadline(function: Callable[..., Any]) -> Callable[..., Any]:
+    """`function` bounded by the call deadline on its own, so that a question asked before it runs is not."""
+
+    async def bounded(**kwargs: Any) -> Any:
+        limit = _call_deadline(kwargs["ctx"]) + DEADLINE_GRACE
+        with anyio.move_on_after(limit):
+            return await function(**kwargs)
+        raise ToolError(_timed_out(limit))
+
+    return bounded
+
+
+def _timed_out(limit: float) -> str:
+    return f"it did not finish within {limit:.0f} s; try again shortly (CCAPI_SUNO_DEADLINE_SECONDS sets the limit)."
+
+
 class _Checked(FuncMetadata):
     """Arguments `StrictTool.check` has already validated: handed to the function as they are."""
+
+    model_config = ConfigDict(arbitrary_types_allowed=True, defer_build=True)
 
     def validate_arguments(self, arguments_to_validate: dict[str, Any]) -> dict[str, Any]:
         return arguments_to_validate
@@ -145,6 +166,9 @@ class StrictTool(Tool):
     submitted." to every refusal.
     """
 
+    # Made from the checked-in listing with `model_construct`, so pydantic never builds this model's validator.
+    model_config = ConfigDict(defer_build=True)
+
     billable: bool = False
     bounded: bool = True
     """Whether the call deadline bounds the whole call (`suno_wait_for_tasks` bounds itself by timeout_seconds)."""
@@ -155,14 +179,17 @@ class StrictTool(Tool):
     def listed(
         cls, entry: dict[str, Any], *, factory: Callable[[], Callable[..., Any]], billable: bool, bounded: bool
     ) -> StrictTool:
-        """The tool as `listing.json` lists it; `factory` makes its function on the first call."""
-        tool = cls(
+        """The tool as `listing.json` lists it; `factory` makes its function on the first call.
+
+        The listing is the code's own (a test holds it equal to the derivation), so it is not validated again.
+        """
+        tool = cls.model_construct(
             fn=_not_loaded,
             name=entry["name"],
             title=entry.get("title"),
             description=entry["description"],
             parameters=entry["inputSchema"],
-            fn_metadata=_Checked(arg_model=ArgModelBase, output_schema=entry["outputSchema"]),
+            fn_metadata=_Checked.model_construct(arg_model=ArgModelBase, output_schema=entry["outputSchema"]),
             is_async=True,
             context_kwarg="ctx",
             annotations=ToolAnnotations.model_validate(entry["annotations"]),
@@ -184,7 +211,9 @@ class StrictTool(Tool):
             function = self._factory() if self._factory is not None else self.fn
             model = argument_model(function)
             resolved = dict(find_resolved_parameters(function))
-            self.fn, self.resolved_params = function, resolved
+            # A question to the user (a resolver) may take longer than the call deadline: bound the body alone.
+            self.fn = _within_call_deadline(function) if resolved and self.bounded else function
+            self.resolved_params = resolved
             self.resolver_plans = build_resolver_plans(resolved, set(self.argument_names))
             self._strict_model = model
         return self._strict_model
@@ -227,15 +256,15 @@ class StrictTool(Tool):
         """
         checked = self.check(arguments)
         # A last guard only: the parts that reach CCAPI keep the call deadline themselves, with a graceful answer.
-        limit = _call_deadline(context) + DEADLINE_GRACE if self.bounded else None
+        # A tool that may ask the user has its body bounded alone (see _model) and its question here.
+        asks = bool(self.resolved_params)
+        limit = _call_deadline(context) + DEADLINE_GRACE + (QUESTION_DEADLINE if asks else 0) if self.bounded else None
         try:
             with anyio.fail_after(limit):
                 return await super().run(checked, context, convert_result=convert_result)
         except TimeoutError:
-            raise ToolError(
-                f"Error executing tool {self.name}: it did not finish within {limit:.0f} s; try again shortly "
-                "(CCAPI_SUNO_DEADLINE_SECONDS sets the limit)."
-            ) from None
+            problem = f"no answer to its question came within {limit:.0f} s; nothing was sent" if asks else None
+            raise ToolError(f"Error executing tool {self.name}: {problem or _timed_out(limit or 0)}") from None
         except UnexpectedToolError as exc:
             if isinstance(exc.__cause__, LedgerUnusableError | LedgerUnavailableError):  # say what and how
                 raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None

@@ -1,0 +1,31 @@
+"""The usage tool: what was spent, from the ledger alone (no CCAPI call)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from mcp.server.mcpserver import Context
+from mcp.types import CallToolResult
+
+from ccapi_suno_mcp.spend import Budgets, UsageView, render_usage, usage
+from ccapi_suno_mcp.state import AppState, app_state
+from ccapi_suno_mcp.tools._status import tool_result
+
+__all__ = ["current_usage", "suno_get_usage"]
+
+
+async def current_usage(state: AppState) -> UsageView:
+    """The usage now, with a learned price (or "not known yet") for every enabled billable action.
+
+    Raises:
+        LedgerError: the ledger cannot be read.
+    """
+    tools = [spec.tool for spec in state.catalogue.enabled if spec.billable]
+    return await usage(state.ledger, Budgets.of(state.settings), state.calendar, tools=tools)
+
+
+async def suno_get_usage(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, UsageView]:
+    """Money spent today, this week, this month and in total, by action and by day; learned prices; budgets.
+    Free, offline, instant."""
+    view = await current_usage(app_state(ctx))
+    return tool_result(view, render_usage(view))
