@@ -224,3 +224,20 @@ async def test_a_fetch_whose_only_news_is_the_quota_is_not_taken_as_already_show
     assert record is not None
     assert record.already_shows(with_quota("task_a", "IN_PROGRESS", None))
     assert not record.already_shows(with_quota("task_a", "IN_PROGRESS", 40000))
+
+
+@pytest.mark.anyio
+async def test_a_principals_own_limit_counts_its_calls_and_the_servers_counts_everyones(store: Store) -> None:
+    async with await store.open() as ledger:
+        alice, bob = ledger.for_principal("alice"), ledger.for_principal("bob")
+        assert await begin(alice, "alice's", SpendGate(price_quota=40000))
+        bobs_own = SpendGate(price_quota=40000, limits=(SpendLimit("daily", 0, 50000, principal="bob"),))
+        everyones = SpendGate(price_quota=40000, limits=(SpendLimit("daily", 0, 50000),))
+
+        fits_bob = await begin(bob, "bob's first", bobs_own)  # alice's 40000 is not bob's
+        over_bob = await begin(bob, "bob's second", bobs_own)  # bob's own 40000 + 40000 is past 50000
+        over_all = await begin(alice, "alice's second", everyones)  # everyone's 80000 is past it already
+        committed = (await bob.committed_quota([0]), await bob.committed_quota([0], everyone=True))
+
+    assert (fits_bob, over_bob, over_all) == (True, False, False)
+    assert committed == ([40000], [80000])

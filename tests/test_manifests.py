@@ -571,3 +571,4 @@ def test_the_team_compose_file_runs_two_replicas_on_one_ledger_with_only_setting
 def test_the_example_tokens_file_is_one_the_server_accepts() -> None:
     settings = Settings.from_env({"CCAPI_SUNO_HTTP_TOKENS_FILE": str(TEAM / "tokens.example.json")})
     assert sorted((settings.principals or {}).values()) == ["alice", "bob"]
+    assert settings.principal_budgets == {"bob": (2.0, 20.0)}

@@ -34,12 +34,12 @@ NEVER_SUBMITTED = "task_" + "0" * 32
 
 
 @asynccontextmanager
-async def team_server(home: Path) -> AsyncGenerator[tuple[str, Sandbox, ManualClock]]:
+async def team_server(home: Path, **options: Any) -> AsyncGenerator[tuple[str, Sandbox, ManualClock]]:
     """The MCP server over HTTP with two principals' tokens, wired to a sandbox; yields its /mcp URL."""
     clock = ManualClock()
     sandbox = Sandbox(clock=clock)
     async with serve_sandbox(sandbox) as origin:
-        settings = Settings(api_key=KEY, base_url=origin, home=home, principals=PRINCIPALS)
+        settings = Settings(api_key=KEY, base_url=origin, home=home, principals=PRINCIPALS, **options)
         server = create_server(settings, poll_interval=0.02)
         app = build_http_app(server, host="127.0.0.1", port=0, token=settings.http_tokens)
         async with serve_asgi(app, lifespan="on") as mcp_origin:
@@ -130,6 +130,28 @@ async def test_two_principals_over_http_each_see_only_their_own_tasks(tmp_path: 
 
 
 @pytest.mark.anyio
+async def test_a_principals_own_budget_counts_its_own_calls_only_and_names_where_to_raise_it(tmp_path: Path) -> None:
+    async with (
+        team_server(tmp_path, principal_budgets={"bob": (0.01, None)}) as (url, sandbox, clock),
+        as_principal(url, ALICE, "auto") as alice,
+        as_principal(url, BOB, "auto") as bob,
+    ):
+        first = (await call(bob, "suno_generate_music", {"description": "bob's first song"}))["task_id"]
+        clock.advance(60)
+        await call(bob, "suno_wait_for_tasks", {"task_ids": [first], "timeout_seconds": 20})  # settled: charged
+        refused = await refusal(bob, "suno_generate_music", {"description": "bob's second song"})
+        hers = await call(alice, "suno_generate_music", {"description": "alice has no budget of her own"})
+        submits = sandbox.stats.accepted_submits
+
+    assert "Over budget: suno_generate_music (MUSIC, learned price $0.08)" in refused
+    assert "past your own $0.01 daily budget (you spent today $0.08 of your own $0.01 daily budget" in refused
+    assert "Nothing was submitted" in refused
+    assert "raising bob's daily_budget_usd in the tokens file (CCAPI_SUNO_HTTP_TOKENS_FILE)" in refused
+    assert hers["task_id"].startswith("task_")
+    assert submits == 2  # bob's first and alice's: bob's second was never sent
+
+
+@pytest.mark.anyio
 async def test_a_token_not_in_the_tokens_file_is_refused(tmp_path: Path) -> None:
     async with team_server(tmp_path) as (url, sandbox, _), httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(
@@ -203,7 +225,8 @@ async def test_only_the_leading_replicas_watcher_polls_and_the_next_takes_over(p
 
 def test_a_tokens_file_names_each_principal_and_its_token(tmp_path: Path) -> None:
     path = tmp_path / "tokens.json"
-    path.write_text(json.dumps({"alice": {"token": ALICE}, "bob": {"token": BOB}}), encoding="utf-8")
+    bob = {"token": BOB, "daily_budget_usd": 2, "monthly_budget_usd": 20.5}
+    path.write_text(json.dumps({"alice": {"token": ALICE}, "bob": bob}), encoding="utf-8")
 
     settings = Settings.from_env(
         {
@@ -215,6 +238,7 @@ def test_a_tokens_file_names_each_principal_and_its_token(tmp_path: Path) -> Non
     )
 
     assert settings.http_tokens == {ALICE: "alice", BOB: "bob", "the-single-users-token-0123": "default"}
+    assert settings.principal_budgets == {"bob": (2.0, 20.5)}
     assert settings.isolated
     assert set(settings.secrets) == {KEY, ALICE, BOB, "the-single-users-token-0123", "s3cret-pw"}
     assert "s3cret" not in repr(settings) and ALICE not in repr(settings)
@@ -228,6 +252,8 @@ def test_a_tokens_file_names_each_principal_and_its_token(tmp_path: Path) -> Non
         ('{"alice": {"token": "short"}}', 'alice needs a "token" of at least 16 characters'),
         ('{"al ice": {"token": "0123456789abcdef"}}', "'al ice' is not a principal name"),
         ('{"alice": {"token": "0123456789abcdef", "budget": 5}}', "alice has unknown field(s) budget"),
+        ('{"alice": {"token": "0123456789abcdef", "daily_budget_usd": -1}}', "alice's daily_budget_usd must be 0"),
+        ('{"alice": {"token": "0123456789abcdef", "monthly_budget_usd": "5"}}', "monthly_budget_usd must be"),
         (
             '{"alice": {"token": "0123456789abcdef"}, "bob": {"token": "0123456789abcdef"}}',
             "bob has the same token as alice",

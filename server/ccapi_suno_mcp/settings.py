@@ -69,7 +69,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "PostgreSQL database, shared by every replica that names it (needs the postgres extra). Unset: the SQLite file "
     "in CCAPI_SUNO_HOME. Its password is never logged.",
     "CCAPI_SUNO_HTTP_TOKENS_FILE": "Path of a JSON file naming each principal (user) of the HTTP transport and its "
-    'bearer token, e.g. {"alice": {"token": "..."}}; each sees and spends only its own tasks. Secret file.',
+    'bearer token, e.g. {"alice": {"token": "...", "daily_budget_usd": 5}}; each sees and spends only its own tasks, '
+    "within budgets of its own if given (daily_budget_usd, monthly_budget_usd). Secret file.",
 }
 
 
@@ -129,6 +130,10 @@ class Settings:
     """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
     principals: Mapping[str, str] | None = field(default=None, repr=False)
     """Bearer token to principal name, from CCAPI_SUNO_HTTP_TOKENS_FILE (None: one user)."""
+    principal_budgets: Mapping[str, tuple[float | None, float | None]] = field(
+        default_factory=lambda: dict[str, tuple[float | None, float | None]]()
+    )
+    """A principal's own daily and monthly budgets in US dollars (None: none of its own), from the tokens file."""
 
     @property
     def isolated(self) -> bool:
@@ -190,6 +195,7 @@ class Settings:
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
+        principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
         settings = cls(
             api_key=None if placeholder else key or None,
             api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
@@ -208,7 +214,8 @@ class Settings:
             ),
             confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
             ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
-            principals=_parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", "")),
+            principals=principals,
+            principal_budgets=principal_budgets,
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
@@ -295,11 +302,19 @@ def _parse_ledger_url(text: str) -> str | None:
     return url
 
 
-def _parse_tokens_file(text: str) -> dict[str, str] | None:
-    """Bearer token to principal, from the JSON file `{"<principal>": {"token": "<token>"}, ...}`."""
+_PRINCIPAL_FIELDS = ("token", "daily_budget_usd", "monthly_budget_usd")
+
+
+_OwnBudgets = dict[str, tuple[float | None, float | None]]
+
+
+def _parse_tokens_file(text: str) -> tuple[dict[str, str] | None, _OwnBudgets]:
+    """`principals` (bearer token to principal) and `principal_budgets`, from the JSON file
+    `{"<principal>": {"token": "<token>", "daily_budget_usd": 5, "monthly_budget_usd": 50}, ...}` (budgets optional).
+    """
     name = "CCAPI_SUNO_HTTP_TOKENS_FILE"
     if not text.strip():
-        return None
+        return None, {}
     path = Path(text.strip()).expanduser()
     try:
         document = json.loads(path.read_text(encoding="utf-8"))
@@ -310,6 +325,7 @@ def _parse_tokens_file(text: str) -> dict[str, str] | None:
     if not isinstance(document, dict) or not document:
         raise SettingsError(f'{name}: {path} must be a JSON object of principals, e.g. {{"alice": {{"token": "..."}}}}')
     tokens: dict[str, str] = {}
+    budgets: _OwnBudgets = {}
     for principal, entry in cast(dict[str, Any], document).items():
         if not _PRINCIPAL_NAME.fullmatch(principal):
             raise SettingsError(
@@ -319,10 +335,22 @@ def _parse_tokens_file(text: str) -> dict[str, str] | None:
         token = fields.get("token") if fields is not None else None
         if not isinstance(token, str) or len(token.strip()) < _MIN_TOKEN_LENGTH:
             raise SettingsError(f'{name}: {principal} needs a "token" of at least {_MIN_TOKEN_LENGTH} characters')
-        unknown = sorted(set(fields or {}) - {"token"})
+        unknown = sorted(set(fields or {}) - set(_PRINCIPAL_FIELDS))
         if unknown:
-            raise SettingsError(f"{name}: {principal} has unknown field(s) {', '.join(unknown)}; it takes token")
+            takes = ", ".join(_PRINCIPAL_FIELDS)
+            raise SettingsError(f"{name}: {principal} has unknown field(s) {', '.join(unknown)}; it takes {takes}")
+        own = tuple(_own_budget(name, principal, key, (fields or {}).get(key)) for key in _PRINCIPAL_FIELDS[1:])
+        if own != (None, None):
+            budgets[principal] = (own[0], own[1])
         if token.strip() in tokens:
             raise SettingsError(f"{name}: {principal} has the same token as {tokens[token.strip()]}; give each its own")
         tokens[token.strip()] = principal
-    return tokens
+    return tokens, budgets
+
+
+def _own_budget(name: str, principal: str, key: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name}: {principal}'s {key} must be 0 or more US dollars, e.g. 5; got {value!r}")
+    return float(value)

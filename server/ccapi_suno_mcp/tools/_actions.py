@@ -204,7 +204,9 @@ async def _prepare(state: AppState, spec: ActionSpec, catalogue: Catalogue, argu
 
 
 async def _quote(state: AppState, spec: ActionSpec) -> Quote:
-    return await quote(state.ledger, Budgets.of(state.settings), state.calendar, tool=spec.tool, action=spec.action)
+    ledger = state.ledger
+    budgets = Budgets.of(state.settings, ledger.principal)
+    return await quote(ledger, budgets, state.calendar, tool=spec.tool, action=spec.action)
 
 
 def can_ask(ctx: Context[Any, Any]) -> bool:
