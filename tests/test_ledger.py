@@ -28,6 +28,7 @@ from ccapi_suno_mcp.ledger import (
     UnknownSubmissionError,
     body_fingerprint,
 )
+from ccapi_suno_mcp.ledger._postgres import CHANNEL
 from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS
 from stores import START, FakeClock, Store
 
@@ -872,3 +873,69 @@ async def test_a_ledger_made_before_principals_belongs_to_the_default_principal(
         assert ledger.principal == DEFAULT_PRINCIPAL
         assert [task.task_id for task in (await ledger.list_tasks()).tasks] == ["task_old"]
         assert await ledger.for_principal("alice").get_task("task_old") is None
+
+
+def _terminate(url: str, query_like: str) -> int:
+    """Cut the server side of this database's connections whose last query is like `query_like` (as a restart
+    of PostgreSQL, or a network failure, would); how many were cut."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid != pg_backend_pid() AND query LIKE %s",
+            (query_like,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.anyio
+async def test_a_leader_whose_connection_is_cut_loses_the_watcher_to_another_and_finds_out(postgres_url: str) -> None:
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+    ):
+        assert (await first.lead_watcher(), await second.lead_watcher()) == (True, False)
+        assert _terminate(postgres_url, "SELECT pg_try_advisory_lock%") == 2  # both replicas' own connections
+
+        taken = await second.lead_watcher()  # the lock went with the leader's connection
+        lost = await first.lead_watcher()  # reconnects, and finds the lock taken
+
+    assert (taken, lost) == (True, False)
+
+
+@pytest.mark.anyio
+async def test_a_replica_whose_listening_connection_is_cut_listens_again_and_says_it_may_have_missed_news(
+    postgres_url: str,
+) -> None:
+    heard: list[tuple[list[str], bool, bool]] = []
+    before: list[tuple[list[str], bool, bool]] = []
+    news = anyio.Event()
+
+    async def listen(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+        heard.append((task_ids, list_changed, spend))
+        news.set()
+
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(second.follow, listen)
+        with anyio.fail_after(20):
+            while not heard:
+                await first.announce(["task_before"], list_changed=False)
+                with anyio.move_on_after(0.2):
+                    await news.wait()
+            before[:] = heard
+            while _terminate(postgres_url, f"LISTEN {CHANNEL}") == 0:  # noqa: ASYNC110 - its LISTEN, once seen
+                await anyio.sleep(0.05)
+            heard.clear()
+            news = anyio.Event()
+            await news.wait()  # back: it says it may have missed something
+            while ["task_after"] not in [ids for ids, _, _ in heard]:
+                await first.announce(["task_after"], list_changed=True)
+                await anyio.sleep(0.1)
+        tasks.cancel_scope.cancel()
+
+    assert before[0] == (["task_before"], False, False)
+    assert heard[0] == ([], True, True)
+    assert (["task_after"], True, False) in heard

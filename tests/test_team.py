@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import subprocess
+import sys
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -309,3 +311,34 @@ async def test_a_tool_call_on_an_unreachable_postgresql_ledger_says_what_to_chec
     assert listed.is_error
     assert "cannot be reached" in text_of(listed) and "CCAPI_SUNO_LEDGER_URL" in text_of(listed)
     assert "hunter2" not in text_of(listed)
+
+
+@pytest.mark.anyio
+async def test_without_the_postgres_extra_a_postgresql_ledger_says_how_to_install_it(
+    monkeypatch: pytest.MonkeyPatch, postgres_url: str
+) -> None:
+    from ccapi_suno_mcp.ledger import LedgerUnavailableError
+
+    monkeypatch.setitem(sys.modules, "psycopg", None)  # what `import psycopg` meets without the extra
+    ledger = PostgresLedger(postgres_url)
+    with pytest.raises(LedgerUnavailableError, match=r"install ccapi-suno-mcp\[postgres\]"):
+        await ledger.count_tasks()
+    await ledger.aclose()
+
+
+def test_the_sqlite_default_never_imports_psycopg(tmp_path: Path) -> None:
+    script = (
+        "import pathlib, sys, anyio\n"
+        "from mcp import Client\n"
+        "from ccapi_suno_mcp.app import create_server\n"
+        "from ccapi_suno_mcp.settings import Settings\n"
+        "async def main():\n"
+        "    async with Client(create_server(Settings(home=pathlib.Path(sys.argv[1])))) as client:\n"
+        "        listed = await client.call_tool('suno_list_tasks', {})\n"
+        "        assert not listed.is_error, listed\n"
+        "anyio.run(main)\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('psycopg', 'psycopg_pool')))\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script, str(tmp_path)], capture_output=True, text=True, check=False)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.strip() == "[]"
