@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+from collections.abc import Iterator
+from pathlib import Path
+
 import pytest
 
 from ccapi_suno_mcp.sandbox import SandboxStats
+from postgres import PostgresCluster
+from stores import Store
 
 _FIGURES_KEY = pytest.StashKey["Figures"]()
 # The headline figures of the reliability suite, printed first and always (even when zero).
@@ -29,6 +34,31 @@ class Figures:
 @pytest.fixture
 def anyio_backend() -> str:
     return "asyncio"
+
+
+@pytest.fixture(scope="session")
+def postgres_cluster() -> Iterator[PostgresCluster]:
+    """One throwaway PostgreSQL server for the whole session, started by the first test that needs it."""
+    cluster = PostgresCluster()
+    try:
+        cluster.start()
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def postgres_url(postgres_cluster: PostgresCluster) -> str:
+    """The URL of a new, empty database on the session's PostgreSQL server."""
+    return postgres_cluster.create_database()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    """Every ledger test runs on both backends: the SQLite file and a fresh PostgreSQL database."""
+    if request.param == "sqlite":
+        return Store("sqlite", str(tmp_path / "home" / "ledger.sqlite3"))
+    return Store("postgresql", request.getfixturevalue("postgres_url"))
 
 
 @pytest.fixture

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, cast
 
 import anyio
+import anyio.abc
 import httpx2
 from anyio.streams.text import TextReceiveStream
 from mcp import StdioServerParameters
@@ -76,3 +77,52 @@ async def control(origin: str, path: str, body: dict[str, Any] | None = None) ->
             response = await http.post(f"/_sandbox/{path}", content=json.dumps(body))
     response.raise_for_status()
     return cast(dict[str, Any], response.json())
+
+
+class Replica:
+    """A server process serving MCP over HTTP, as a team runs several: its URL, its log so far, its process."""
+
+    def __init__(self, url: str, process: anyio.abc.Process) -> None:
+        self.url = url
+        self.process = process
+        self.log = ""
+
+    def kill(self) -> None:
+        """SIGKILL: no shutdown of any kind, as when a machine or container dies."""
+        self.process.kill()
+
+
+@asynccontextmanager
+async def http_replica(home: Path, origin: str, env: dict[str, str]) -> AsyncGenerator[Replica]:
+    """`ccapi-suno-mcp --transport http --port P` against the sandbox at `origin`; yields once it listens."""
+    port = free_port()
+    environment = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
+    environment |= {"CCAPI_BASE_URL": origin, "CCAPI_API_KEY": "sk-x", "CCAPI_SUNO_HOME": str(home), **env}
+    command = [sys.executable, "-m", "ccapi_suno_mcp", "--transport", "http", "--port", str(port)]
+    listening = anyio.Event()
+    process = await anyio.open_process(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, env=environment)
+    replica = Replica(f"http://127.0.0.1:{port}/mcp", process)
+    async with process, anyio.create_task_group() as tasks:
+
+        async def read_log() -> None:  # reads stderr to its end, so the pipe never fills
+            assert process.stderr is not None
+            async for text in TextReceiveStream(process.stderr):
+                replica.log += text
+                if "serving MCP over streamable HTTP" in replica.log:
+                    listening.set()
+
+        tasks.start_soon(read_log)
+        try:
+            with anyio.fail_after(30):
+                await listening.wait()
+                async with httpx2.AsyncClient() as http:
+                    while True:  # the line comes just before uvicorn binds: knock until it answers (401)
+                        try:
+                            await http.get(replica.url)
+                            break
+                        except httpx2.TransportError:
+                            await anyio.sleep(0.05)
+            yield replica
+        finally:
+            if process.returncode is None:
+                process.terminate()

@@ -3,38 +3,36 @@
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import psycopg
 import pytest
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import (
+    DEFAULT_PRINCIPAL,
     ClipRecord,
     InvalidCursorError,
     LedgerClosedError,
     LedgerError,
     LocalFile,
+    PostgresLedger,
     SchemaVersionError,
     SQLiteLedger,
     StatusChange,
+    TaskLedger,
     TaskRecord,
     UnknownSubmissionError,
     body_fingerprint,
 )
+from ccapi_suno_mcp.ledger._postgres import CHANNEL
+from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS
+from stores import START, FakeClock, Store
 
-START = 1_773_385_996.0
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5", "make_instrumental": False}
-
-
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = START
-
-    def __call__(self) -> float:
-        return self.now
 
 
 @pytest.fixture
@@ -43,8 +41,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path, clock: FakeClock) -> AsyncIterator[SQLiteLedger]:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as opened:
+async def ledger(store: Store, clock: FakeClock) -> AsyncIterator[SQLiteLedger | PostgresLedger]:
+    async with await store.open(clock) as opened:
         yield opened
 
 
@@ -101,7 +99,7 @@ def ccapi_task(
 
 
 async def submitted(
-    ledger: SQLiteLedger,
+    ledger: TaskLedger,
     task_id: str,
     body: dict[str, Any] | None = None,
     *,
@@ -127,7 +125,7 @@ def local_file(path: str, *, clip_id: str | None, task_id: str | None, kind: str
 
 
 @pytest.mark.anyio
-async def test_begin_submission_records_the_request_before_any_task_id(ledger: SQLiteLedger) -> None:
+async def test_begin_submission_records_the_request_before_any_task_id(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
 
     assert record == TaskRecord(
@@ -148,7 +146,7 @@ async def test_begin_submission_records_the_request_before_any_task_id(ledger: S
 
 
 @pytest.mark.anyio
-async def test_record_task_id_marks_the_submission_submitted(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_record_task_id_marks_the_submission_submitted(ledger: TaskLedger, clock: FakeClock) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     clock.now += 2
 
@@ -159,13 +157,13 @@ async def test_record_task_id_marks_the_submission_submitted(ledger: SQLiteLedge
 
 
 @pytest.mark.anyio
-async def test_record_task_id_of_an_unknown_submission_raises(ledger: SQLiteLedger) -> None:
+async def test_record_task_id_of_an_unknown_submission_raises(ledger: TaskLedger) -> None:
     with pytest.raises(UnknownSubmissionError):
         await ledger.record_task_id("0" * 32, "task_a")
 
 
 @pytest.mark.anyio
-async def test_record_task_id_never_replaces_a_known_task_id(ledger: SQLiteLedger) -> None:
+async def test_record_task_id_never_replaces_a_known_task_id(ledger: TaskLedger) -> None:
     record = await submitted(ledger, "task_a")
 
     with pytest.raises(LedgerError):
@@ -180,7 +178,7 @@ async def test_body_fingerprint_ignores_key_order_and_action_case() -> None:
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: TaskLedger, clock: FakeClock) -> None:
     record = await submitted(ledger, "task_a", BODY)
     clock.now += 599
 
@@ -190,7 +188,7 @@ async def test_find_duplicate_returns_the_same_body_within_the_window(ledger: SQ
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     unknown = await ledger.mark_outcome_unknown(record.submission_id, "read timed out")
 
@@ -199,7 +197,7 @@ async def test_find_duplicate_counts_a_submission_whose_outcome_is_unknown(ledge
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a", BODY)
     clock.now += 601
 
@@ -208,7 +206,7 @@ async def test_find_duplicate_ignores_submissions_older_than_the_window(ledger: 
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_rejected_submissions(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_rejected_submissions(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
     await ledger.mark_rejected(record.submission_id, "insufficient balance")
 
@@ -216,7 +214,7 @@ async def test_find_duplicate_ignores_rejected_submissions(ledger: SQLiteLedger)
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_failed_tasks(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_failed_tasks(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", BODY)
     await ledger.apply_update(ccapi_task("task_a", "FAILURE", "100%", fail_reason="content policy"))
 
@@ -224,7 +222,7 @@ async def test_find_duplicate_ignores_failed_tasks(ledger: SQLiteLedger) -> None
 
 
 @pytest.mark.anyio
-async def test_find_duplicate_ignores_a_different_body_or_action(ledger: SQLiteLedger) -> None:
+async def test_find_duplicate_ignores_a_different_body_or_action(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", BODY)
 
     assert await ledger.find_duplicate("MUSIC", {**BODY, "mv": "chirp-v4"}) is None
@@ -232,7 +230,7 @@ async def test_find_duplicate_ignores_a_different_body_or_action(ledger: SQLiteL
 
 
 @pytest.mark.anyio
-async def test_mark_rejected_keeps_the_error(ledger: SQLiteLedger) -> None:
+async def test_mark_rejected_keeps_the_error(ledger: TaskLedger) -> None:
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
 
     rejected = await ledger.mark_rejected(record.submission_id, "insufficient balance")
@@ -242,7 +240,7 @@ async def test_mark_rejected_keeps_the_error(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: SQLiteLedger) -> None:
+async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: TaskLedger) -> None:
     record = await submitted(ledger, "task_a")
 
     marked = await ledger.mark_outcome_unknown(record.submission_id, "connection reset")
@@ -253,7 +251,7 @@ async def test_a_late_error_never_unsubmits_a_known_task_id(ledger: SQLiteLedger
 
 @pytest.mark.anyio
 async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finished_at(
-    ledger: SQLiteLedger, clock: FakeClock
+    ledger: TaskLedger, clock: FakeClock
 ) -> None:
     record = await submitted(ledger, "task_a", BODY)
     clock.now += 10
@@ -308,7 +306,7 @@ async def test_apply_update_follows_the_lifecycle_with_history_clips_and_finishe
 
 
 @pytest.mark.anyio
-async def test_apply_update_without_news_changes_nothing(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_apply_update_without_news_changes_nothing(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a")
     update = ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")])
     assert await ledger.apply_update(update)
@@ -320,13 +318,13 @@ async def test_apply_update_without_news_changes_nothing(ledger: SQLiteLedger, c
 
 
 @pytest.mark.anyio
-async def test_apply_update_ignores_unknown_task_ids(ledger: SQLiteLedger) -> None:
+async def test_apply_update_ignores_unknown_task_ids(ledger: TaskLedger) -> None:
     assert not await ledger.apply_update(ccapi_task("task_elsewhere", "SUCCESS", "100%", [clip_json("clip_1")]))
     assert await ledger.get_clip("clip_1") is None
 
 
 @pytest.mark.anyio
-async def test_a_terminal_task_never_regresses(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_a_terminal_task_never_regresses(ledger: TaskLedger, clock: FakeClock) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     done = await ledger.get_task("task_a")
@@ -337,7 +335,7 @@ async def test_a_terminal_task_never_regresses(ledger: SQLiteLedger, clock: Fake
 
 
 @pytest.mark.anyio
-async def test_unknown_statuses_count_as_pending(ledger: SQLiteLedger) -> None:
+async def test_unknown_statuses_count_as_pending(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
 
     assert await ledger.apply_update(ccapi_task("task_a", "rendering", "50%"))
@@ -349,7 +347,7 @@ async def test_unknown_statuses_count_as_pending(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: SQLiteLedger) -> None:
+async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     extend_body = {"task_id": "task_a", "continue_clip_id": "clip_1", "continue_at": 120}
@@ -374,7 +372,7 @@ async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: SQLite
 
 
 @pytest.mark.anyio
-async def test_get_clip_includes_its_local_files(ledger: SQLiteLedger) -> None:
+async def test_get_clip_includes_its_local_files(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1"), clip_json("clip_2")]))
     audio = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a")
@@ -388,7 +386,7 @@ async def test_get_clip_includes_its_local_files(ledger: SQLiteLedger) -> None:
 
 
 @pytest.mark.anyio
-async def test_task_files_include_its_clips_files_and_task_level_files(ledger: SQLiteLedger) -> None:
+async def test_task_files_include_its_clips_files_and_task_level_files(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     clip_file = local_file("/music/clip_1.mp3", clip_id="clip_1", task_id=None)
@@ -404,7 +402,7 @@ async def test_task_files_include_its_clips_files_and_task_level_files(ledger: S
 
 
 @pytest.mark.anyio
-async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: SQLiteLedger) -> None:
+async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
     await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
@@ -418,7 +416,7 @@ async def test_saving_a_file_again_at_the_same_path_replaces_its_record(ledger: 
 
 
 @pytest.mark.anyio
-async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: SQLiteLedger) -> None:
+async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: TaskLedger) -> None:
     first = await submitted(ledger, "task_a")
     second = await submitted(ledger, "task_b")
 
@@ -428,7 +426,7 @@ async def test_get_tasks_returns_the_known_ones_in_the_given_order(ledger: SQLit
 
 
 @pytest.mark.anyio
-async def test_list_tasks_is_newest_first_with_clips(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_is_newest_first_with_clips(ledger: TaskLedger, clock: FakeClock) -> None:
     for task_id in ("task_a", "task_b", "task_c"):
         await submitted(ledger, task_id)
         clock.now += 1
@@ -443,7 +441,7 @@ async def test_list_tasks_is_newest_first_with_clips(ledger: SQLiteLedger, clock
 
 
 @pytest.mark.anyio
-async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_done")
     await ledger.apply_update(ccapi_task("task_done", "SUCCESS", "100%", [clip_json("clip_1")]))
     await submitted(ledger, "task_running")
@@ -464,7 +462,7 @@ async def test_list_tasks_filters_by_status_pending_and_submission_state(ledger:
 
 
 @pytest.mark.anyio
-async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_music")
     await submitted(ledger, "task_extend", {"continue_clip_id": "clip_1"}, tool="suno_extend_music", action="EXTEND")
 
@@ -476,7 +474,7 @@ async def test_list_tasks_filters_action_by_token_or_tool_name(ledger: SQLiteLed
 
 
 @pytest.mark.anyio
-async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_case(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_case(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a", {"prompt": "Regentropfen auf dem Dach", "tags": "Ambient"})
     await submitted(ledger, "task_b", {"title": "STRASSE", "tags": "techno"})
     await submitted(ledger, "task_c", {"gpt_description_prompt": "morning song"})
@@ -494,7 +492,7 @@ async def test_list_tasks_text_matches_title_request_and_clip_titles_ignoring_ca
 
 
 @pytest.mark.anyio
-async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: TaskLedger, clock: FakeClock) -> None:
     expected: list[str] = []
     for index in range(23):
         await submitted(ledger, f"task_{index:02d}")
@@ -518,7 +516,7 @@ async def test_list_tasks_cursor_pages_cover_every_row_exactly_once(ledger: SQLi
 
 
 @pytest.mark.anyio
-async def test_list_tasks_cursor_pages_keep_the_filter(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_list_tasks_cursor_pages_keep_the_filter(ledger: TaskLedger, clock: FakeClock) -> None:
     for index in range(6):
         await submitted(ledger, f"task_{index}", tool="suno_extend_music" if index % 2 else "suno_generate_music")
         clock.now += 1
@@ -531,14 +529,14 @@ async def test_list_tasks_cursor_pages_keep_the_filter(ledger: SQLiteLedger, clo
 
 
 @pytest.mark.anyio
-async def test_list_tasks_refuses_a_cursor_it_did_not_make(ledger: SQLiteLedger) -> None:
+async def test_list_tasks_refuses_a_cursor_it_did_not_make(ledger: TaskLedger) -> None:
     with pytest.raises(InvalidCursorError):
         await ledger.list_tasks(cursor="not-a-cursor")
 
 
 @pytest.mark.anyio
 async def test_pending_task_ids_are_unfinished_submitted_tasks_oldest_first(
-    ledger: SQLiteLedger, clock: FakeClock
+    ledger: TaskLedger, clock: FakeClock
 ) -> None:
     for task_id in ("task_old", "task_done", "task_new"):
         await submitted(ledger, task_id)
@@ -550,15 +548,14 @@ async def test_pending_task_ids_are_unfinished_submitted_tasks_oldest_first(
 
 
 @pytest.mark.anyio
-async def test_the_ledger_survives_a_restart(tmp_path: Path, clock: FakeClock) -> None:
-    path = tmp_path / "home" / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path, clock=clock) as ledger:
+async def test_the_ledger_survives_a_restart(store: Store, clock: FakeClock) -> None:
+    async with await store.open(clock) as ledger:
         await submitted(ledger, "task_a")
         await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1")]))
         await ledger.add_local_file(local_file("/music/clip_1.mp3", clip_id="clip_1", task_id="task_a"))
         before = await ledger.get_task("task_a")
 
-    async with await SQLiteLedger.open(path, clock=clock) as reopened:
+    async with await store.open(clock) as reopened:
         assert await reopened.get_task("task_a") == before
         assert await reopened.count_tasks() == 1
 
@@ -576,6 +573,37 @@ async def test_the_schema_version_is_recorded_in_the_file(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
+async def test_the_schema_version_is_recorded_in_the_database(postgres_url: str) -> None:
+    await (await PostgresLedger.open(postgres_url)).aclose()
+
+    with psycopg.connect(postgres_url) as connection:
+        row = connection.execute("SELECT version FROM ledger_schema").fetchall()
+
+    assert row == [(PostgresLedger.SCHEMA_VERSION,)]
+    assert PostgresLedger.SCHEMA_VERSION == SQLiteLedger.SCHEMA_VERSION
+
+
+@pytest.mark.anyio
+async def test_both_backends_migrate_to_the_same_tables_and_columns(tmp_path: Path, postgres_url: str) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    await (await SQLiteLedger.open(path)).aclose()
+    await (await PostgresLedger.open(postgres_url)).aclose()
+    with sqlite3.connect(path) as connection:
+        tables = [row[0] for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")]
+        in_sqlite = {(table, row[1]) for table in tables for row in connection.execute(f"PRAGMA table_info({table})")}
+    connection.close()
+    with psycopg.connect(postgres_url) as pg:
+        rows = pg.execute(
+            "SELECT table_name, column_name FROM information_schema.columns "
+            "WHERE table_schema = 'public' AND table_name != 'ledger_schema'"
+        ).fetchall()
+    in_postgres = {(str(table), str(column)) for table, column in rows}
+
+    # PostgreSQL's clips keep their insertion order in a column; SQLite's is the rowid.
+    assert in_postgres - {("clips", "seq")} == in_sqlite
+
+
+@pytest.mark.anyio
 async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "ledger.sqlite3"
     with sqlite3.connect(path) as connection:
@@ -587,7 +615,25 @@ async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> Non
 
 
 @pytest.mark.anyio
-async def test_fifty_concurrent_submissions_all_land(ledger: SQLiteLedger) -> None:
+async def test_a_postgresql_database_from_a_newer_version_is_refused_untouched(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url) as connection:
+        connection.execute("CREATE TABLE ledger_schema (version INTEGER NOT NULL)")
+        connection.execute("INSERT INTO ledger_schema VALUES (%s)", (PostgresLedger.SCHEMA_VERSION + 1,))
+
+    ledger = PostgresLedger(postgres_url)
+    with pytest.raises(SchemaVersionError, match="Upgrade ccapi-suno-mcp on this replica"):
+        await ledger.count_tasks()
+    with pytest.raises(SchemaVersionError):  # and so on for every later call, without asking the server again
+        await ledger.count_tasks()
+    await ledger.aclose()
+
+    with psycopg.connect(postgres_url) as connection:
+        tables = connection.execute("SELECT tablename FROM pg_tables WHERE schemaname = 'public'").fetchall()
+    assert tables == [("ledger_schema",)]
+
+
+@pytest.mark.anyio
+async def test_fifty_concurrent_submissions_all_land(ledger: TaskLedger) -> None:
     async def submit(index: int) -> None:
         await submitted(ledger, f"task_{index}", {"prompt": f"song {index}"})
 
@@ -601,9 +647,8 @@ async def test_fifty_concurrent_submissions_all_land(ledger: SQLiteLedger) -> No
 
 
 @pytest.mark.anyio
-async def test_two_ledgers_on_one_file_see_each_others_writes(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path) as first, await SQLiteLedger.open(path) as second:
+async def test_two_ledgers_on_one_database_see_each_others_writes(store: Store) -> None:
+    async with await store.open() as first, await store.open() as second:
         record = await first.begin_submission(tool="suno_generate_music", action="MUSIC", body=BODY)
         await second.record_task_id(record.submission_id, "task_a")
 
@@ -611,7 +656,7 @@ async def test_two_ledgers_on_one_file_see_each_others_writes(tmp_path: Path) ->
 
 
 @pytest.mark.anyio
-async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: SQLiteLedger, clock: FakeClock) -> None:
+async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: TaskLedger, clock: FakeClock) -> None:
     for task_id in ("task_abc", "task_abd", "task_xyz"):
         await submitted(ledger, task_id)
         clock.now += 1
@@ -624,7 +669,7 @@ async def test_search_ids_completes_task_and_clip_prefixes_newest_first(ledger: 
 
 
 @pytest.mark.anyio
-async def test_title_falls_back_to_a_shortened_prompt(ledger: SQLiteLedger) -> None:
+async def test_title_falls_back_to_a_shortened_prompt(ledger: TaskLedger) -> None:
     lyrics = "[Verse 1]\nQuiet street, the rain comes down on every roof and every window in the town"
 
     record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": lyrics})
@@ -633,8 +678,8 @@ async def test_title_falls_back_to_a_shortened_prompt(ledger: SQLiteLedger) -> N
 
 
 @pytest.mark.anyio
-async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
-    ledger = await SQLiteLedger.open(tmp_path / "ledger.sqlite3")
+async def test_a_closed_ledger_refuses_calls(store: Store) -> None:
+    ledger = await store.open()
     await ledger.aclose()
     await ledger.aclose()
 
@@ -643,7 +688,7 @@ async def test_a_closed_ledger_refuses_calls(tmp_path: Path) -> None:
 
 
 @pytest.mark.anyio
-async def test_concurrent_identical_claims_begin_only_one_submission(ledger: SQLiteLedger) -> None:
+async def test_concurrent_identical_claims_begin_only_one_submission(ledger: TaskLedger) -> None:
     outcomes: list[tuple[TaskRecord, bool]] = []
 
     async def claim() -> None:
@@ -658,7 +703,7 @@ async def test_concurrent_identical_claims_begin_only_one_submission(ledger: SQL
 
 
 @pytest.mark.anyio
-async def test_force_claims_always_begin_a_new_submission(ledger: SQLiteLedger) -> None:
+async def test_force_claims_always_begin_a_new_submission(ledger: TaskLedger) -> None:
     first, _ = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
     second, is_new = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY, within_seconds=None)
     assert is_new
@@ -666,15 +711,231 @@ async def test_force_claims_always_begin_a_new_submission(ledger: SQLiteLedger) 
 
 
 @pytest.mark.anyio
-async def test_reopening_marks_long_interrupted_submits_as_outcome_unknown(tmp_path: Path, clock: FakeClock) -> None:
-    path = tmp_path / "ledger.sqlite3"
-    async with await SQLiteLedger.open(path, clock=clock) as first:
+async def test_reopening_marks_long_interrupted_submits_as_outcome_unknown(store: Store, clock: FakeClock) -> None:
+    # The sender lives on (elsewhere: SQLite cannot check it, PostgreSQL sees its presence) but is long silent.
+    async with await store.open(clock, owner="elsewhere:1:boot/1") as first:
         old = await first.begin_submission(tool="t", action="MUSIC", body=BODY)
         clock.now += 600
         young = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "other"})
-    async with await SQLiteLedger.open(path, clock=clock) as second:
-        settled = await second.get_submission(old.submission_id)
-        still = await second.get_submission(young.submission_id)
+        async with await store.open(clock) as second:
+            settled = await second.get_submission(old.submission_id)
+            still = await second.get_submission(young.submission_id)
     assert settled is not None and settled.state == "outcome_unknown"
     assert settled.error == "the server stopped while sending this request"
     assert still is not None and still.state == "submitting"
+
+
+@pytest.mark.anyio
+async def test_a_replica_that_died_mid_send_has_its_submission_settled_at_once_by_another(postgres_url: str) -> None:
+    first = await PostgresLedger.open(postgres_url, owner="replica-a:7:boot/1")
+    record, _ = await first.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    async with await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
+        waiting, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+        assert (waiting.submission_id, waiting.state, is_new) == (record.submission_id, "submitting", False)
+
+        await first.aclose()  # its connections end, as when the process is killed
+        settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+
+    assert (settled.submission_id, settled.state, is_new) == (record.submission_id, "outcome_unknown", False)
+    assert settled.error == (
+        "the server process that was sending it (pid 7 on replica-a) stopped before CCAPI's answer was recorded"
+    )
+
+
+@pytest.mark.anyio
+async def test_one_replica_at_a_time_leads_the_watcher_and_another_takes_over_when_it_goes(postgres_url: str) -> None:
+    first = await PostgresLedger.open(postgres_url, owner="replica-a:1:x")
+    async with await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second:
+        assert [await first.lead_watcher(), await second.lead_watcher(), await first.lead_watcher()] == [
+            True,
+            False,
+            True,
+        ]
+        await first.aclose()
+
+        assert await second.lead_watcher() is True
+
+
+@pytest.mark.anyio
+async def test_replicas_hear_each_others_announcements_but_not_their_own(postgres_url: str) -> None:
+    heard: list[tuple[str, list[str], bool, bool]] = []
+    arrived = anyio.Event()
+
+    def listener_of(name: str) -> Callable[[list[str], bool, bool], Awaitable[None]]:
+        async def listen(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+            heard.append((name, task_ids, list_changed, spend))
+            if len(heard) == 2:
+                arrived.set()
+
+        return listen
+
+    ids = [f"task_{index}" for index in range(150)]
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(first.follow, listener_of("a"))
+        tasks.start_soon(second.follow, listener_of("b"))
+        with anyio.fail_after(10):
+            while not heard:  # LISTEN is under way once an announcement is heard
+                await first.announce([], list_changed=False)
+                with anyio.move_on_after(0.2):
+                    await arrived.wait()
+            heard.clear()
+            await first.announce(ids, list_changed=True, spend=True)
+            await arrived.wait()
+        tasks.cancel_scope.cancel()
+
+    assert heard == [("b", ids[:100], True, True), ("b", ids[100:], False, True)]
+
+
+@pytest.mark.anyio
+async def test_a_sqlite_ledger_is_not_shared_and_always_leads_its_own_watcher(tmp_path: Path) -> None:
+    async def never(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+        raise AssertionError(f"heard {task_ids} {list_changed} on a ledger nobody shares")
+
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await ledger.announce(["task_a"], list_changed=True)
+        with anyio.fail_after(5):
+            await ledger.follow(never)  # returns at once: nobody else announces
+        assert (ledger.shared, await ledger.lead_watcher()) == (False, True)
+
+
+@pytest.mark.anyio
+async def test_text_with_a_nul_character_is_kept_readable_on_both_backends(ledger: TaskLedger) -> None:
+    record = await ledger.begin_submission(tool="t", action="MUSIC", body={"prompt": "rain"})
+    await ledger.record_task_id(record.submission_id, "task_nul")
+
+    await ledger.apply_update(ccapi_task("task_nul", "SUCCESS", "100%", [clip_json("clip_nul", title="Rain\x00Song")]))
+
+    task = await ledger.get_task("task_nul")
+    assert task is not None and task.title in ("Rain\x00Song", "Rain\ufffdSong")
+
+
+@pytest.mark.anyio
+async def test_a_principal_sees_only_its_own_tasks_clips_and_ids(ledger: TaskLedger, clock: FakeClock) -> None:
+    alice, bob = ledger.for_principal("alice"), ledger.for_principal("bob")
+    await submitted(alice, "task_alice")
+    await ledger.apply_update(ccapi_task("task_alice", "SUCCESS", "100%", [clip_json("clip_alice")]))
+    await alice.add_local_file(local_file("/music/a.mp3", clip_id="clip_alice", task_id="task_alice"))
+    clock.now += 1
+    mine = await submitted(bob, "task_bob")
+    record = await alice.get_task("task_alice")
+    assert record is not None
+
+    assert (await bob.get_task("task_alice"), await bob.get_clip("clip_alice")) == (None, None)
+    assert await bob.get_submission(record.submission_id) is None
+    assert [task.task_id for task in await bob.get_tasks(["task_alice", "task_bob"])] == ["task_bob"]
+    assert [task.task_id for task in (await bob.list_tasks()).tasks] == ["task_bob"]
+    assert [task.task_id for task in (await bob.list_tasks(text="task_alice")).tasks] == []
+    assert await bob.search_ids("task_", kind="task") == ["task_bob"]
+    assert await bob.search_ids("clip_", kind="clip") == []
+    assert (await bob.count_tasks(), await alice.count_tasks(), await ledger.count_tasks()) == (1, 1, 0)
+    assert await bob.find_duplicate("MUSIC", {**BODY, "title": "task_alice"}) is None
+    assert await alice.find_duplicate("MUSIC", {**BODY, "title": "task_alice"}) is not None
+    # the watcher's side spans everyone; what is read back after an update is the reader's own
+    assert sorted(await bob.pending_task_ids()) == ["task_bob"]
+    changed, read = await bob.apply_updates(
+        [ccapi_task("task_bob", "IN_PROGRESS", "50%")], then_read=["task_alice", "task_bob"]
+    )
+    assert (changed, [task.task_id for task in read]) == (["task_bob"], ["task_bob"])
+    assert mine.submission_id != record.submission_id
+
+
+@pytest.mark.anyio
+async def test_the_same_request_from_two_principals_begins_two_submissions(ledger: TaskLedger) -> None:
+    first, first_new = await ledger.for_principal("alice").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    second, second_new = await ledger.for_principal("bob").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+    again, again_new = await ledger.for_principal("alice").begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+
+    assert (first_new, second_new, again_new) == (True, True, False)
+    assert first.submission_id != second.submission_id == second.submission_id
+    assert again.submission_id == first.submission_id
+
+
+@pytest.mark.anyio
+async def test_a_ledger_made_before_principals_belongs_to_the_default_principal(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    with sqlite3.connect(path) as connection:
+        for step in SQLITE_MIGRATIONS[:3]:
+            for statement in step:
+                connection.execute(statement)
+        connection.execute("PRAGMA user_version = 3")
+        connection.execute(
+            "INSERT INTO tasks (submission_id, task_id, tool, action, request, fingerprint, state, status, "
+            "created_at, updated_at, search_text) VALUES ('s1', 'task_old', 't', 'MUSIC', '{}', 'f', 'submitted', "
+            "'SUCCESS', 1, 1, '')"
+        )
+    connection.close()
+
+    async with await SQLiteLedger.open(path) as ledger:
+        assert ledger.principal == DEFAULT_PRINCIPAL
+        assert [task.task_id for task in (await ledger.list_tasks()).tasks] == ["task_old"]
+        assert await ledger.for_principal("alice").get_task("task_old") is None
+
+
+def _terminate(url: str, query_like: str) -> int:
+    """Cut the server side of this database's connections whose last query is like `query_like` (as a restart
+    of PostgreSQL, or a network failure, would); how many were cut."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        rows = connection.execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+            "WHERE datname = current_database() AND pid != pg_backend_pid() AND query LIKE %s",
+            (query_like,),
+        ).fetchall()
+    return len(rows)
+
+
+@pytest.mark.anyio
+async def test_a_leader_whose_connection_is_cut_loses_the_watcher_to_another_and_finds_out(postgres_url: str) -> None:
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+    ):
+        assert (await first.lead_watcher(), await second.lead_watcher()) == (True, False)
+        assert _terminate(postgres_url, "SELECT pg_try_advisory_lock%") == 2  # both replicas' own connections
+
+        taken = await second.lead_watcher()  # the lock went with the leader's connection
+        lost = await first.lead_watcher()  # reconnects, and finds the lock taken
+
+    assert (taken, lost) == (True, False)
+
+
+@pytest.mark.anyio
+async def test_a_replica_whose_listening_connection_is_cut_listens_again_and_says_it_may_have_missed_news(
+    postgres_url: str,
+) -> None:
+    heard: list[tuple[list[str], bool, bool]] = []
+    before: list[tuple[list[str], bool, bool]] = []
+    news = anyio.Event()
+
+    async def listen(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+        heard.append((task_ids, list_changed, spend))
+        news.set()
+
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+        anyio.create_task_group() as tasks,
+    ):
+        tasks.start_soon(second.follow, listen)
+        with anyio.fail_after(20):
+            while not heard:
+                await first.announce(["task_before"], list_changed=False)
+                with anyio.move_on_after(0.2):
+                    await news.wait()
+            before[:] = heard
+            while _terminate(postgres_url, f"LISTEN {CHANNEL}") == 0:  # noqa: ASYNC110 - its LISTEN, once seen
+                await anyio.sleep(0.05)
+            heard.clear()
+            news = anyio.Event()
+            await news.wait()  # back: it says it may have missed something
+            while ["task_after"] not in [ids for ids, _, _ in heard]:
+                await first.announce(["task_after"], list_changed=True)
+                await anyio.sleep(0.1)
+        tasks.cancel_scope.cancel()
+
+    assert before[0] == (["task_before"], False, False)
+    assert heard[0] == ([], True, True)
+    assert (["task_after"], True, False) in heard

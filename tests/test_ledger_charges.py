@@ -9,8 +9,9 @@ from typing import Any
 import anyio
 import pytest
 
-from ccapi_suno_mcp.ledger import OverBudgetError, SpendGate, SpendLimit, SQLiteLedger
-from ccapi_suno_mcp.ledger._sqlite import _MIGRATIONS  # pyright: ignore[reportPrivateUsage] - to build an old file
+from ccapi_suno_mcp.ledger import OverBudgetError, SpendGate, SpendLimit, SQLiteLedger, TaskLedger
+from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS as _MIGRATIONS
+from stores import Store
 from test_ledger import BODY, START, FakeClock, ccapi_task, clip_json, submitted
 
 
@@ -19,7 +20,7 @@ def with_quota(task_id: str, status: str, quota: int | None, **options: Any) -> 
     return task.model_copy(update={"quota": quota})
 
 
-async def begin(ledger: SQLiteLedger, title: str, gate: SpendGate | None) -> bool:
+async def begin(ledger: TaskLedger, title: str, gate: SpendGate | None) -> bool:
     """Claim a new (never duplicate) submission through the gate; False when the budget refused it."""
     try:
         await ledger.begin_unless_duplicate(
@@ -31,8 +32,8 @@ async def begin(ledger: SQLiteLedger, title: str, gate: SpendGate | None) -> boo
 
 
 @pytest.mark.anyio
-async def test_a_finished_task_is_charged_its_quota_and_a_failed_one_is_refunded(tmp_path: Path) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+async def test_a_finished_task_is_charged_its_quota_and_a_failed_one_is_refunded(store: Store) -> None:
+    async with await store.open() as ledger:
         await submitted(ledger, "task_ok")
         await submitted(ledger, "task_bad")
         await ledger.apply_update(with_quota("task_ok", "IN_PROGRESS", 40000))
@@ -49,8 +50,8 @@ async def test_a_finished_task_is_charged_its_quota_and_a_failed_one_is_refunded
 
 
 @pytest.mark.anyio
-async def test_a_task_whose_record_reports_no_quota_is_charged_the_price_reserved_for_it(tmp_path: Path) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+async def test_a_task_whose_record_reports_no_quota_is_charged_the_price_reserved_for_it(store: Store) -> None:
+    async with await store.open() as ledger:
         record, _ = await ledger.begin_unless_duplicate(
             tool="suno_generate_music", action="MUSIC", body=BODY, budget=SpendGate(price_quota=30000)
         )
@@ -62,9 +63,9 @@ async def test_a_task_whose_record_reports_no_quota_is_charged_the_price_reserve
 
 @pytest.mark.anyio
 async def test_a_finished_task_with_neither_a_reported_quota_nor_a_reserved_price_is_charged_nothing(
-    tmp_path: Path,
+    store: Store,
 ) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+    async with await store.open() as ledger:
         await submitted(ledger, "task_a")  # submitted without a gate: nothing reserved
         await ledger.apply_update(with_quota("task_a", "SUCCESS", None, clips=[clip_json("clip_1")]))
         task = await ledger.get_task("task_a")
@@ -74,9 +75,9 @@ async def test_a_finished_task_with_neither_a_reported_quota_nor_a_reserved_pric
 
 
 @pytest.mark.anyio
-async def test_calls_in_flight_count_at_their_reported_quota_else_their_reserved_price(tmp_path: Path) -> None:
+async def test_calls_in_flight_count_at_their_reported_quota_else_their_reserved_price(store: Store) -> None:
     clock = FakeClock()
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
+    async with await store.open(clock) as ledger:
         assert await begin(ledger, "sending", SpendGate(price_quota=30000))  # still submitting: its reservation
         clock.now += 100
         assert await begin(ledger, "unpriced", SpendGate(price_quota=None))  # nothing known, nothing reserved
@@ -97,9 +98,9 @@ async def test_calls_in_flight_count_at_their_reported_quota_else_their_reserved
 
 
 @pytest.mark.anyio
-async def test_a_submission_that_would_pass_a_budget_is_refused_and_nothing_is_recorded(tmp_path: Path) -> None:
+async def test_a_submission_that_would_pass_a_budget_is_refused_and_nothing_is_recorded(store: Store) -> None:
     daily = SpendLimit("daily", since=START, limit_quota=100000)
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=FakeClock()) as ledger:
+    async with await store.open(FakeClock()) as ledger:
         assert await begin(ledger, "one", SpendGate(price_quota=40000, limits=(daily,)))
         assert await begin(ledger, "two", SpendGate(price_quota=40000, limits=(daily,)))
         with pytest.raises(OverBudgetError) as refused:
@@ -113,27 +114,27 @@ async def test_a_submission_that_would_pass_a_budget_is_refused_and_nothing_is_r
 
 
 @pytest.mark.anyio
-async def test_an_approved_submission_is_recorded_past_its_budget(tmp_path: Path) -> None:
+async def test_an_approved_submission_is_recorded_past_its_budget(store: Store) -> None:
     spent = SpendLimit("daily", since=START, limit_quota=0)
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=FakeClock()) as ledger:
+    async with await store.open(FakeClock()) as ledger:
         assert not await begin(ledger, "one", SpendGate(price_quota=40000, limits=(spent,)))
         assert await begin(ledger, "one", SpendGate(price_quota=40000, limits=(spent,), approved=True))
         assert await ledger.committed_quota([START]) == [40000]
 
 
 @pytest.mark.anyio
-async def test_with_no_known_price_only_a_used_up_budget_refuses(tmp_path: Path) -> None:
+async def test_with_no_known_price_only_a_used_up_budget_refuses(store: Store) -> None:
     daily = SpendLimit("daily", since=START, limit_quota=50000)
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=FakeClock()) as ledger:
+    async with await store.open(FakeClock()) as ledger:
         assert await begin(ledger, "first", SpendGate(price_quota=None, limits=(daily,)))
         assert await begin(ledger, "priced", SpendGate(price_quota=50000, limits=(daily,)))  # exactly fits
         assert not await begin(ledger, "unpriced", SpendGate(price_quota=None, limits=(daily,)))
 
 
 @pytest.mark.anyio
-async def test_a_duplicate_is_returned_whatever_the_budget_says(tmp_path: Path) -> None:
+async def test_a_duplicate_is_returned_whatever_the_budget_says(store: Store) -> None:
     spent = SpendLimit("daily", since=START, limit_quota=40000)
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=FakeClock()) as ledger:
+    async with await store.open(FakeClock()) as ledger:
         first, _ = await ledger.begin_unless_duplicate(
             tool="suno_generate_music", action="MUSIC", body=BODY, budget=SpendGate(40000, (spent,))
         )
@@ -144,13 +145,12 @@ async def test_a_duplicate_is_returned_whatever_the_budget_says(tmp_path: Path) 
 
 
 @pytest.mark.anyio
-async def test_concurrent_submissions_from_two_processes_never_both_slip_under_a_budget(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.sqlite3"
+async def test_concurrent_submissions_from_two_processes_never_both_slip_under_a_budget(store: Store) -> None:
     gate = SpendGate(price_quota=40000, limits=(SpendLimit("daily", since=0, limit_quota=100000),))
     outcomes: list[bool] = []
-    async with await SQLiteLedger.open(path) as first, await SQLiteLedger.open(path) as second:
+    async with await store.open() as first, await store.open() as second:
 
-        async def claim(ledger: SQLiteLedger, title: str) -> None:
+        async def claim(ledger: TaskLedger, title: str) -> None:
             outcomes.append(await begin(ledger, title, gate))
 
         with anyio.fail_after(20):
@@ -163,9 +163,9 @@ async def test_concurrent_submissions_from_two_processes_never_both_slip_under_a
 
 
 @pytest.mark.anyio
-async def test_recent_quotas_are_each_tools_newest_reported_charges(tmp_path: Path) -> None:
+async def test_recent_quotas_are_each_tools_newest_reported_charges(store: Store) -> None:
     clock = FakeClock()
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=clock) as ledger:
+    async with await store.open(clock) as ledger:
         for index, quota in enumerate([10000, 20000, 30000, 40000]):
             clock.now += 1
             await submitted(ledger, f"task_{index}")
@@ -180,8 +180,8 @@ async def test_recent_quotas_are_each_tools_newest_reported_charges(tmp_path: Pa
 
 
 @pytest.mark.anyio
-async def test_charge_totals_count_tasks_failures_refunds_and_calls_in_flight(tmp_path: Path) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+async def test_charge_totals_count_tasks_failures_refunds_and_calls_in_flight(store: Store) -> None:
+    async with await store.open() as ledger:
         for task_id, status in [("a", "SUCCESS"), ("b", "SUCCESS"), ("c", "FAILURE"), ("d", "IN_PROGRESS")]:
             await submitted(ledger, task_id)
             await ledger.apply_update(with_quota(task_id, status, 40000))
@@ -216,11 +216,28 @@ async def test_a_ledger_of_the_previous_version_is_migrated_and_keeps_its_tasks(
 
 
 @pytest.mark.anyio
-async def test_a_fetch_whose_only_news_is_the_quota_is_not_taken_as_already_shown(tmp_path: Path) -> None:
-    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+async def test_a_fetch_whose_only_news_is_the_quota_is_not_taken_as_already_shown(store: Store) -> None:
+    async with await store.open() as ledger:
         await submitted(ledger, "task_a")
         await ledger.apply_update(with_quota("task_a", "IN_PROGRESS", None))
         record = await ledger.get_task("task_a")
     assert record is not None
     assert record.already_shows(with_quota("task_a", "IN_PROGRESS", None))
     assert not record.already_shows(with_quota("task_a", "IN_PROGRESS", 40000))
+
+
+@pytest.mark.anyio
+async def test_a_principals_own_limit_counts_its_calls_and_the_servers_counts_everyones(store: Store) -> None:
+    async with await store.open() as ledger:
+        alice, bob = ledger.for_principal("alice"), ledger.for_principal("bob")
+        assert await begin(alice, "alice's", SpendGate(price_quota=40000))
+        bobs_own = SpendGate(price_quota=40000, limits=(SpendLimit("daily", 0, 50000, principal="bob"),))
+        everyones = SpendGate(price_quota=40000, limits=(SpendLimit("daily", 0, 50000),))
+
+        fits_bob = await begin(bob, "bob's first", bobs_own)  # alice's 40000 is not bob's
+        over_bob = await begin(bob, "bob's second", bobs_own)  # bob's own 40000 + 40000 is past 50000
+        over_all = await begin(alice, "alice's second", everyones)  # everyone's 80000 is past it already
+        committed = (await bob.committed_quota([0]), await bob.committed_quota([0], everyone=True))
+
+    assert (fits_bob, over_bob, over_all) == (True, False, False)
+    assert committed == ([40000], [80000])

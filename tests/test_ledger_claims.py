@@ -47,8 +47,9 @@ async def test_every_write_on_the_money_path_is_one_immediate_transaction_synced
     async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3", clock=lambda: now[0]) as ledger:
         await ledger.count_tasks()  # opens the connection
         statements: list[str] = []
-        connection = ledger._connection  # pyright: ignore[reportPrivateUsage] - what reaches SQLite is the point
-        assert connection is not None
+        session = ledger._s.session  # pyright: ignore[reportPrivateUsage] - what reaches SQLite is the point
+        assert session is not None
+        connection = session.connection
         connection.set_trace_callback(statements.append)
         writes: dict[str, list[str]] = {}
         record, _ = await ledger.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY)
@@ -140,7 +141,8 @@ async def test_a_duplicate_whose_sender_died_is_settled_naming_it_and_comes_back
         seen = await ledger.find_duplicate("MUSIC", BODY)
     assert (duplicate.submission_id, duplicate.state, is_new) == (first.submission_id, "outcome_unknown", False)
     assert duplicate.error == (
-        f"the server process that was sending it (pid {GONE_PID}) stopped before CCAPI's answer was recorded"
+        f"the server process that was sending it (pid {GONE_PID} on {socket.gethostname()}) stopped before CCAPI's "
+        "answer was recorded"
     )
     assert duplicate == seen
 
@@ -155,5 +157,6 @@ async def test_settling_a_dead_senders_submission_names_its_process(tmp_path: Pa
         settled = await ledger.get_submission(record.submission_id)
     assert settled is not None and settled.state == "outcome_unknown"
     assert settled.error == (
-        f"the server process that was sending it (pid {GONE_PID}) stopped before CCAPI's answer was recorded"
+        f"the server process that was sending it (pid {GONE_PID} on {socket.gethostname()}) stopped before CCAPI's "
+        "answer was recorded"
     )

@@ -22,7 +22,7 @@ from mcp import Client, StdioServerParameters
 import ccapi_suno_mcp
 from ccapi_suno_mcp.app import SERVER_NAME, create_server
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
-from ccapi_suno_mcp.settings import ENVIRONMENT, Settings
+from ccapi_suno_mcp.settings import ENVIRONMENT, HTTP_ONLY_VARIABLES, Settings
 from harness import text_of
 
 ROOT = Path(__file__).parent.parent
@@ -33,7 +33,7 @@ PROJECT: dict[str, Any] = tomllib.loads((ROOT / "pyproject.toml").read_text(enco
 DISTRIBUTION: str = PROJECT["name"]
 VERSION: str = PROJECT["version"]
 DUMMY_KEY = "sk-manifest-test"
-HTTP_ONLY = {"CCAPI_SUNO_HTTP_TOKEN"}  # read only by the HTTP transport; bundles and snippets run stdio
+HTTP_ONLY = HTTP_ONLY_VARIABLES  # a team's HTTP deployment; bundles and snippets run stdio
 
 
 def _json(path: Path) -> Any:
@@ -241,6 +241,17 @@ def test_every_manifest_file_parses(name: str) -> None:
     elif path.suffix == ".py":
         assert name == "mcpb/main.py", f"unexpected file manifests/{name}"
         compile(text, str(path), "exec")
+    elif path.suffix == ".yaml":
+        import yaml
+
+        assert isinstance(yaml.safe_load(text), dict)
+    elif name == "team/nginx.conf":
+        lines = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+        assert text.count("{") == text.count("}") > 0
+        assert all(line.endswith((";", "{", "}")) for line in lines if line), name
+    elif name == "team/Dockerfile":
+        instructions = [line.split()[0] for line in text.splitlines() if line.strip() and not line.startswith("#")]
+        assert instructions[0] == "FROM" and set(instructions) <= {"FROM", "COPY", "RUN", "EXPOSE", "ENV"}
     else:
         assert name == "README.md", f"unexpected file manifests/{name}"
 
@@ -522,3 +533,42 @@ async def test_each_snippet_pasted_as_is_with_no_key_set_serves_every_tool_and_s
             else:
                 assert "No CCAPI key is configured" in text_of(answer)
     assert sandbox.stats.requests == 0
+
+
+TEAM = MANIFESTS / "team"
+
+
+def test_the_team_compose_file_runs_two_replicas_on_one_ledger_with_only_settings_the_server_reads() -> None:
+    import yaml
+
+    from ccapi_suno_mcp.cli import _parser  # pyright: ignore[reportPrivateUsage]
+
+    compose: dict[str, Any] = yaml.safe_load((TEAM / "compose.yaml").read_text(encoding="utf-8"))
+    services: dict[str, Any] = compose["services"]
+    replicas = {name: service for name, service in services.items() if name.startswith("replica-")}
+    assert set(services) == {"postgres", "proxy", *replicas} and len(replicas) == 2
+    database = services["postgres"]["environment"]
+    urls: set[str] = set()
+    for name, replica in replicas.items():
+        environment: dict[str, str] = replica["environment"]
+        assert set(environment) <= set(ENVIRONMENT), name  # no setting the server does not read
+        arguments = _parser().parse_args(replica["command"][1:])
+        assert (replica["command"][0], arguments.transport, arguments.host) == ("ccapi-suno-mcp", "http", "0.0.0.0")
+        url = environment["CCAPI_SUNO_LEDGER_URL"].replace("${POSTGRES_PASSWORD}", "pw")
+        settings = Settings.from_env({**environment, "CCAPI_SUNO_LEDGER_URL": url, "CCAPI_SUNO_HTTP_TOKENS_FILE": ""})
+        assert settings.ledger_url is not None
+        urls.add(settings.ledger_url)
+        # the tokens file is the secret mounted where the setting says
+        assert environment["CCAPI_SUNO_HTTP_TOKENS_FILE"] == f"/run/secrets/{replica['secrets'][0]}"
+        assert replica["depends_on"]["postgres"]["condition"] == "service_healthy"
+        assert f"{name}:{arguments.port}" in (TEAM / "nginx.conf").read_text(encoding="utf-8")
+    assert urls == {f"postgresql://{database['POSTGRES_USER']}:pw@postgres:5432/{database['POSTGRES_DB']}"}
+    assert replicas["replica-a"]["volumes"] != replicas["replica-b"]["volumes"]  # a home of its own each
+    assert compose["secrets"]["tokens.json"]["file"] == "./tokens.json"
+    assert "[postgres]" in (TEAM / "Dockerfile").read_text(encoding="utf-8")
+
+
+def test_the_example_tokens_file_is_one_the_server_accepts() -> None:
+    settings = Settings.from_env({"CCAPI_SUNO_HTTP_TOKENS_FILE": str(TEAM / "tokens.example.json")})
+    assert sorted((settings.principals or {}).values()) == ["alice", "bob"]
+    assert settings.principal_budgets == {"bob": (2.0, 20.0)}

@@ -171,9 +171,15 @@ def test_the_wheel_metadata_is_complete(distributions: Distributions) -> None:
     assert metadata["Requires-Python"] == PROJECT["requires-python"]
     assert metadata.get_all("Classifier") == PROJECT["classifiers"]
     assert {"Development Status :: 3 - Alpha", "Programming Language :: Python :: 3.11"} <= set(PROJECT["classifiers"])
+    extras = {
+        f'{Requirement(dependency)}; extra == "{extra}"'
+        for extra, dependencies in PROJECT["optional-dependencies"].items()
+        for dependency in dependencies
+    }
     assert {str(Requirement(line)) for line in metadata.get_all("Requires-Dist") or []} == {
         str(Requirement(dependency)) for dependency in PROJECT["dependencies"]
-    }
+    } | extras
+    assert metadata.get_all("Provides-Extra") == ["postgres"]
     urls = dict(line.split(", ", 1) for line in metadata.get_all("Project-URL") or [])
     assert {"Homepage", "Repository", "Issues", "Documentation"} <= set(urls)
     assert all(url.startswith(REPOSITORY) for url in urls.values()), urls

@@ -45,9 +45,11 @@ class RecordingNotifier(Notifier):
         super().__init__(InMemorySubscriptionBus())
         self.announced: list[tuple[list[str], bool]] = []
 
-    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False) -> None:
+    async def tasks_changed(
+        self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False, relay: bool = True
+    ) -> None:
         self.announced.append((list(task_ids), list_changed))
-        await super().tasks_changed(task_ids, list_changed=list_changed, spend=spend)
+        await super().tasks_changed(task_ids, list_changed=list_changed, spend=spend, relay=relay)
 
 
 class Clock:

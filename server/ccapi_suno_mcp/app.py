@@ -15,6 +15,7 @@ from mcp.server.subscriptions import InMemorySubscriptionBus
 from ccapi_suno_mcp import __version__
 from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.player import player_extension
+from ccapi_suno_mcp.principals import PrincipalScope
 from ccapi_suno_mcp.prompts import register_prompts
 from ccapi_suno_mcp.resources import register_resources
 from ccapi_suno_mcp.settings import Settings
@@ -109,6 +110,8 @@ def create_server(
                 # Resumes the ledger's pending tasks after a restart. An unusable ledger stops it at its first
                 # poll, and each call that needs the ledger then says what is wrong.
                 tasks.start_soon(lambda: state.watcher.run())
+            if settings.ledger_url is not None and not settings.sandbox:
+                tasks.start_soon(state.follow_replicas)  # the other replicas' changes, for our clients and watcher
             running.append(state)
             stack.callback(running.remove, state)
             yield state
@@ -127,6 +130,7 @@ def create_server(
         subscriptions=bus,
         tools=listed_tools(settings, catalogue),
         extensions=[player_extension(current_state)],
+        middleware=[PrincipalScope()],
     )
     register_resources(server, current_state)
     register_prompts(server)

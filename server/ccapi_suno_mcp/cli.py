@@ -78,7 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ccapi-suno-mcp",
         description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
         epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
-        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), CCAPI_SUNO_DEADLINE_SECONDS. "
+        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), CCAPI_SUNO_DEADLINE_SECONDS, "
+        "CCAPI_SUNO_LEDGER_URL, CCAPI_SUNO_HTTP_TOKENS_FILE. "
         "See the README.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
@@ -116,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         raise SystemExit(anyio.run(lambda: run_doctor(out=sys.stdout)))
 
-    from ccapi_suno_mcp.settings import LOOPBACK_HOSTS, Settings, SettingsError
+    from ccapi_suno_mcp.settings import DEFAULT_PRINCIPAL, LOOPBACK_HOSTS, Settings, SettingsError
 
     try:
         settings = Settings.from_env(sandbox=args.sandbox)
@@ -124,7 +125,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         _configure_logging(args.log_level, None)
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
-    _configure_logging(args.log_level, settings.api_key, settings.http_token)
+    _configure_logging(args.log_level, *settings.secrets)
     if settings.api_key_placeholder is not None and not settings.sandbox:
         from ccapi_suno_mcp.errors import no_key_message
 
@@ -150,16 +151,17 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         anyio.run(serve_stdio, server)
         return
-    token = settings.http_token
-    if token is None and args.host not in LOOPBACK_HOSTS:
+    tokens = settings.http_tokens
+    if not tokens and args.host not in LOOPBACK_HOSTS:
         logger.error(
             "refusing to serve MCP over HTTP on %s without CCAPI_SUNO_HTTP_TOKEN: anyone who can reach it could "
-            "spend your CCAPI balance. Set CCAPI_SUNO_HTTP_TOKEN, or bind 127.0.0.1 (the default).",
+            "spend your CCAPI balance. Set CCAPI_SUNO_HTTP_TOKEN (or CCAPI_SUNO_HTTP_TOKENS_FILE), or bind "
+            "127.0.0.1 (the default).",
             args.host,
         )
         raise SystemExit(2)
-    if token is None:
-        token = _generated_token(settings.home)
+    if not tokens:
+        tokens = {_generated_token(settings.home): DEFAULT_PRINCIPAL}
         logger.warning(
             "CCAPI_SUNO_HTTP_TOKEN is not set: clients must send the token written to %s "
             "(Authorization: Bearer <token>); set CCAPI_SUNO_HTTP_TOKEN to choose your own.",
@@ -169,4 +171,4 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from ccapi_suno_mcp.http import serve_http
 
-    anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=token))
+    anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=tokens))

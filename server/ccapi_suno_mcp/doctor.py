@@ -46,6 +46,8 @@ def _writable(folder: Path) -> str | None:
 
 
 async def _ledger_check(settings: Settings) -> Check:
+    if settings.ledger_url is not None:
+        return await _shared_ledger_check(settings.ledger_url)
     reason = _writable(settings.home)
     if reason is not None:
         return Check("ledger", "fail", f"cannot write {settings.home}: {reason} (set CCAPI_SUNO_HOME)")
@@ -57,6 +59,19 @@ async def _ledger_check(settings: Settings) -> Check:
     except (LedgerError, sqlite3.Error, OSError) as exc:
         return Check("ledger", "fail", f"{settings.ledger_path}: {exc}")
     return Check("ledger", "ok", f"{settings.ledger_path} ({count} task{'s' if count != 1 else ''})")
+
+
+async def _shared_ledger_check(url: str) -> Check:
+    from ccapi_suno_mcp.ledger import PostgresLedger
+
+    ledger = PostgresLedger(url)
+    try:
+        pending = len(await ledger.pending_task_ids())  # connects and migrates first
+    except LedgerError as exc:
+        return Check("ledger", "fail", str(exc))
+    finally:
+        await ledger.aclose()
+    return Check("ledger", "ok", f"{ledger.url} (PostgreSQL, shared by the replicas; {pending} pending for all users)")
 
 
 def _token_check(catalogue: Catalogue, models: list[str]) -> Check:

@@ -1,17 +1,20 @@
-"""The streamable HTTP transport: the MCP app behind a bearer token, DNS-rebinding protection on."""
+"""The streamable HTTP transport: the MCP app behind bearer tokens (each naming a principal), DNS-rebinding
+protection on."""
 
 from __future__ import annotations
 
 import hmac
 import json
 import logging
+from collections.abc import Mapping
 from typing import Any
 
 from mcp.server import MCPServer
 from mcp.server.transport_security import TransportSecuritySettings
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from ccapi_suno_mcp.settings import LOOPBACK_HOSTS
+from ccapi_suno_mcp.principals import SCOPE_KEY
+from ccapi_suno_mcp.settings import DEFAULT_PRINCIPAL, LOOPBACK_HOSTS
 
 __all__ = ["MCP_PATH", "BearerTokenMiddleware", "build_http_app", "serve_http"]
 
@@ -21,23 +24,36 @@ MCP_PATH = "/mcp"
 
 
 class BearerTokenMiddleware:
-    """Answers 401 to any HTTP request without `Authorization: Bearer <token>`; compares in constant time.
+    """Answers 401 to any HTTP request without `Authorization: Bearer <token>` of a known token.
 
-    Only HTTP requests and the lifespan reach the app: any other scope (a websocket) is refused.
+    `tokens` maps each accepted token to the principal it names (a plain token: the default principal); the
+    principal goes into the request's scope for `principals.PrincipalScope`. Every token is compared, each in
+    constant time, so the time taken tells nothing of which one nearly matched. Only HTTP requests and the
+    lifespan reach the app: any other scope (a websocket) is refused.
     """
 
-    def __init__(self, app: ASGIApp, token: str) -> None:
+    def __init__(self, app: ASGIApp, tokens: str | Mapping[str, str]) -> None:
         self.app = app
-        self._expected = token.encode()
+        named = {tokens: DEFAULT_PRINCIPAL} if isinstance(tokens, str) else dict(tokens)
+        self._expected = [(token.encode(), principal) for token, principal in named.items()]
+
+    def _principal(self, credentials: bytes) -> str | None:
+        found: str | None = None
+        for token, principal in self._expected:
+            if hmac.compare_digest(credentials, token):
+                found = principal
+        return found
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
             headers: list[tuple[bytes, bytes]] = scope.get("headers", [])
             given = next((value for name, value in headers if name.lower() == b"authorization"), b"")
             scheme, _, credentials = given.partition(b" ")
-            if scheme.lower() != b"bearer" or not hmac.compare_digest(credentials.strip(), self._expected):
+            principal = self._principal(credentials.strip()) if scheme.lower() == b"bearer" else None
+            if principal is None:
                 await _unauthorized(send, missing=not given)
                 return
+            scope[SCOPE_KEY] = principal
         elif scope["type"] != "lifespan":
             return  # closing without accepting refuses a websocket
         await self.app(scope, receive, send)
@@ -62,8 +78,9 @@ async def _unauthorized(send: Send, *, missing: bool) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
-def build_http_app(server: MCPServer[Any], *, host: str, port: int, token: str) -> ASGIApp:
-    """The server's streamable HTTP app at `/mcp`, wrapped in the bearer check.
+def build_http_app(server: MCPServer[Any], *, host: str, port: int, token: str | Mapping[str, str]) -> ASGIApp:
+    """The server's streamable HTTP app at `/mcp`, wrapped in the bearer check (`token`: one, or each accepted
+    token with the principal it names).
 
     On loopback the SDK's own Host/Origin allowlist applies; on a named address only that address is
     allowed. A wildcard bind (0.0.0.0, ::) cannot know the names clients use, so Host checks are off there
@@ -83,7 +100,7 @@ def build_http_app(server: MCPServer[Any], *, host: str, port: int, token: str) 
     return BearerTokenMiddleware(app, token)
 
 
-async def serve_http(server: MCPServer[Any], *, host: str, port: int, token: str) -> None:
+async def serve_http(server: MCPServer[Any], *, host: str, port: int, token: str | Mapping[str, str]) -> None:
     """Serve until cancelled."""
     import uvicorn
 

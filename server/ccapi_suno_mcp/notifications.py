@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 import weakref
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
 
 import anyio
@@ -41,10 +41,12 @@ def connection_of(session: Any) -> Any:
 
 
 class Notifier:
-    """Fans ledger changes out as resource notifications."""
+    """Fans ledger changes out as resource notifications (and, through `relay`, to the other replicas)."""
 
     def __init__(self, bus: SubscriptionBus) -> None:
         self._bus = bus
+        self.relay: Callable[..., Awaitable[None]] | None = None
+        """`TaskLedger.announce` of a shared ledger: the other replicas hear of every change told here."""
         # 2025-era connections seen, with the URIs each subscribed to; weak so closed ones drop out.
         self._legacy: weakref.WeakKeyDictionary[Any, set[str]] = weakref.WeakKeyDictionary()
 
@@ -60,8 +62,14 @@ class Notifier:
     def unsubscribe(self, connection: Any, uri: str) -> None:
         self._legacy.get(connection, set()).discard(uri)
 
-    async def tasks_changed(self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False) -> None:
-        """Tell every listener that these tasks changed (and the task list, and the spend, if they did)."""
+    async def tasks_changed(
+        self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False, relay: bool = True
+    ) -> None:
+        """Tell every listener that these tasks changed (and the task list, and the spend, if they did); and the
+        other replicas, unless `relay` is False (the change was heard from one of them)."""
+        task_ids = list(task_ids)
+        if relay and self.relay is not None:
+            await self._relay([task_id for task_id in task_ids if task_id], list_changed, spend)
         uris = [task_uri(task_id) for task_id in task_ids]
         updated = [*uris, RECENT_TASKS_URI] if uris else []
         if spend:
@@ -80,3 +88,12 @@ class Notifier:
             except (anyio.ClosedResourceError, anyio.BrokenResourceError, RuntimeError) as exc:
                 logger.debug("dropping a closed connection from notifications: %r", exc)
                 self._legacy.pop(connection, None)
+
+    async def _relay(self, task_ids: list[str], list_changed: bool, spend: bool) -> None:
+        from ccapi_suno_mcp.ledger import LedgerError
+
+        assert self.relay is not None
+        try:
+            await self.relay(task_ids, list_changed=list_changed, spend=spend)
+        except LedgerError as exc:  # the other replicas hear of it on their next look; this call goes on
+            logger.warning("could not tell the other replicas of a change: %s", exc)

@@ -35,7 +35,7 @@ from mcp.types import (
     UnsubscribeRequestParams,
 )
 
-from ccapi_suno_mcp.ledger import LedgerUnusableError
+from ccapi_suno_mcp.ledger import LedgerUnavailableError, LedgerUnusableError
 from ccapi_suno_mcp.notifications import RECENT_TASKS_URI, USAGE_URI, connection_of, task_uri
 from ccapi_suno_mcp.state import AppState, app_state
 
@@ -65,7 +65,7 @@ def _ledger_errors(read: _Read) -> _Read:
     async def reader(*args: Any, **kwargs: Any) -> str:
         try:
             return await read(*args, **kwargs)
-        except LedgerUnusableError as exc:
+        except (LedgerUnusableError, LedgerUnavailableError) as exc:
             raise ResourceError(str(exc)) from None
 
     return cast(_Read, reader)
@@ -149,7 +149,7 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         kind = "task" if argument.name == "task_id" else "clip"
         try:
             values = await current_state().ledger.search_ids(argument.value, kind=kind, limit=20)
-        except LedgerUnusableError:
+        except (LedgerUnusableError, LedgerUnavailableError):
             return Completion(values=[])
         return Completion(values=values, has_more=len(values) == 20)
 
@@ -160,7 +160,10 @@ def register_resources(server: MCPServer[Any], current_state: Callable[[], AppSt
         state.notifier.remember(connection_of(ctx.session), ctx.protocol_version)
         try:
             page = await state.ledger.list_tasks(limit=LISTED_TASKS)
-        except LedgerUnusableError:  # reading a resource says what is wrong; the list still shows what is static
+        except (
+            LedgerUnusableError,
+            LedgerUnavailableError,
+        ):  # reading a resource says what is wrong; the list still shows what is static
             return ListResourcesResult(resources=await server.list_resources())
         listed = [
             Resource(

@@ -2,22 +2,26 @@
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
+from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
 
 __all__ = [
     "DEFAULT_CALL_DEADLINE",
+    "DEFAULT_PRINCIPAL",
     "DEFAULT_QUOTA_PER_USD",
     "ENVIRONMENT",
+    "HTTP_ONLY_VARIABLES",
     "LOOPBACK_HOSTS",
     "SECRET_VARIABLES",
     "ConfirmMode",
@@ -34,6 +38,10 @@ DEFAULT_QUOTA_PER_USD = 500_000
 ConfirmMode = Literal["over_budget", "always"]
 """When a billable call needs the user's approval: only past a budget, or every time."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
+HTTP_ONLY_VARIABLES = frozenset({"CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_HTTP_TOKENS_FILE", "CCAPI_SUNO_LEDGER_URL"})
+"""Settings of a team's HTTP deployment: the stdio packages (bundle, registry entry, snippets) do not offer them."""
+_MIN_TOKEN_LENGTH = 16
+_PRINCIPAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_API_KEY": "Your CCAPI API key (sk-...). Secret. Without it the server starts and lists tools, "
@@ -57,6 +65,12 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_MONTHLY_BUDGET_USD": "Most US dollars to spend in a calendar month, the same way. Default: no limit.",
     "CCAPI_SUNO_CONFIRM": "When to ask the user before a billable call: over_budget (only when it would pass a "
     "budget) or always. Default over_budget.",
+    "CCAPI_SUNO_LEDGER_URL": "postgresql://user:password@host:5432/database: keep the task ledger in this "
+    "PostgreSQL database, shared by every replica that names it (needs the postgres extra). Unset: the SQLite file "
+    "in CCAPI_SUNO_HOME. Its password is never logged.",
+    "CCAPI_SUNO_HTTP_TOKENS_FILE": "Path of a JSON file naming each principal (user) of the HTTP transport and its "
+    'bearer token, e.g. {"alice": {"token": "...", "daily_budget_usd": 5}}; each sees and spends only its own tasks, '
+    "within budgets of its own if given (daily_budget_usd, monthly_budget_usd). Secret file.",
 }
 
 
@@ -112,6 +126,34 @@ class Settings:
     monthly_budget_usd: float | None = None
     """None: no monthly limit."""
     confirm: ConfirmMode = "over_budget"
+    ledger_url: str | None = field(default=None, repr=False)
+    """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
+    principals: Mapping[str, str] | None = field(default=None, repr=False)
+    """Bearer token to principal name, from CCAPI_SUNO_HTTP_TOKENS_FILE (None: one user)."""
+    principal_budgets: Mapping[str, tuple[float | None, float | None]] = field(
+        default_factory=lambda: dict[str, tuple[float | None, float | None]]()
+    )
+    """A principal's own daily and monthly budgets in US dollars (None: none of its own), from the tokens file."""
+
+    @property
+    def isolated(self) -> bool:
+        """Whether principals are kept apart: a task id of another principal is as unknown as one never seen."""
+        return self.principals is not None
+
+    @property
+    def http_tokens(self) -> dict[str, str]:
+        """Every bearer token the HTTP transport accepts, with the principal it names."""
+        tokens = dict(self.principals or {})
+        if self.http_token is not None:
+            tokens.setdefault(self.http_token, DEFAULT_PRINCIPAL)
+        return tokens
+
+    @property
+    def secrets(self) -> list[str]:
+        """Every secret value the logs must never show: the key, the tokens, the ledger's password."""
+        password = urlsplit(self.ledger_url).password if self.ledger_url else None
+        values = [self.api_key, self.http_token, *(self.principals or {}), password]
+        return [value for value in values if value]
 
     @property
     def downloads(self) -> Path:
@@ -153,6 +195,7 @@ class Settings:
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
+        principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
         settings = cls(
             api_key=None if placeholder else key or None,
             api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
@@ -170,6 +213,9 @@ class Settings:
                 "CCAPI_SUNO_MONTHLY_BUDGET_USD", env.get("CCAPI_SUNO_MONTHLY_BUDGET_USD", "")
             ),
             confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
+            ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
+            principals=principals,
+            principal_budgets=principal_budgets,
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
@@ -241,3 +287,70 @@ def _parse_actions(text: str) -> dict[str, Any]:
         return load_overrides(text)
     except CatalogueError as exc:
         raise SettingsError(str(exc)) from exc
+
+
+def _parse_ledger_url(text: str) -> str | None:
+    url = text.strip()
+    if not url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("postgresql", "postgres") or not parts.path.strip("/"):
+        raise SettingsError(
+            "CCAPI_SUNO_LEDGER_URL must be a PostgreSQL URL naming a database, e.g. "
+            "postgresql://ccapi:secret@db.internal:5432/ccapi_suno; unset it to keep the SQLite ledger"
+        )
+    return url
+
+
+_PRINCIPAL_FIELDS = ("token", "daily_budget_usd", "monthly_budget_usd")
+
+
+_OwnBudgets = dict[str, tuple[float | None, float | None]]
+
+
+def _parse_tokens_file(text: str) -> tuple[dict[str, str] | None, _OwnBudgets]:
+    """`principals` (bearer token to principal) and `principal_budgets`, from the JSON file
+    `{"<principal>": {"token": "<token>", "daily_budget_usd": 5, "monthly_budget_usd": 50}, ...}` (budgets optional).
+    """
+    name = "CCAPI_SUNO_HTTP_TOKENS_FILE"
+    if not text.strip():
+        return None, {}
+    path = Path(text.strip()).expanduser()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+    if not isinstance(document, dict) or not document:
+        raise SettingsError(f'{name}: {path} must be a JSON object of principals, e.g. {{"alice": {{"token": "..."}}}}')
+    tokens: dict[str, str] = {}
+    budgets: _OwnBudgets = {}
+    for principal, entry in cast(dict[str, Any], document).items():
+        if not _PRINCIPAL_NAME.fullmatch(principal):
+            raise SettingsError(
+                f"{name}: {principal!r} is not a principal name (letters, digits, '.', '_', '@', '-'; at most 64)"
+            )
+        fields = cast(dict[str, Any], entry) if isinstance(entry, dict) else None
+        token = fields.get("token") if fields is not None else None
+        if not isinstance(token, str) or len(token.strip()) < _MIN_TOKEN_LENGTH:
+            raise SettingsError(f'{name}: {principal} needs a "token" of at least {_MIN_TOKEN_LENGTH} characters')
+        unknown = sorted(set(fields or {}) - set(_PRINCIPAL_FIELDS))
+        if unknown:
+            takes = ", ".join(_PRINCIPAL_FIELDS)
+            raise SettingsError(f"{name}: {principal} has unknown field(s) {', '.join(unknown)}; it takes {takes}")
+        own = tuple(_own_budget(name, principal, key, (fields or {}).get(key)) for key in _PRINCIPAL_FIELDS[1:])
+        if own != (None, None):
+            budgets[principal] = (own[0], own[1])
+        if token.strip() in tokens:
+            raise SettingsError(f"{name}: {principal} has the same token as {tokens[token.strip()]}; give each its own")
+        tokens[token.strip()] = principal
+    return tokens, budgets
+
+
+def _own_budget(name: str, principal: str, key: str, value: object) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+        raise SettingsError(f"{name}: {principal}'s {key} must be 0 or more US dollars, e.g. 5; got {value!r}")
+    return float(value)

@@ -3,6 +3,10 @@
 The CCAPI client, the ledger and the watcher are made on first use, not when the server starts: listing the
 tools needs none of them, and importing and opening them would otherwise delay the client's first answer. With
 a key, the lifespan starts the watcher at once (it resumes pending tasks), which makes all three.
+
+The ledger is the SQLite file in the home folder, or the PostgreSQL database of `CCAPI_SUNO_LEDGER_URL` that a
+team's replicas share; tools and resources see it as the principal of the request (`principals`), the watcher
+sees all of it. On a shared ledger the lifespan also follows the other replicas' announcements.
 """
 
 from __future__ import annotations
@@ -14,7 +18,8 @@ from mcp.server.mcpserver import Context
 
 from ccapi_suno_mcp.catalogue import Catalogue
 from ccapi_suno_mcp.notifications import Notifier, connection_of
-from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.principals import current_principal
+from ccapi_suno_mcp.settings import DEFAULT_PRINCIPAL, Settings
 
 if TYPE_CHECKING:
     import httpx2
@@ -33,8 +38,9 @@ class AppState:
     Args:
         settings, catalogue, notifier: as the server was built with them.
         base_url, api_key: where and as whom the CCAPI client talks (the sandbox's own, in sandbox mode).
-        ledger_path: the SQLite ledger's file, opened on first use (ignored when `ledger` is given).
-        ledger: a ledger the caller owns, used instead of the file.
+        ledger_path: the SQLite ledger's file, opened on first use (ignored when `ledger` is given, or when the
+            settings name a PostgreSQL ledger outside sandbox mode).
+        ledger: a ledger the caller owns, used instead.
         http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
         interval: seconds between the watcher's polls (None: the watcher's default).
         sandbox_url: the in-process sandbox's origin, in sandbox mode.
@@ -82,11 +88,35 @@ class AppState:
 
     @property
     def ledger(self) -> TaskLedger:
-        """The task ledger (the SQLite file opens on its first query)."""
-        if self._ledger is None:
-            from ccapi_suno_mcp.ledger import SQLiteLedger
+        """The task ledger as the principal of the current request sees it."""
+        return self.whole_ledger.for_principal(current_principal())
 
-            self._ledger = SQLiteLedger(self._ledger_path)
+    @property
+    def downloads(self) -> Path:
+        """Where `suno_download` saves the current principal's files: the download folder, or a folder of the
+        principal's own in it (named after the principal) when principals are kept apart."""
+        principal = current_principal()
+        if not self.settings.isolated or principal == DEFAULT_PRINCIPAL:
+            return self.settings.downloads
+        return self.settings.downloads / principal
+
+    @property
+    def whole_ledger(self) -> TaskLedger:
+        """The task ledger as the watcher sees it (the default principal's view; the watcher's side spans all).
+
+        The SQLite file, or the PostgreSQL database, opens on its first query.
+        """
+        if self._ledger is None:
+            if self.settings.ledger_url is not None and not self.settings.sandbox:
+                from ccapi_suno_mcp.ledger import PostgresLedger
+
+                self._ledger = PostgresLedger(self.settings.ledger_url)
+            else:
+                from ccapi_suno_mcp.ledger import SQLiteLedger
+
+                self._ledger = SQLiteLedger(self._ledger_path)
+            if self._ledger.shared:
+                self.notifier.relay = self._ledger.announce
         return self._ledger
 
     @property
@@ -96,7 +126,7 @@ class AppState:
             from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
 
             interval = self._interval or DEFAULT_INTERVAL
-            self._watcher = Watcher(self.client, self.ledger, self.notifier, interval=interval)
+            self._watcher = Watcher(self.client, self.whole_ledger, self.notifier, interval=interval)
         return self._watcher
 
     @property
@@ -107,6 +137,19 @@ class AppState:
 
             self._calendar = Calendar()
         return self._calendar
+
+    async def follow_replicas(self) -> None:
+        """Until cancelled: pass the other replicas' changes on to this one's listeners and watcher.
+
+        Returns at once on a ledger no other replica shares.
+        """
+
+        async def heard(task_ids: list[str], list_changed: bool, spend: bool) -> None:
+            await self.notifier.tasks_changed(task_ids, list_changed=list_changed, spend=spend, relay=False)
+            if self._watcher is not None:
+                self._watcher.wake()  # a leader polls what was just submitted elsewhere; a follower's waiters re-read
+
+        await self.whole_ledger.follow(heard)
 
     async def aclose(self) -> None:
         """Close the client and the ledger, if they were opened (a ledger the caller owns stays open)."""

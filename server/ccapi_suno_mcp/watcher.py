@@ -4,6 +4,10 @@ While any task is pending it batch-fetches all of them (one request per 100 ids)
 `interval` seconds, writes changes to the ledger and sends notifications. With nothing pending it
 sleeps until woken by a new submission. On errors it backs off exponentially (capped). Waiters
 (`suno_wait_for_tasks`) block on `wait_for_cycle` instead of polling CCAPI themselves.
+
+On a ledger several replicas share, one watcher polls at a time (`TaskLedger.lead_watcher`): the others ask
+again every interval, and take over once the one that polled is gone. A follower's cycle polls nothing: it
+ends at once, so that its waiters read again what the leader wrote (they also wake when a change is heard).
 """
 
 from __future__ import annotations
@@ -92,6 +96,8 @@ class Watcher:
         self._absent_since: dict[str, float] = {}
         self._given_up: set[str] = set()
         self._last_settled = float("-inf")
+        self.leading = True
+        """Whether this watcher polled in its latest cycle (False while another replica's watcher polls)."""
 
     @property
     def refusal(self) -> CCAPIError | None:
@@ -147,6 +153,14 @@ class Watcher:
         if self._clock() - self._last_settled >= SETTLE_EVERY_SECONDS:
             self._last_settled = self._clock()
             await self._ledger.settle_interrupted()
+        leading = await self._ledger.lead_watcher()
+        if leading != self.leading:
+            logger.info("this watcher %s", "polls CCAPI now" if leading else "leaves polling to another replica")
+            self.leading = leading
+        if not leading:
+            self.consecutive_failures = 0
+            self._finish_cycle()
+            return self.interval  # ask again: take over within one interval of the leader's going
         pending = [task_id for task_id in await self._ledger.pending_task_ids() if self._still_tracked(task_id)]
         if not pending:
             self.consecutive_failures = 0  # nothing to back off from: the next wake must poll at once

@@ -29,6 +29,13 @@ How each figure is taken:
    `suno_wait_for_tasks` returning it, at the default poll interval and a short one; the finish comes at a
    random phase of the watcher's cycle. Also the upstream polls made while the wait is pending, and, with no
    waiter, how long the ledger (and so resources and notifications) takes to see the finish.
+6. Tool list tokens: the o200k_base tokens of what a client's model sees of `tools/list`.
+7. The PostgreSQL ledger beside SQLite, on a throwaway durable cluster (`tests/postgres.py`: Debian's initdb and
+   pg_ctl, fsync on) on loopback: `list_tasks(limit=50)` and `get_task` on a ledger of finished songs seeded
+   through its API (the size section 4 ends at; SQLite's figure from there beside it); a submit's ledger work
+   (`begin_unless_duplicate` then `record_task_id`, one after another) on each backend; and 50 concurrent
+   `suno_generate_music` calls split across two in-process replicas on one PostgreSQL ledger, beside 50 on one
+   server with SQLite, each against its own sandbox.
 """
 
 from __future__ import annotations
@@ -66,13 +73,14 @@ from mcp.types import CallToolResult
 
 from ccapi_suno_mcp.app import create_server
 from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
-from ccapi_suno_mcp.ledger import SQLiteLedger
+from ccapi_suno_mcp.ledger import PostgresLedger, SQLiteLedger, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.watcher import DEFAULT_INTERVAL, Watcher
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests/: the token counter the unit test uses
+from postgres import PostgresCluster
 from tool_tokens import FULL_BUDGET, VISIBLE_BUDGET, tool_tokens
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -99,7 +107,7 @@ RSS_LEDGER_SIZE = 10_000
 LEDGER_TARGET_SIZE = 10_000
 ROW_KEYS = (
     "1a", "1b", "2a", "2b", "2c", "2d", "2e", "2f", "3a", "3b", "3c", "3d", "4a", "4b", "4c", "5a", "5b", "5c", "5d",
-    "6a", "6b",
+    "6a", "6b", "7a", "7b", "7c",
 )  # fmt: skip
 """Every row the table prints, in order; `tests/test_bench.py` checks them."""
 
@@ -120,14 +128,17 @@ class Plan:
     ledger_sizes: tuple[int, int]
     ledger_reads: int
     completion_runs: int
+    postgres_size: int
+    postgres_api_seeded: int
+    """Songs seeded into the PostgreSQL ledger through its API; the rest of it are SQL copies of them."""
 
     @classmethod
     def full(cls) -> Plan:
-        return cls("full", 9, 400, (1, 10, 100, 1_000), (10_000, 100_000), 40, 5)
+        return cls("full", 9, 400, (1, 10, 100, 1_000), (10_000, 100_000), 40, 5, 100_000, 2_000)
 
     @classmethod
     def quick(cls) -> Plan:
-        return cls("quick", 2, 40, (1, 10, 100, 1_000), (1_000, 10_000), 8, 2)
+        return cls("quick", 2, 40, (1, 10, 100, 1_000), (1_000, 10_000), 8, 2, 10_000, 500)
 
 
 @dataclass(frozen=True)
@@ -546,7 +557,7 @@ async def _song_template() -> SunoTask:
         return await client.fetch_task(task_id)
 
 
-async def _seed(ledger: SQLiteLedger, template: SunoTask, start: int, stop: int) -> None:
+async def _seed(ledger: TaskLedger, template: SunoTask, start: int, stop: int) -> None:
     """Songs `start`..`stop - 1`, each submitted, given a task id and finished, through the ledger's API."""
     workers = 16  # the ledger runs one call at a time; several callers keep its thread busy
 
@@ -570,7 +581,7 @@ async def _seed(ledger: SQLiteLedger, template: SunoTask, start: int, stop: int)
             task_group.start_soon(worker, first)
 
 
-async def _ledger_figures(plan: Plan, ledger: SQLiteLedger, size: int, home: Path) -> tuple[float, float, str]:
+async def _ledger_figures(plan: Plan, ledger: TaskLedger, size: int, home: Path) -> tuple[float, float, str]:
     """Median seconds of list_tasks(limit=50) and get_task, and the same through the tools, as text."""
     rng = random.Random(size)
     page = await ledger.list_tasks(limit=50)
@@ -628,6 +639,7 @@ async def ledger_rows(plan: Plan, tmp: Path) -> list[Row]:
             if await ledger.count_tasks() != size:
                 raise RuntimeError("the ledger does not hold the seeded tasks")
             listed, read, tools = await _ledger_figures(plan, ledger, size, tmp / "ledger-tools")
+            SQLITE_SCALE[size] = (listed, read)
             slowest = max(listed, read)
             if size == LEDGER_TARGET_SIZE:
                 target, verdict = "≤ 20 ms", meets(slowest <= 0.020)
@@ -666,6 +678,10 @@ async def ledger_rows(plan: Plan, tmp: Path) -> list[Row]:
     finally:
         await ledger.aclose()
     return rows
+
+
+SQLITE_SCALE: dict[int, tuple[float, float]] = {}
+"""Section 4's SQLite figures (list 50 newest, read one) by ledger size, for section 7 to show beside its own."""
 
 
 # -- 5. completion latency ----------------------------------------------------------------------------------
@@ -825,6 +841,179 @@ async def token_rows(tmp: Path) -> list[Row]:
     ]
 
 
+# -- 7. the PostgreSQL ledger ---------------------------------------------------------------------------------
+
+
+async def _submit_work(ledger: TaskLedger, runs: int) -> list[float]:
+    """Seconds of one submit's ledger work, each: the duplicate check and claim, then the task id recorded."""
+
+    async def submit(index: int) -> None:
+        record, _ = await ledger.begin_unless_duplicate(tool=MUSIC, action="MUSIC", body=song_body(10_000_000 + index))
+        await ledger.record_task_id(record.submission_id, f"task_submit{index:026d}")
+
+    await submit(-1)  # warm-up: connections opened, statements prepared
+    return [await timed(lambda index=index: submit(index)) for index in range(runs)]
+
+
+async def _concurrent_submits(urls: Sequence[str | None], tmp: Path, calls: int) -> tuple[float, float, int]:
+    """`calls` concurrent generations split across one server per entry of `urls` (None: SQLite in its home).
+
+    Returns the wall time of the burst, the median call, and how many distinct tasks every server lists.
+    """
+    durations: list[float] = []
+    task_ids: set[str] = set()
+    async with AsyncExitStack() as stack:
+        origin = await stack.enter_async_context(serve_sandbox(Sandbox(clock=ManualClock())))
+        clients: list[Client] = []
+        for index, url in enumerate(urls):
+            settings = Settings(api_key=KEY, base_url=origin, home=tmp / f"burst-{len(urls)}-{index}", ledger_url=url)
+            clients.append(await stack.enter_async_context(Client(create_server(settings))))
+        for client in clients:
+            await _submit_song(client, f"warm-up of a replica {id(client)}")
+
+        async def generate(number: int) -> None:
+            started = time.perf_counter()
+            task_ids.add(await _submit_song(clients[number % len(clients)], f"burst song number {number}"))
+            durations.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        async with anyio.create_task_group() as task_group:
+            for number in range(calls):
+                task_group.start_soon(generate, number)
+        wall = time.perf_counter() - started
+        seen: list[set[str]] = []
+        for client in clients:
+            page = _structured(await client.call_tool("suno_list_tasks", {"limit": 100}), "suno_list_tasks")
+            seen.append({task["task_id"] for task in page["tasks"]})
+    listed = len(task_ids.intersection(*seen))
+    return wall, median(durations), listed
+
+
+def _await_commits(url: str, awaited: bool) -> None:
+    """Whether the database's commits wait for the disk, for the connections opened from now on."""
+    import psycopg
+    from psycopg import sql
+
+    change = "RESET synchronous_commit" if awaited else "SET synchronous_commit = off"
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute(
+            sql.SQL("ALTER DATABASE {} {}").format(sql.Identifier(url.rsplit("/", 1)[1]), sql.SQL(change))
+        )
+
+
+def _clone_songs(url: str, seeded: int, size: int) -> None:
+    """Grow a ledger of `seeded` songs (`_seed`'s ids) to `size` with copies of them, newest last: the same rows
+    with ids of their own, as `_seed` would have written them, in a few statements instead of hours of calls."""
+    import psycopg
+
+    if size <= seeded:
+        return
+    task = "'task_bench' || lpad(i::text, 27, '0')"
+    source = f"t.task_id = 'task_bench' || lpad((i % {seeded})::text, 27, '0')"
+    clip = "lpad(i::text, 8, '0') || substr(c.clip_id, 9)"
+    statements = [
+        "INSERT INTO tasks (submission_id, task_id, tool, action, request, fingerprint, state, status, progress, "
+        "fail_reason, error, title, result_url, result, parent_task_id, parent_clip_id, created_at, updated_at, "
+        "finished_at, search_text, owner, principal) "
+        f"SELECT md5('copy' || i), {task}, t.tool, t.action, t.request, md5('fingerprint' || i), t.state, t.status, "
+        "t.progress, t.fail_reason, t.error, t.title, t.result_url, t.result, t.parent_task_id, t.parent_clip_id, "
+        "top.at + i * 0.001, top.at + i * 0.001, top.at + i * 0.001, t.search_text, t.owner, t.principal "
+        f"FROM generate_series({seeded}, {size - 1}) AS i JOIN tasks t ON {source} "
+        "CROSS JOIN (SELECT max(created_at) AS at FROM tasks) top ORDER BY i",
+        "INSERT INTO clips (clip_id, task_id, position, title, tags, lyrics, audio_url, video_url, image_url, state, "
+        f"duration, created_at, raw, seen_at) SELECT {clip}, {task}, c.position, c.title, c.tags, c.lyrics, "
+        f"c.audio_url, c.video_url, c.image_url, c.state, c.duration, c.created_at, replace(c.raw, c.clip_id, {clip}), "
+        f"c.seen_at FROM generate_series({seeded}, {size - 1}) AS i JOIN tasks t ON {source} "
+        "JOIN clips c ON c.task_id = t.task_id ORDER BY i, c.position",
+        "INSERT INTO status_history (submission_id, status, progress, at) "
+        "SELECT md5('copy' || i), h.status, h.progress, h.at "
+        f"FROM generate_series({seeded}, {size - 1}) AS i JOIN tasks t ON {source} "
+        "JOIN status_history h ON h.submission_id = t.submission_id ORDER BY i, h.id",
+    ]
+    with psycopg.connect(url) as connection:  # one transaction
+        for statement in statements:
+            connection.execute(cast(Any, statement))
+
+
+def _analyze(url: str) -> None:
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as connection:
+        connection.execute("ANALYZE")
+
+
+async def postgres_rows(plan: Plan, tmp: Path) -> list[Row]:
+    cluster = PostgresCluster(durable=True)
+    await anyio.to_thread.run_sync(cluster.start)
+    try:
+        size = plan.postgres_size
+        template = await _song_template()
+        url = await anyio.to_thread.run_sync(cluster.create_database)
+        # Seeding commits without waiting for the disk (reads do not care), then the planner's statistics are
+        # brought up to date at once, as autovacuum would soon after a ledger grew this much.
+        await anyio.to_thread.run_sync(_await_commits, url, False)
+        async with await PostgresLedger.open(url) as ledger:
+            through_api = min(size, plan.postgres_api_seeded)
+            progress(f"seeding the PostgreSQL ledger to {size:,} tasks ({through_api:,} through its API)")
+            started = time.perf_counter()
+            await _seed(ledger, template, 0, through_api)
+            rate = through_api / (time.perf_counter() - started)
+            await anyio.to_thread.run_sync(_clone_songs, url, through_api, size)
+            await anyio.to_thread.run_sync(_await_commits, url, True)
+            await anyio.to_thread.run_sync(_analyze, url)
+            if await ledger.count_tasks() != size:
+                raise RuntimeError("the PostgreSQL ledger does not hold the seeded tasks")
+            listed, read, tools = await _ledger_figures(plan, ledger, size, tmp / "postgres-tools")
+        sqlite = SQLITE_SCALE.get(size)
+        beside = (
+            f"SQLite at this size (section 4) list {ms(sqlite[0])}, get {ms(sqlite[1])}: {listed / sqlite[0]:.1f} × / "
+            f"{read / sqlite[1]:.1f} ×"
+            if sqlite
+            else "SQLite: run section 4 too for its figure"
+        )
+        progress("a submit's ledger work on each backend")
+        submit_url = await anyio.to_thread.run_sync(cluster.create_database)
+        async with (
+            await PostgresLedger.open(submit_url) as on_postgres,
+            await SQLiteLedger.open(tmp / "submit-work" / "ledger.sqlite3") as on_sqlite,
+        ):
+            pg_submit = await _submit_work(on_postgres, plan.ledger_reads * 2)
+            sqlite_submit = await _submit_work(on_sqlite, plan.ledger_reads * 2)
+        progress("50 concurrent submits across two replicas")
+        burst_url = await anyio.to_thread.run_sync(cluster.create_database)
+        pg_wall, pg_call, pg_listed = await _concurrent_submits([burst_url, burst_url], tmp, 50)
+        sqlite_wall, sqlite_call, sqlite_listed = await _concurrent_submits([None], tmp, 50)
+    finally:
+        await anyio.to_thread.run_sync(cluster.stop)
+    return [
+        Row(
+            "7a",
+            f"PostgreSQL ledger of {size:,} finished songs: list 50 newest / read one",
+            f"ledger API: list_tasks(limit=50) {ms(listed)}, get_task {ms(read)}; {tools}; {beside}; "
+            f"median of {plan.ledger_reads}; {min(size, plan.postgres_api_seeded):,} seeded through the API at "
+            f"{rate:,.0f} tasks/s (commits not awaited), the rest copies of them in SQL, then ANALYZE",
+            "≤ 20 ms (SQLite's target at 10,000)",
+            meets(max(listed, read) <= 0.020),
+        ),
+        Row(
+            "7b",
+            "a submit's ledger work: begin_unless_duplicate + record_task_id (durable commits)",
+            f"PostgreSQL median {ms(median(pg_submit))} (p95 {ms(p95(pg_submit))}); SQLite median "
+            f"{ms(median(sqlite_submit))} (p95 {ms(p95(sqlite_submit))}); {len(pg_submit)} each",
+            "(info)",
+            f"{median(pg_submit) / median(sqlite_submit):.1f} × SQLite",
+        ),
+        Row(
+            "7c",
+            "50 concurrent suno_generate_music: two replicas on one PostgreSQL ledger / one SQLite server",
+            f"two replicas: {ms(pg_wall)} in all, median call {ms(pg_call)}, {pg_listed} tasks listed by both; "
+            f"SQLite: {ms(sqlite_wall)} in all, median call {ms(sqlite_call)}, {sqlite_listed} listed",
+            "50 distinct tasks, all listed by every replica",
+            meets(pg_listed == 50 and sqlite_listed == 50),
+        ),
+    ]
+
+
 def table(rows: Sequence[Row]) -> str:
     header = Row("#", "what", "figure(s)", "target", "ratio / verdict")
     cells = [(row.key, row.what, row.figures, row.target, row.verdict) for row in (header, *rows)]
@@ -848,6 +1037,7 @@ async def run_sections(plan: Plan, tmp: Path, only: set[str] | None, errlog: Tex
         "4": ("ledger scale and memory", lambda: ledger_rows(plan, tmp)),
         "5": ("completion latency", lambda: completion_rows(plan, tmp)),
         "6": ("tool list tokens", lambda: token_rows(tmp)),
+        "7": ("the PostgreSQL ledger", lambda: postgres_rows(plan, tmp)),
     }
     rows: list[Row] = []
     failed = False
@@ -869,12 +1059,12 @@ async def run_sections(plan: Plan, tmp: Path, only: set[str] | None, errlog: Tex
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="few runs and small sizes (CI); still every row")
-    parser.add_argument("--only", default=None, help="comma list of sections to run (1-5), for experiments")
+    parser.add_argument("--only", default=None, help="comma list of sections to run (1-7), for experiments")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan.full()
     only = set(args.only.split(",")) if args.only else None
     # One INFO line per request or submit (in-memory servers log in this process) would bury the progress lines.
-    for name in ("httpx2", "ccapi_suno_mcp"):
+    for name in ("httpx2", "ccapi_suno_mcp", "psycopg.pool"):
         logging.getLogger(name).setLevel(logging.WARNING)
     started = time.perf_counter()
     compiled = compile_bytecode()

@@ -2,7 +2,7 @@
 
 CCAPI has no "list my tasks" endpoint, so the server records every submission before sending it and the
 task id the moment it comes back. `TaskLedger` is the interface tools, watcher and resources use;
-`SQLiteLedger` is the embedded implementation.
+`SQLiteLedger` is the embedded implementation, `PostgresLedger` the one several replicas share.
 """
 
 from typing import TYPE_CHECKING
@@ -20,11 +20,15 @@ if TYPE_CHECKING:
         TaskRecord,
         body_fingerprint,
     )
+    from ccapi_suno_mcp.ledger._postgres import PostgresLedger
     from ccapi_suno_mcp.ledger._protocol import (
         DEFAULT_DUPLICATE_WINDOW,
+        DEFAULT_PRINCIPAL,
+        ChangeListener,
         InvalidCursorError,
         LedgerClosedError,
         LedgerError,
+        LedgerUnavailableError,
         LedgerUnusableError,
         OverBudgetError,
         SchemaVersionError,
@@ -35,15 +39,19 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "DEFAULT_PRINCIPAL",
+    "ChangeListener",
     "Charge",
     "ChargeTotal",
     "ClipRecord",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnavailableError",
     "LedgerUnusableError",
     "LocalFile",
     "OverBudgetError",
+    "PostgresLedger",
     "SQLiteLedger",
     "SchemaVersionError",
     "SpendGate",
@@ -72,14 +80,18 @@ __getattr__ = lazy_exports(
         "TaskRecord": "_models",
         "body_fingerprint": "_models",
         "DEFAULT_DUPLICATE_WINDOW": "_protocol",
+        "DEFAULT_PRINCIPAL": "_protocol",
+        "ChangeListener": "_protocol",
         "InvalidCursorError": "_protocol",
         "LedgerClosedError": "_protocol",
         "LedgerError": "_protocol",
+        "LedgerUnavailableError": "_protocol",
         "LedgerUnusableError": "_protocol",
         "OverBudgetError": "_protocol",
         "SchemaVersionError": "_protocol",
         "TaskLedger": "_protocol",
         "UnknownSubmissionError": "_protocol",
         "SQLiteLedger": "_sqlite",
+        "PostgresLedger": "_postgres",
     },
 )

@@ -24,6 +24,8 @@ class SpendLimit:
     """What the budget is called, e.g. `daily` or `monthly`."""
     since: float
     limit_quota: int
+    principal: str | None = None
+    """Whose submissions count against it: one principal's, or (None) everyone's on the ledger."""
 
 
 @dataclass(frozen=True, slots=True)

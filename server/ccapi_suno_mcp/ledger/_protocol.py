@@ -1,8 +1,8 @@
-"""The ledger interface and its errors: small enough for a shared database (PostgreSQL) to implement later."""
+"""The ledger interface and its errors, implemented by the embedded SQLite file and by a shared PostgreSQL database."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -13,9 +13,12 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_DUPLICATE_WINDOW",
+    "DEFAULT_PRINCIPAL",
+    "ChangeListener",
     "InvalidCursorError",
     "LedgerClosedError",
     "LedgerError",
+    "LedgerUnavailableError",
     "LedgerUnusableError",
     "OverBudgetError",
     "SchemaVersionError",
@@ -25,6 +28,8 @@ __all__ = [
 
 DEFAULT_DUPLICATE_WINDOW = 600.0
 """Seconds during which the same action and body count as a repeat of an earlier submission."""
+DEFAULT_PRINCIPAL = "default"
+"""Who owns the tasks when nobody is named: stdio, the single HTTP token, and ledgers made before principals."""
 
 
 class LedgerError(Exception):
@@ -54,12 +59,13 @@ class LedgerUnusableError(LedgerError):
     and what to do.
     """
 
-    def __init__(self, path: str, problem: str, *, remedy: str = "") -> None:
+    def __init__(self, path: str, problem: str, *, remedy: str = "", instead: str | None = None) -> None:
         name = Path(path).name
-        super().__init__(
-            f"The task ledger {path} cannot be used: {problem}. It was not changed. {remedy}move it aside (for "
-            f"example rename it to {name}.broken) and restart the server: a new, empty ledger is made on restart."
+        advice = instead or (
+            f"{remedy}move it aside (for example rename it to {name}.broken) and restart the server: a new, empty "
+            "ledger is made on restart."
         )
+        super().__init__(f"The task ledger {path} cannot be used: {problem}. It was not changed. {advice}")
         self.path = path
         self.problem = problem
 
@@ -81,12 +87,32 @@ class OverBudgetError(LedgerError):
         self.price_quota = price_quota
 
 
+class LedgerUnavailableError(LedgerError):
+    """The ledger's database server cannot be reached just now (a shared ledger only); a later call may succeed."""
+
+
+ChangeListener = Callable[[list[str], bool, bool], Awaitable[None]]
+"""Called with the task ids another process changed, whether its task list changed, and whether spend did."""
+
+
 class TaskLedger(Protocol):
     """The server's memory of everything it submitted to CCAPI: tasks, clips, lineage and local files.
 
     A submission is recorded before its request is sent, and its task id the moment CCAPI answers, so that
     no task id is ever lost and nothing is submitted (and billed) twice by accident.
     """
+
+    @property
+    def principal(self) -> str:
+        """Whose tasks this view of the ledger reads and records (`DEFAULT_PRINCIPAL` unless `for_principal`)."""
+        ...
+
+    def for_principal(self, principal: str) -> TaskLedger:
+        """A view of this ledger that reads and records `principal`'s tasks only (the watcher's side spans all).
+
+        Another principal's task, clip or id is to the view exactly as one it never saw.
+        """
+        ...
 
     async def begin_submission(
         self,
@@ -153,7 +179,9 @@ class TaskLedger(Protocol):
         Two concurrent identical calls must not both begin: this is what prevents double billing. With a
         `budget`, a new submission reserves its price in the same transaction, and one that would take what is
         committed (charged, and reserved by calls in flight) since a limit's start past that limit is refused
-        unless the gate is approved, so two concurrent calls cannot both slip under a budget.
+        unless the gate is approved, so two concurrent calls cannot both slip under a budget. A limit counts
+        every principal's calls, or one principal's (`SpendLimit.principal`); on a shared ledger, every
+        replica's.
 
         Raises:
             TypeError: `body` holds something JSON cannot represent.
@@ -265,7 +293,7 @@ class TaskLedger(Protocol):
         ...
 
     async def pending_task_ids(self) -> list[str]:
-        """The task ids the watcher should poll: submitted and not terminal, oldest first.
+        """The task ids the watcher should poll: submitted and not terminal, oldest first, of every principal.
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -290,18 +318,19 @@ class TaskLedger(Protocol):
         ...
 
     async def count_tasks(self) -> int:
-        """How many submissions the ledger holds.
+        """How many submissions the ledger holds for this view's principal.
 
         Raises:
             LedgerClosedError: The ledger is closed.
         """
         ...
 
-    # -- spend ------------------------------------------------------------------------------------------
+    # -- spend (this view's principal's) ----------------------------------------------------------------
 
-    async def committed_quota(self, since: Sequence[float]) -> list[int]:
-        """For each time in `since`, the quota committed by submissions made since: what settled tasks were
-        charged, and what calls in flight reported or reserved (see `Charge.counted_quota`).
+    async def committed_quota(self, since: Sequence[float], *, everyone: bool = False) -> list[int]:
+        """For each time in `since`, the quota committed by this principal's submissions made since (everyone's,
+        with `everyone`): what settled tasks were charged, and what calls in flight reported or reserved (see
+        `Charge.counted_quota`).
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -309,7 +338,8 @@ class TaskLedger(Protocol):
         ...
 
     async def recent_quotas(self, *, last: int, tool: str | None = None) -> dict[str, list[int]]:
-        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first.
+        """The quota CCAPI reported on each tool's `last` newest tasks that report one, newest first (of every
+        principal: a price is the same for everyone).
 
         Raises:
             ValueError: `last` is less than 1.
@@ -318,7 +348,7 @@ class TaskLedger(Protocol):
         ...
 
     async def charges(self, *, since: float) -> list[Charge]:
-        """Every submission made since `since` that may have been billed (not rejected), oldest first.
+        """Every submission of this principal made since `since` that may have been billed, oldest first.
 
         Raises:
             LedgerClosedError: The ledger is closed.
@@ -326,11 +356,43 @@ class TaskLedger(Protocol):
         ...
 
     async def charge_totals(self) -> list[ChargeTotal]:
-        """What each tool was charged over the whole ledger, by tool name.
+        """What each tool was charged for this principal over the whole ledger, by tool name.
 
         Raises:
             LedgerClosedError: The ledger is closed.
         """
+        ...
+
+    # -- replicas -----------------------------------------------------------------------------------------
+
+    @property
+    def shared(self) -> bool:
+        """Whether other server processes (replicas) may use this ledger at the same time, and hear `announce`."""
+        ...
+
+    async def lead_watcher(self) -> bool:
+        """Whether this process's watcher is the one that polls CCAPI now (one at a time on a shared ledger).
+
+        Asked before every poll cycle; a process that is refused asks again, and takes over once the process
+        that polled is gone.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def announce(self, task_ids: Sequence[str], *, list_changed: bool, spend: bool = False) -> None:
+        """Tell the other processes on this ledger that these tasks (and the task list, and spend, if so) changed.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def follow(self, listener: ChangeListener) -> None:
+        """Call `listener` for every change another process announces, until cancelled (at once for a ledger
+        that is not shared). After a lost connection it is called once with no ids and `True` for the list and
+        spend: something may have changed unheard."""
         ...
 
     async def aclose(self) -> None:

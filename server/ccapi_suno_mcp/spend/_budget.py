@@ -2,6 +2,9 @@
 
 Only the user lifts a budget: by approving the one call when asked (elicitation), or by raising the budget in
 the server's environment. `force`, the model's switch for duplicates, has no say here.
+
+The server's budgets count every principal's calls (one CCAPI account); a principal of the HTTP transport may
+also have budgets of its own in the tokens file, which count only its calls.
 """
 
 from __future__ import annotations
@@ -30,25 +33,55 @@ class Approval(BaseModel):
 
 @dataclass(frozen=True, slots=True)
 class Budgets:
-    """The user's limits and confirmation mode, from the settings."""
+    """The user's limits and confirmation mode, from the settings (and the caller's own, from the tokens file)."""
 
     daily_usd: float | None = None
     monthly_usd: float | None = None
     confirm: ConfirmMode = "over_budget"
     quota_per_usd: int = 500_000
+    principal: str | None = None
+    """The caller, when it has budgets of its own."""
+    own_daily_usd: float | None = None
+    own_monthly_usd: float | None = None
 
     @classmethod
-    def of(cls, settings: Settings) -> Budgets:
-        return cls(settings.daily_budget_usd, settings.monthly_budget_usd, settings.confirm, settings.quota_per_usd)
+    def of(cls, settings: Settings, principal: str | None = None) -> Budgets:
+        """The server's budgets, and those of `principal` in the tokens file if it has any."""
+        own = settings.principal_budgets.get(principal) if principal is not None else None
+        return cls(
+            settings.daily_budget_usd, settings.monthly_budget_usd, settings.confirm, settings.quota_per_usd,
+            principal if own else None, *(own or (None, None)),
+        )  # fmt: skip
 
     def limits(self, periods: Periods) -> tuple[SpendLimit, ...]:
-        """The budgets in force at `periods`, in quota units."""
+        """The budgets in force at `periods`, in quota units: the server's, then the caller's own."""
         limits: list[SpendLimit] = []
-        if self.daily_usd is not None:
-            limits.append(SpendLimit("daily", periods.day, to_quota(self.daily_usd, self.quota_per_usd)))
-        if self.monthly_usd is not None:
-            limits.append(SpendLimit("monthly", periods.month, to_quota(self.monthly_usd, self.quota_per_usd)))
+        for daily, monthly, principal in (
+            (self.daily_usd, self.monthly_usd, None),
+            (self.own_daily_usd, self.own_monthly_usd, self.principal),
+        ):
+            if daily is not None:
+                limits.append(SpendLimit("daily", periods.day, to_quota(daily, self.quota_per_usd), principal))
+            if monthly is not None:
+                limits.append(SpendLimit("monthly", periods.month, to_quota(monthly, self.quota_per_usd), principal))
         return tuple(limits)
+
+    def limit_usd(self, limit: SpendLimit) -> float:
+        """The dollars of a limit these budgets made."""
+        if limit.principal is None:
+            usd = self.daily_usd if limit.name == "daily" else self.monthly_usd
+        else:
+            usd = self.own_daily_usd if limit.name == "daily" else self.own_monthly_usd
+        return usd or 0.0
+
+    def how_to_raise(self, limit: SpendLimit) -> str:
+        """How the user raises a limit: where it is set, and the restart that reads it."""
+        if limit.principal is None:
+            return f"raising {_VARIABLES[limit.name]} in the server's environment and restarting it"
+        return (
+            f"raising {limit.principal}'s {limit.name}_budget_usd in the tokens file (CCAPI_SUNO_HTTP_TOKENS_FILE) "
+            "and restarting the server"
+        )
 
     def usd(self, quota: int) -> str:
         return dollars(to_usd(quota, self.quota_per_usd))
@@ -64,10 +97,20 @@ class Quote:
     """The learned price (see `learned_price`); None: not known yet."""
     spent_today_quota: int
     spent_month_quota: int
+    """Everyone's spend (what the server's budgets count)."""
     budgets: Budgets
     limits: tuple[SpendLimit, ...]
     breach: SpendLimit | None
     """The first budget the call would take spend past."""
+    own_today_quota: int = 0
+    own_month_quota: int = 0
+    """The caller's own spend (what its own budgets count), when it has budgets of its own."""
+
+    def spent_for(self, limit: SpendLimit) -> int:
+        """What counts against `limit` so far."""
+        if limit.principal is None:
+            return self.spent_today_quota if limit.name == "daily" else self.spent_month_quota
+        return self.own_today_quota if limit.name == "daily" else self.own_month_quota
 
     @property
     def needs_approval(self) -> bool:
@@ -88,14 +131,12 @@ class Quote:
     def spent(self) -> str:
         """The spend so far against each budget, e.g. `spent today $0.08 of the $0.10 daily budget`."""
         parts: list[str] = []
-        for name, quota, limit_usd in (
-            ("daily", self.spent_today_quota, self.budgets.daily_usd),
-            ("monthly", self.spent_month_quota, self.budgets.monthly_usd),
-        ):
-            if limit_usd is not None:
-                parts.append(
-                    f"spent {_SPENT[name]} {self.budgets.usd(quota)} of the {dollars(limit_usd)} {name} budget"
-                )
+        for limit in self.limits:
+            spent, usd = self.budgets.usd(self.spent_for(limit)), dollars(self.budgets.limit_usd(limit))
+            if limit.principal is None:
+                parts.append(f"spent {_SPENT[limit.name]} {spent} of the {usd} {limit.name} budget")
+            else:
+                parts.append(f"you spent {_SPENT[limit.name]} {spent} of your own {usd} {limit.name} budget")
         return "; ".join(parts) or f"spent today {self.budgets.usd(self.spent_today_quota)} (no budget set)"
 
     @property
@@ -135,26 +176,25 @@ class Quote:
 
 
 def _over_budget(quote: Quote, limit: SpendLimit, *, can_ask: bool) -> str:
-    limit_usd = quote.budgets.daily_usd if limit.name == "daily" else quote.budgets.monthly_usd
+    whose = "the" if limit.principal is None else "your own"
     head = (
-        f"Over budget: {quote.call} would take spend {_SPENT[limit.name]} past the "
-        f"{dollars(limit_usd or 0)} {limit.name} budget ({quote.spent()}, calls in flight included). Nothing was "
-        "submitted."
+        f"Over budget: {quote.call} would take spend {_SPENT[limit.name]} past {whose} "
+        f"{dollars(quote.budgets.limit_usd(limit))} {limit.name} budget ({quote.spent()}, calls in flight "
+        "included). Nothing was submitted."
     )
     if can_ask:
         return f"{head} Call it again to ask the user to approve it; force does not lift a budget."
     return (
         f"{head} This client cannot ask the user to approve it (no elicitation), and force does not lift a budget: "
-        f"only the user can, by raising {_VARIABLES[limit.name]} in the server's environment and restarting it."
+        f"only the user can, by {quote.budgets.how_to_raise(limit)}."
     )
 
 
 def over_budget_message(quote: Quote, error: OverBudgetError, *, can_ask: bool) -> str:
     """The answer when the ledger's own check refused a call (a call in flight took the room left)."""
-    if error.limit.name == "daily":
-        quote = replace(quote, spent_today_quota=error.committed_quota)
-    else:
-        quote = replace(quote, spent_month_quota=error.committed_quota)
+    whose = "spent" if error.limit.principal is None else "own"
+    period = "today" if error.limit.name == "daily" else "month"
+    quote = replace(quote, **{f"{whose}_{period}_quota": error.committed_quota})
     return _over_budget(quote, error.limit, can_ask=can_ask)
 
 
@@ -166,10 +206,14 @@ async def quote(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, too
     """
     periods = calendar.periods()
     samples = (await ledger.recent_quotas(last=PRICE_SAMPLES, tool=tool)).get(tool, [])
-    today, month = await ledger.committed_quota([periods.day, periods.month])
+    # The server's budgets are one CCAPI account's: every principal's calls count against them.
+    today, month = await ledger.committed_quota([periods.day, periods.month], everyone=True)
+    own_today, own_month = (
+        await ledger.committed_quota([periods.day, periods.month]) if budgets.principal is not None else (0, 0)
+    )
     limits = budgets.limits(periods)
     price = learned_price(samples)
     gate = SpendGate(price_quota=price, limits=limits)
-    committed = {"daily": today, "monthly": month}
-    breach = next((limit for limit in limits if gate.exceeds(limit, committed[limit.name])), None)
-    return Quote(tool, action, price, today, month, budgets, limits, breach)
+    draft = Quote(tool, action, price, today, month, budgets, limits, None, own_today, own_month)
+    breach = next((limit for limit in limits if gate.exceeds(limit, draft.spent_for(limit))), None)
+    return replace(draft, breach=breach)

@@ -84,19 +84,36 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
     """
     clip_id: str | None = getattr(request, "clip_id", None)
     clip_ids: list[str] | None = getattr(request, "clip_ids", None)
+    isolated = state.settings.isolated
     if clip_id is None and clip_ids:
-        clip = await state.ledger.get_clip(clip_ids[0])
-        return (clip.task_id if clip else None), clip_ids[0]
+        clips = [await state.ledger.get_clip(each) for each in (clip_ids if isolated else clip_ids[:1])]
+        if isolated and None in clips:
+            unknown = clip_ids[clips.index(None)]
+            raise ToolError(
+                f"Unknown clip {unknown}: it is not among your tasks (find yours with suno_list_tasks). Nothing was "
+                "submitted."
+            )
+        return (clips[0].task_id if clips[0] else None), clip_ids[0]
     if clip_id is None:
         return None, None
     explicit: str | None = getattr(request, "task_id", None)
     clip = await state.ledger.get_clip(clip_id)
-    if explicit is not None:
+    if explicit is not None and not isolated:  # kept apart, only the principal's own clips may be followed up
         return explicit, clip_id
+    if clip is None and isolated:
+        raise ToolError(
+            f"Unknown clip {clip_id}: it is not among your tasks (find yours with suno_list_tasks). Nothing was "
+            "submitted."
+        )
     if clip is None:
         raise ToolError(
             f"Unknown clip {clip_id}: this server has no record of it. Pass task_id (the task_... that produced "
             "the clip), or find the clip with suno_list_tasks. Nothing was submitted."
+        )
+    if explicit is not None and explicit != clip.task_id:
+        raise ToolError(
+            f"Clip {clip_id} belongs to task {clip.task_id}, not {explicit}: pass its own task_id, or leave task_id "
+            "out. Nothing was submitted."
         )
     parent = await state.ledger.get_task(clip.task_id)
     if parent is not None and parent.status != "SUCCESS":
@@ -187,7 +204,9 @@ async def _prepare(state: AppState, spec: ActionSpec, catalogue: Catalogue, argu
 
 
 async def _quote(state: AppState, spec: ActionSpec) -> Quote:
-    return await quote(state.ledger, Budgets.of(state.settings), state.calendar, tool=spec.tool, action=spec.action)
+    ledger = state.ledger
+    budgets = Budgets.of(state.settings, ledger.principal)
+    return await quote(ledger, budgets, state.calendar, tool=spec.tool, action=spec.action)
 
 
 def can_ask(ctx: Context[Any, Any]) -> bool:

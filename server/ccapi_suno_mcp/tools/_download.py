@@ -228,7 +228,7 @@ async def suno_download(
     url_extension = suffix if re.fullmatch(r"\.[a-z0-9]{1,5}", suffix) else ""
     name_extension = _TYPES[kind][1] or url_extension or _DEFAULT_EXTENSIONS[kind]
     title = clip.title if clip else (task.title if task else None)
-    target = _target(state.settings.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
+    target = _target(state.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
     try:
         size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
     except CCAPIError as exc:

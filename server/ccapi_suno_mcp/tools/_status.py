@@ -51,7 +51,8 @@ async def refresh_tasks(
 ) -> tuple[list[TaskView], list[str]]:
     """Views of the tasks, fetching from CCAPI (one batch request per 100) only those not final in the ledger.
 
-    Returns the views in the order asked and the ids that neither the ledger nor CCAPI know. A task the
+    Returns the views in the order asked and the ids that neither the ledger nor CCAPI know (with principals
+    kept apart, the ids not among the principal's tasks, CCAPI unasked). A task the
     ledger knows is always shown from the ledger, refreshed by what CCAPI answered. Changes found here are
     notified like the watcher's. CCAPI gets until `deadline` (`anyio.current_time()` units; default: the
     call deadline from now). When CCAPI cannot be read in time, tasks the ledger knows are shown as it last
@@ -64,7 +65,14 @@ async def refresh_tasks(
     if deadline is None:
         deadline = anyio.current_time() + state.settings.call_deadline
     known = {record.task_id: record for record in await state.ledger.get_tasks(task_ids) if record.task_id}
-    stale = [task_id for task_id in task_ids if task_id not in known or not known[task_id].is_terminal]
+    # Kept apart, a principal sees its own tasks only: CCAPI (one key for all) is not asked about any other id,
+    # so another principal's task answers exactly as an id nobody submitted.
+    unknown_asked = not state.settings.isolated
+    stale = [
+        task_id
+        for task_id in task_ids
+        if (task_id not in known and unknown_asked) or (task_id in known and not known[task_id].is_terminal)
+    ]
     remote: dict[str, SunoTask] = {}
     not_refreshed: str | None = None
     if stale:

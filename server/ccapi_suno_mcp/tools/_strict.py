@@ -31,7 +31,7 @@ from mcp.types import ToolAnnotations
 from pydantic import ConfigDict, PrivateAttr, ValidationError
 
 from ccapi_suno_mcp._json import json_list, json_object
-from ccapi_suno_mcp.ledger import LedgerUnusableError
+from ccapi_suno_mcp.ledger import LedgerUnavailableError, LedgerUnusableError
 from ccapi_suno_mcp.settings import DEFAULT_CALL_DEADLINE
 
 __all__ = ["ALLOWED_CONTROLS", "StrictTool", "argument_model", "text_problem", "validation_message"]
@@ -266,6 +266,6 @@ class StrictTool(Tool):
             problem = f"no answer to its question came within {limit:.0f} s; nothing was sent" if asks else None
             raise ToolError(f"Error executing tool {self.name}: {problem or _timed_out(limit or 0)}") from None
         except UnexpectedToolError as exc:
-            if isinstance(exc.__cause__, LedgerUnusableError):  # the user's to fix: say what and how
+            if isinstance(exc.__cause__, LedgerUnusableError | LedgerUnavailableError):  # say what and how
                 raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None
             raise

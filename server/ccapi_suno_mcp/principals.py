@@ -1,0 +1,48 @@
+"""Who is calling: the principal (user) that the HTTP request's bearer token names.
+
+The HTTP transport's bearer check (`http.BearerTokenMiddleware`) writes the principal into the request's ASGI
+scope. `PrincipalScope`, a middleware of the MCP server, reads it from the request each message arrived with
+and holds it in a context variable while the message is handled, so that tools, resources, completions and
+the resource list reach the ledger as that principal (`AppState.ledger`). The principal travels with every
+request, never with a session: a session id used with another token acts as that token's principal. On stdio,
+and in memory, there is no request and the principal is the default one.
+"""
+
+from __future__ import annotations
+
+from contextvars import ContextVar
+from typing import Any, cast
+
+from mcp.server.context import CallNext, HandlerResult, ServerRequestContext
+
+from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
+
+__all__ = ["SCOPE_KEY", "PrincipalScope", "current_principal", "principal_of"]
+
+SCOPE_KEY = "ccapi_suno.principal"
+"""The ASGI scope key under which the bearer check leaves the principal its token names."""
+
+_current: ContextVar[str] = ContextVar("ccapi_suno_principal", default=DEFAULT_PRINCIPAL)
+
+
+def current_principal() -> str:
+    """The principal of the message being handled (the default one outside a request)."""
+    return _current.get()
+
+
+def principal_of(request: Any) -> str:
+    """The principal the bearer check found for an HTTP request (the default one for none, or no request)."""
+    scope: object = getattr(request, "scope", None)
+    value = cast(dict[str, object], scope).get(SCOPE_KEY) if isinstance(scope, dict) else None
+    return value if isinstance(value, str) else DEFAULT_PRINCIPAL
+
+
+class PrincipalScope:
+    """Server middleware: every message is handled as the principal of the request it arrived with."""
+
+    async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
+        token = _current.set(principal_of(ctx.request))
+        try:
+            return await call_next(ctx)
+        finally:
+            _current.reset(token)
