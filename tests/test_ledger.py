@@ -939,3 +939,84 @@ async def test_a_replica_whose_listening_connection_is_cut_listens_again_and_say
     assert before[0] == (["task_before"], False, False)
     assert heard[0] == ([], True, True)
     assert (["task_after"], True, False) in heard
+
+
+@pytest.mark.anyio
+async def test_a_status_read_answers_while_another_process_holds_the_write_lock(tmp_path: Path) -> None:
+    path = tmp_path / "ledger.sqlite3"
+    async with await SQLiteLedger.open(path) as ledger:
+        await submitted(ledger, "task_read")
+        assert await ledger.get_task("task_read") is not None  # the read-only connection is open from here on
+        other = sqlite3.connect(path, isolation_level=None)
+        other.execute("BEGIN IMMEDIATE")  # another process writing (a long transaction)
+        written: list[TaskRecord] = []
+        try:
+            async with anyio.create_task_group() as tasks:
+
+                async def write() -> None:  # waits, in the ledger's thread, for the other process to finish
+                    written.append(await submitted(ledger, "task_queued"))
+
+                tasks.start_soon(write)
+                await anyio.wait_all_tasks_blocked()
+                with anyio.fail_after(2):  # not queued behind the waiting write (its busy timeout is 10 s)
+                    seen = [task.task_id for task in await ledger.get_tasks(["task_read", "task_queued"])]
+                    read = await ledger.get_task("task_read")
+                assert (seen, written) == (["task_read"], [])
+                assert read is not None and read.task_id == "task_read"
+                other.execute("ROLLBACK")
+        finally:
+            other.close()
+        assert [record.task_id for record in written] == ["task_queued"]
+        assert [task.task_id for task in await ledger.get_tasks(["task_queued"])] == ["task_queued"]
+
+
+class _BusyOnce:
+    """A connection that answers its first statement as SQLite does when a lock cannot be had at once."""
+
+    def __init__(self, connection: sqlite3.Connection) -> None:
+        self.connection, self.refused = connection, 0
+
+    def execute(self, sql: str, params: Any = ()) -> sqlite3.Cursor:
+        if not self.refused:
+            self.refused += 1
+            busy = sqlite3.OperationalError("database is locked")
+            busy.sqlite_errorcode = sqlite3.SQLITE_BUSY_RECOVERY  # pyright: ignore[reportAttributeAccessIssue]
+            raise busy
+        return self.connection.execute(sql, params)
+
+    @property
+    def in_transaction(self) -> bool:
+        return self.connection.in_transaction
+
+    def close(self) -> None:
+        self.connection.close()
+
+
+@pytest.mark.anyio
+async def test_a_status_read_that_would_wait_for_a_lock_is_answered_from_the_thread(tmp_path: Path) -> None:
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await submitted(ledger, "task_busy")
+        assert await ledger.get_task("task_busy") is not None
+        reader = ledger._s.reader  # pyright: ignore[reportPrivateUsage]
+        assert reader is not None
+        busy = _BusyOnce(reader.connection)
+        reader.connection = busy  # pyright: ignore[reportAttributeAccessIssue]
+
+        read = await ledger.get_task("task_busy")
+        again = await ledger.get_task("task_busy")
+
+        assert busy.refused == 1
+        assert read is not None and again is not None and read.task_id == again.task_id == "task_busy"
+
+
+@pytest.mark.anyio
+async def test_a_closed_ledger_refuses_status_reads_as_it_refuses_everything(tmp_path: Path) -> None:
+    ledger = await SQLiteLedger.open(tmp_path / "ledger.sqlite3")
+    await submitted(ledger, "task_closed")
+    assert await ledger.get_task("task_closed") is not None
+    await ledger.aclose()
+
+    with pytest.raises(LedgerClosedError):
+        await ledger.get_task("task_closed")
+    with pytest.raises(LedgerClosedError):
+        await ledger.get_tasks(["task_closed"])

@@ -29,6 +29,9 @@ __all__ = ["SQLLedger"]
 
 _T = TypeVar("_T")
 
+POINT_READ_LIMIT = 20
+"""At most this many tasks by id make a small read (`_read`): a status call's, not a list's."""
+
 
 class SQLLedger(TaskLedger, ABC):
     """The task ledger on a SQL database; subclasses provide the sessions."""
@@ -69,6 +72,10 @@ class SQLLedger(TaskLedger, ABC):
             LedgerClosedError: The ledger is closed.
             LedgerUnusableError: The database cannot be used (damaged, or of a newer schema).
         """
+
+    async def _read(self, work: Callable[[Session], _T]) -> _T:
+        """Run a small read (a few rows by key) as `_run` does; a backend may answer it without the thread hop."""
+        return await self._run(work)
 
     async def _before_claim(self) -> None:
         """Made ready to claim a submission (a backend whose liveness check needs a session opens it here)."""
@@ -256,7 +263,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.find_task(s, self._principal, "task_id", task_id))
+        return await self._read(lambda s: queries.find_task(s, self._principal, "task_id", task_id))
 
     async def get_submission(self, submission_id: str) -> TaskRecord | None:
         """The submission with this id, with its clips, local files and status history.
@@ -264,7 +271,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.find_task(s, self._principal, "submission_id", submission_id))
+        return await self._read(lambda s: queries.find_task(s, self._principal, "submission_id", submission_id))
 
     async def get_tasks(self, task_ids: Sequence[str]) -> list[TaskRecord]:
         """The known tasks among `task_ids`, in the given order (each once), with clips and local files.
@@ -275,7 +282,8 @@ class SQLLedger(TaskLedger, ABC):
         wanted = list(dict.fromkeys(task_ids))
         if not wanted:
             return []
-        return await self._run(lambda s: queries.read_tasks(s, self._principal, wanted))
+        read = self._read if len(wanted) <= POINT_READ_LIMIT else self._run
+        return await read(lambda s: queries.read_tasks(s, self._principal, wanted))
 
     async def get_clip(self, clip_id: str) -> ClipRecord | None:
         """The clip with this id, with its local files and the lineage of the task that produced it.
@@ -283,7 +291,7 @@ class SQLLedger(TaskLedger, ABC):
         Raises:
             LedgerClosedError: The ledger is closed.
         """
-        return await self._run(lambda s: queries.get_clip(s, self._principal, clip_id))
+        return await self._read(lambda s: queries.get_clip(s, self._principal, clip_id))
 
     async def list_tasks(
         self,

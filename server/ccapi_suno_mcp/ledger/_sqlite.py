@@ -1,7 +1,10 @@
 """The embedded ledger: one SQLite file in WAL mode, written from a worker thread.
 
 One connection serves the process. Its blocking calls run in a worker thread, one at a time
-(`anyio.CapacityLimiter(1)`), so the event loop never waits on the disk. Every write is one
+(`anyio.CapacityLimiter(1)`), so the event loop never waits on the disk. The exception is a small read (a few
+tasks by id, as a status call makes): a second, read-only connection answers it on the event loop in tens of
+microseconds, where the hop to a thread and back costs hundreds; it never waits for a lock (busy timeout 0: a
+read that would wait goes to the thread instead). Every write is one
 `BEGIN IMMEDIATE` transaction, so a crash never leaves half a write and a second process on the
 same file waits (busy timeout) instead of failing. Nothing is cached between calls: another process
 may have written in the meantime.
@@ -112,6 +115,7 @@ class _State:
     """What a ledger and its per-principal views share: the connection, and how it is."""
 
     session: _SQLiteSession | None = None
+    reader: _SQLiteSession | None = None
     closed: bool = False
     unusable: LedgerUnusableError | None = None
 
@@ -168,23 +172,58 @@ class SQLiteLedger(SQLLedger):
         """Returns at once: no other process announces anything."""
 
     async def aclose(self) -> None:
-        """Close the connection; calling it again does nothing."""
+        """Close the connections; calling it again does nothing."""
         with anyio.CancelScope(shield=True):
+            self._s.closed = True  # on the event loop, where the reader is used: no read is under way
+            if self._s.reader is not None:
+                self._s.reader.connection.close()
+                self._s.reader = None
             await anyio.to_thread.run_sync(self._close, limiter=self._limiter)
 
     async def _run(self, work: Callable[[Session], _T]) -> _T:
         # Not abandoned on cancellation: a write that started (say, a task id) finishes before we unwind.
         return await anyio.to_thread.run_sync(self._in_thread, work, limiter=self._limiter)
 
+    async def _read(self, work: Callable[[Session], _T]) -> _T:
+        """A small read on the event loop, on the read-only connection (opened in the thread, once the file is
+        open and migrated); in the thread when that connection is not there or would have to wait."""
+        reader = self._s.reader
+        if reader is None or self._s.closed or self._s.unusable is not None:
+            if self._path == ":memory:" or self._path.startswith("file:"):
+                return await self._run(work)  # a second connection would be another database
+
+            def opening_the_reader(session: Session) -> _T:
+                self._open_reader()  # here, where the file is known to be open and migrated
+                return work(session)
+
+            return await self._run(opening_the_reader)
+        try:
+            return self._guarded(work, reader)
+        except sqlite3.OperationalError as error:
+            if error.sqlite_errorcode & 0xFF != sqlite3.SQLITE_BUSY:
+                raise
+            return await self._run(work)  # a writer is recovering or checkpointing: wait for it off the loop
+
+    def _open_reader(self) -> None:
+        if self._s.reader is None and not self._s.closed:
+            connection = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
+            connection.execute("PRAGMA query_only = ON")
+            connection.row_factory = _dict_row
+            self._s.reader = _SQLiteSession(connection)
+
     def _in_thread(self, work: Callable[[Session], _T]) -> _T:
         if self._s.closed:
             raise LedgerClosedError(f"the ledger at {self._path} is closed")
         if self._s.unusable is not None:
             raise self._s.unusable
+        if self._s.session is None:
+            self._s.session = self._guarded(lambda _: _SQLiteSession(_connect(self._path)), None)
+        return self._guarded(work, self._s.session)
+
+    def _guarded(self, work: Callable[[Any], _T], session: _SQLiteSession | None) -> _T:
+        """`work(session)`, a damaged or unusable file made the ledger's refusal from now on."""
         try:
-            if self._s.session is None:
-                self._s.session = _SQLiteSession(_connect(self._path))
-            return work(self._s.session)
+            return work(session)
         except LedgerUnusableError as error:
             raise self._refuse(error) from None
         except sqlite3.DatabaseError as error:
