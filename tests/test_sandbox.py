@@ -924,6 +924,52 @@ async def test_balances_and_owners_survive_a_restart_and_keys_are_not_stored(
     assert KEY not in state_path.read_text()  # only the key's SHA-256 is stored
 
 
+async def test_two_sandboxes_on_one_state_file_keep_and_answer_each_others_tasks(
+    clock: ManualClock, state_path: Path
+) -> None:
+    """Two `--sandbox` servers on one home (one per MCP client): neither loses the other's tasks, either can
+    answer about both, follow-ups may use the other's clips, and the balance counts both."""
+    first, second = Sandbox(clock=clock, state_path=state_path), Sandbox(clock=clock, state_path=state_path)
+    async with serving(first) as one, serving(second) as two:
+        song = await make_song(one, clock)  # made through the first
+        other = await submit(two, "MUSIC", {**SONG, "title": "The Second Door"})  # and one through the second
+
+        assert (await fetch(two, song.task_id))["data"]["clips"][0]["title"] == song.clip["title"]
+        batch = (await one.post("/suno/fetch", json={"ids": [song.task_id, other]})).json()["data"]
+        assert [task["task_id"] for task in batch] == [song.task_id, other]
+        extended = await finish(two, clock, "EXTEND", {**song.clip_ref("continue_clip_id"), "continue_at": 30})
+        assert extended["status"] == "SUCCESS"
+        file_link = song.clip["audio_url"].replace(origin(one), origin(two))
+        assert (await two.get(file_link)).headers["content-type"] == "audio/wav"
+        usage = [(await http.get("/api/usage/token/")).json()["data"]["total_used"] for http in (one, two)]
+        assert usage == [120_000, 120_000]  # three tasks of one key, whichever sandbox made them
+
+    saved = json.loads(state_path.read_text())
+    assert sorted(task["task_id"] for task in saved["tasks"]) == sorted([song.task_id, other, extended["task_id"]])
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as restarted:
+        for task_id in (song.task_id, other, extended["task_id"]):
+            assert (await fetch(restarted, task_id))["status"] == "SUCCESS"
+
+
+async def test_a_sandbox_reads_the_shared_state_file_only_when_another_wrote_it(
+    clock: ManualClock, state_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    reads: list[Path] = []
+    read_bytes = Path.read_bytes
+
+    def counted(path: Path) -> bytes:
+        reads.append(path)
+        return read_bytes(path)
+
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as http:
+        task_id = await submit(http, "MUSIC", SONG)
+        monkeypatch.setattr(Path, "read_bytes", counted)
+        for _ in range(3):
+            await fetch(http, task_id)
+            assert (await http.post("/suno/fetch", json={"ids": ["task_unknown"]})).json()["data"] == []
+        assert reads == []  # unknown ids, an unchanged file: nothing read
+
+
 def _broken_state() -> bytes:
     """A well-formed version-1 file whose task belongs to no account."""
     task: dict[str, object] = {

@@ -40,6 +40,28 @@ async def test_sandbox_mode_generates_waits_and_downloads_over_stdio(tmp_path: P
 
 
 @pytest.mark.anyio
+async def test_two_sandbox_servers_on_one_home_keep_each_others_songs_across_a_restart(tmp_path: Path) -> None:
+    """Two MCP clients, each starting its own `--sandbox` server on the same default home."""
+    with anyio.fail_after(90):
+        async with Client(_server(tmp_path, "--sandbox")) as first, Client(_server(tmp_path, "--sandbox")) as second:
+            made = [
+                (await client.call_tool("suno_generate_music", {"description": f"a song through door {door}"}))
+                for door, client in (("one", first), ("two", second))
+            ]
+            task_ids = [result.structured_content["task_id"] for result in made if result.structured_content]
+            for client in (first, second):  # each answers for both: the other's tasks too
+                waited = await client.call_tool("suno_wait_for_tasks", {"task_ids": task_ids, "timeout_seconds": 40})
+                assert waited.structured_content is not None and waited.structured_content["all_done"], waited
+            clip_ids = [task["clips"][0]["clip_id"] for task in waited.structured_content["tasks"]]
+        async with Client(_server(tmp_path, "--sandbox")) as restarted:  # its emulator knows both songs' clips
+            extended = [
+                await restarted.call_tool("suno_extend_music", {"clip_id": clip_id, "continue_at": 30})
+                for clip_id in clip_ids
+            ]
+    assert [result.is_error for result in extended] == [False, False], [str(result.content) for result in extended]
+
+
+@pytest.mark.anyio
 async def test_without_a_key_the_server_starts_lists_tools_and_explains(tmp_path: Path) -> None:
     with anyio.fail_after(30):
         async with Client(_server(tmp_path)) as client:

@@ -27,7 +27,7 @@ from ._clock import Clock, ManualClock, SystemClock
 from ._faults import GENERIC_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
 from ._media import CONTENT_TYPES, MediaItem, media_bytes
 from ._results import Body, Job, Studio, TaskFails, previews, primary_link
-from ._store import StateFile
+from ._store import SavedState, StateFile
 from ._tasks import QUOTA_PER_USD, STARTED_AFTER, SUBMITTED_AFTER, Account, Clip, Outcome, TaskRecord
 
 __all__ = ["Sandbox"]
@@ -183,6 +183,7 @@ class Sandbox:
                     await anyio.sleep(self.faults.latency_seconds)
                 if (fault := self._generic_fault(openai_style=kind == "account")) is not None:
                     return fault
+            self._catch_up()
             account = self._authenticate(request)
             if isinstance(account, Response):
                 return account
@@ -294,7 +295,9 @@ class Sandbox:
         task = self._tasks.get(task_id)
         return task if task is not None and task.owner is account else None
 
-    def _owned_clip(self, account: Account, clip_id: str) -> Clip | None:
+    def _owned_clip(self, account: Account, clip_id: str, *, look: bool = False) -> Clip | None:
+        if look:
+            self._catch_up()
         clip = self._clips.get(clip_id)
         return clip if clip is not None and clip.owner == account.key_sha256 else None
 
@@ -364,9 +367,24 @@ class Sandbox:
         if self._store is None:
             return
         try:
-            self._store.save(next_row_id=self._next_row_id, accounts=self._accounts.values())
+            news = self._store.save(next_row_id=self._next_row_id, accounts=self._accounts)
         except OSError as error:
             logger.error("sandbox: could not save the state to %s: %s", self._store.path, error)
+        else:
+            self._adopt(news)
+
+    def _catch_up(self) -> None:
+        """Take in what other sandboxes on the state file wrote since this one last looked (a stat of the file
+        when nothing was written), so that every request sees every sandbox's tasks."""
+        if self._store is not None:
+            self._adopt(self._store.news(self._accounts))
+
+    def _adopt(self, news: SavedState) -> None:
+        self._accounts.update(news.accounts)
+        self._tasks.update(news.tasks)
+        self._clips.update(news.clips)
+        self._media.update(news.media)
+        self._next_row_id = max(self._next_row_id, news.next_row_id)
 
     def _outcome(self, body: Body) -> tuple[Outcome, str]:
         """How a new task ends: the submit-time fault counters and the text markers decide."""
@@ -423,6 +441,7 @@ class Sandbox:
     # --- media (no auth, like a CDN) ---
 
     async def _media_file(self, request: Request) -> Response:
+        self._catch_up()
         item = self._media.get(request.path_params["name"])
         if item is None:
             return Response("Not Found", status_code=404, media_type="text/plain")
@@ -430,6 +449,7 @@ class Sandbox:
 
     async def _stream(self, request: Request) -> Response:
         clip_id: str = request.path_params["clip_id"]
+        self._catch_up()
         if clip_id not in self._clips:
             return Response("Not Found", status_code=404, media_type="text/plain")
         return Response(media_bytes(MediaItem("audio", clip_id)), media_type=CONTENT_TYPES["audio"])

@@ -19,16 +19,22 @@ The file (version 1) holds the accounts and every task with what it made::
 
 Tasks never change once created, so each task entry is encoded once and cached: a save joins cached text,
 writes it to a temporary file in the same folder, fsyncs it and renames it over the old file.
+
+Several sandboxes may keep one file (two `--sandbox` servers on one `CCAPI_SUNO_HOME`, say, one per MCP client):
+a save first takes in what the others wrote (under a lock on `<name>.lock`), so the file holds every sandbox's
+tasks; and a sandbox asked about a task it does not know reads what the others wrote since it last looked. Since
+tasks never change, taking them in is a union, and all the sandboxes answer alike for each task.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import os
 import tempfile
-from collections.abc import Iterable
+from collections.abc import Generator, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -104,6 +110,8 @@ class StateFile:
         self.path = Path(path)
         self._entries: dict[str, str] = {}
         """Encoded task entries, by task id, in creation order."""
+        self._seen: tuple[int, int, int] | None = None
+        """The file as this sandbox last read or wrote it (`_stamp`): when it differs, another one wrote it."""
 
     def load(self) -> SavedState | None:
         """The saved state, or `None` when there is none to use.
@@ -112,6 +120,7 @@ class StateFile:
         file is moved aside (to `<name>.corrupt`) so a fresh state can take its place.
         """
         try:
+            stamp = _stamp(self.path)
             raw = self.path.read_bytes()
         except FileNotFoundError:
             return None
@@ -123,6 +132,7 @@ class StateFile:
         except (ValueError, LookupError, TypeError, AttributeError, RecursionError) as error:
             self._set_aside(error)
             return None
+        self._seen = stamp
         self._entries.clear()
         for task in state.tasks.values():
             clips, media = made[task.task_id]
@@ -136,23 +146,64 @@ class StateFile:
         """Remember a new task (with the clips and files it made) for the next save."""
         self._entries[task.task_id] = json.dumps(_task_entry(task, clips, media), separators=(",", ":"))
 
-    def save(self, *, next_row_id: int, accounts: Iterable[Account]) -> None:
+    def save(self, *, next_row_id: int, accounts: dict[str, Account]) -> SavedState:
         """Write the whole state atomically: a crash leaves the old file or the new one, never a mix.
+
+        What other sandboxes wrote to the file meanwhile is kept (see `news`). Returns it: the sandbox takes it in.
 
         Raises:
             OSError: if the file cannot be written (the old file, if any, is left as it was).
         """
-        accounts_json = json.dumps(
-            [
-                {"key_sha256": account.key_sha256, "user_id": account.user_id, "granted_quota": account.granted_quota}
-                for account in accounts
-            ]
-        )
-        head = f'{{"format":{json.dumps(FORMAT)},"version":{VERSION},"next_row_id":{next_row_id}'
-        tasks = ",\n".join(self._entries.values())
-        text = f'{head},"accounts":{accounts_json},"tasks":[\n{tasks}\n]}}\n'
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        _write_atomically(self.path, text.encode())
+        with self._locked():
+            news = self._news(accounts)
+            known = {**news.accounts, **accounts}
+            accounts_json = json.dumps(
+                [
+                    {"key_sha256": key, "user_id": account.user_id, "granted_quota": account.granted_quota}
+                    for key, account in known.items()
+                ]
+            )
+            row_id = max(next_row_id, news.next_row_id)
+            head = f'{{"format":{json.dumps(FORMAT)},"version":{VERSION},"next_row_id":{row_id}'
+            tasks = ",\n".join(self._entries.values())
+            text = f'{head},"accounts":{accounts_json},"tasks":[\n{tasks}\n]}}\n'
+            _write_atomically(self.path, text.encode())
+            self._seen = _stamp(self.path)
+        return news
+
+    def news(self, accounts: dict[str, Account]) -> SavedState:
+        """What other sandboxes wrote to the file since this one last read or wrote it: their new accounts and
+        tasks (owned by the `accounts` given where the key is the same). Empty when the file has not changed."""
+        if _stamp(self.path) == self._seen:
+            return SavedState()
+        with self._locked():
+            return self._news(accounts)
+
+    def _news(self, accounts: dict[str, Account]) -> SavedState:
+        stamp = _stamp(self.path)
+        news = SavedState()
+        if stamp is None or stamp == self._seen:
+            return news
+        try:
+            state, made = _decode(self.path.read_bytes())
+        except (OSError, ValueError, LookupError, TypeError, AttributeError, RecursionError) as error:
+            logger.warning("sandbox: cannot read what others wrote to %s (%s); keeping this state", self.path, error)
+            return news
+        self._seen = stamp
+        news.next_row_id = state.next_row_id
+        news.accounts = {key: account for key, account in state.accounts.items() if key not in accounts}
+        for task_id, task in state.tasks.items():
+            if task_id in self._entries:
+                continue
+            owner = accounts.get(task.owner.key_sha256, task.owner)
+            task = dataclasses.replace(task, owner=owner) if owner is not task.owner else task
+            clips, media = made[task_id]
+            news.tasks[task_id] = task
+            news.clips.update((clip.clip_id, clip) for clip in clips)
+            news.media.update(media)
+            self.add_task(task, clips, media)
+        return news
 
     def _set_aside(self, error: Exception) -> None:
         aside = self.path.with_name(self.path.name + ".corrupt")
@@ -172,6 +223,23 @@ class StateFile:
                 error,
                 aside,
             )
+
+    @contextlib.contextmanager
+    def _locked(self) -> Generator[None]:
+        """Held while reading what others wrote and writing: one sandbox at a time. The lock is on the file's
+        folder (the file itself is replaced on every save); POSIX only: elsewhere, two sandboxes saving at the same
+        instant may lose one's newest task from the file."""
+        try:
+            import fcntl
+        except ImportError:
+            yield
+            return
+        folder = os.open(self.path.parent, os.O_RDONLY)
+        try:
+            fcntl.flock(folder, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(folder)  # releases the lock
 
 
 def _task_entry(task: TaskRecord, clips: Iterable[Clip], media: dict[str, MediaItem]) -> dict[str, object]:
@@ -290,6 +358,15 @@ def _text(document: dict[str, Any], name: str) -> str:
     if not isinstance(value, str):
         raise ValueError(f"clip field {name} must be a string")
     return value
+
+
+def _stamp(path: Path) -> tuple[int, int, int] | None:
+    """Which version of the file is there (inode, size, modification time), or None when there is none."""
+    try:
+        status = path.stat()
+    except OSError:
+        return None
+    return status.st_ino, status.st_size, status.st_mtime_ns
 
 
 def _write_atomically(path: Path, data: bytes) -> None:
