@@ -734,7 +734,11 @@ async def test_a_replica_that_died_mid_send_has_its_submission_settled_at_once_b
         assert (waiting.submission_id, waiting.state, is_new) == (record.submission_id, "submitting", False)
 
         await first.aclose()  # its connections end, as when the process is killed
-        settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+        with anyio.fail_after(10):  # its presence lock goes once PostgreSQL has ended that connection's backend
+            settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+            while settled.state == "submitting":
+                await anyio.sleep(0.05)
+                settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
 
     assert (settled.submission_id, settled.state, is_new) == (record.submission_id, "outcome_unknown", False)
     assert settled.error == (
