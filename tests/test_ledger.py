@@ -1026,3 +1026,22 @@ async def test_a_closed_ledger_refuses_status_reads_as_it_refuses_everything(tmp
         await ledger.get_task("task_closed")
     with pytest.raises(LedgerClosedError):
         await ledger.get_tasks(["task_closed"])
+
+
+@pytest.mark.anyio
+async def test_status_reads_go_to_the_thread_when_no_read_only_connection_can_be_opened(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    async with await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger:
+        await submitted(ledger, "task_no_reader")
+        opened: list[str] = []
+
+        def refuse(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+            opened.append(str(args[0]))
+            raise sqlite3.OperationalError("unable to open database file")
+
+        monkeypatch.setattr(sqlite3, "connect", refuse)
+        reads = [await ledger.get_task("task_no_reader") for _ in range(3)]
+
+    assert [read.task_id if read else None for read in reads] == ["task_no_reader"] * 3
+    assert len(opened) == 1  # tried once, not on every read

@@ -116,6 +116,7 @@ class _State:
 
     session: _SQLiteSession | None = None
     reader: _SQLiteSession | None = None
+    no_reader: bool = False
     closed: bool = False
     unusable: LedgerUnusableError | None = None
 
@@ -205,11 +206,17 @@ class SQLiteLedger(SQLLedger):
             return await self._run(work)  # a writer is recovering or checkpointing: wait for it off the loop
 
     def _open_reader(self) -> None:
-        if self._s.reader is None and not self._s.closed:
+        if self._s.reader is not None or self._s.closed or self._s.no_reader:
+            return
+        try:
             connection = sqlite3.connect(self._path, timeout=0, isolation_level=None, check_same_thread=False)
             connection.execute("PRAGMA query_only = ON")
-            connection.row_factory = _dict_row
-            self._s.reader = _SQLiteSession(connection)
+        except sqlite3.Error as error:  # small reads keep going to the thread, as every other call does
+            logger.debug("no read-only connection to %s (%s)", self._path, error)
+            self._s.no_reader = True
+            return
+        connection.row_factory = _dict_row
+        self._s.reader = _SQLiteSession(connection)
 
     def _in_thread(self, work: Callable[[Session], _T]) -> _T:
         if self._s.closed:
