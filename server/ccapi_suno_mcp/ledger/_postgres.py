@@ -149,9 +149,15 @@ class _PostgresSession(Session):
     def transaction(self, *, write: bool = True, durable: bool = False) -> Generator[None]:
         """A read sees one snapshot throughout (REPEATABLE READ); a write locks the rows it reads to change.
 
+        A write is READ COMMITTED whatever the database's default: each statement sees what was committed before
+        it began, so a claim's reads after it waited for the claims lock see the claim that held it (at REPEATABLE
+        READ its snapshot would be older than the lock, and two replicas could both begin one call).
+
         Every commit is durable (PostgreSQL's synchronous commit), so `durable` asks for nothing more.
         """
-        self.connection.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.connection.execute(
+            "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
         try:
             yield
         except BaseException:
