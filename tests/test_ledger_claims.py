@@ -15,7 +15,7 @@ from psycopg import sql
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import LedgerError, OverBudgetError, PostgresLedger, SpendGate, SpendLimit, SQLiteLedger
-from ccapi_suno_mcp.ledger._postgres import _CLAIMS_KEY  # pyright: ignore[reportPrivateUsage] - the lock a claim waits for
+from ccapi_suno_mcp.ledger._postgres import _CLAIMS_KEY, _lock_key  # pyright: ignore[reportPrivateUsage] - its locks
 
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5"}
 
@@ -221,3 +221,22 @@ async def test_replicas_racing_an_identical_call_begin_it_once_whatever_isolatio
         count, committed = await first.count_tasks(), await first.committed_quota([0], everyone=True)
     assert outcomes == [[False, True], [False, True]]
     assert (count, committed) == (2, [40000])
+
+
+@pytest.mark.anyio
+async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before_its_next_claim(
+    postgres_url: str,
+) -> None:
+    # The server may hold a replica's presence lock a while after the replica saw that connection break (the
+    # old session is ended only when the server notices): the new connection cannot take it at once.
+    owner = "replica-a:7:boot/1"
+    with psycopg.connect(postgres_url, autocommit=True) as lingering:
+        lingering.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{owner}"),))
+        first = await PostgresLedger.open(postgres_url, owner=owner)
+        await first.begin_submission(tool="t", action="MUSIC", body=BODY)
+    # the old session is gone now; the replica lives on and sends another call
+    async with first, await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
+        sending = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "later"})
+        await second.settle_interrupted()
+        seen = await second.get_submission(sending.submission_id)
+    assert seen is not None and (seen.state, seen.error) == ("submitting", None)  # not taken for dead
