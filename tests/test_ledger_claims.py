@@ -223,6 +223,18 @@ async def test_replicas_racing_an_identical_call_begin_it_once_whatever_isolatio
     assert (count, committed) == (2, [40000])
 
 
+def _lock_held(url: str, key: int) -> bool:
+    """Whether any session holds the advisory lock `key` in this database."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid::bigint = %s AND objid::bigint = %s",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        ).fetchone()
+    return bool(row and row[0])
+
+
 @pytest.mark.anyio
 async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before_its_next_claim(
     postgres_url: str,
@@ -234,7 +246,10 @@ async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before
         lingering.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{owner}"),))
         first = await PostgresLedger.open(postgres_url, owner=owner)
         await first.begin_submission(tool="t", action="MUSIC", body=BODY)
-    # the old session is gone now; the replica lives on and sends another call
+    with anyio.fail_after(10):  # the old session is gone (once the server has ended it)
+        while _lock_held(postgres_url, _lock_key(f"owner:{owner}")):  # noqa: ASYNC110 - the server's doing
+            await anyio.sleep(0.02)
+    # the replica lives on and sends another call
     async with first, await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
         sending = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "later"})
         await second.settle_interrupted()
