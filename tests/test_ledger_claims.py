@@ -6,12 +6,16 @@ import socket
 import sqlite3
 from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import anyio
+import psycopg
 import pytest
+from psycopg import sql
 
 from ccapi_suno_mcp.ccapi import SunoTask
-from ccapi_suno_mcp.ledger import LedgerError, SQLiteLedger
+from ccapi_suno_mcp.ledger import LedgerError, OverBudgetError, PostgresLedger, SpendGate, SpendLimit, SQLiteLedger
+from ccapi_suno_mcp.ledger._postgres import _CLAIMS_KEY, _lock_key  # pyright: ignore[reportPrivateUsage] - its locks
 
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5"}
 
@@ -160,3 +164,94 @@ async def test_settling_a_dead_senders_submission_names_its_process(tmp_path: Pa
         f"the server process that was sending it (pid {GONE_PID} on {socket.gethostname()}) stopped before CCAPI's "
         "answer was recorded"
     )
+
+
+def _claims_waiting(url: str) -> int:
+    """How many connections to this database wait for the claims lock."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND NOT granted "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database())"
+        ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@pytest.mark.anyio
+async def test_replicas_racing_an_identical_call_begin_it_once_whatever_isolation_the_database_defaults_to(
+    postgres_url: str,
+) -> None:
+    # A database whose operator chose another default isolation: the claim must not take its snapshot before
+    # it holds the claims lock, or it misses the claim that held it.
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        database = connection.execute("SELECT current_database()").fetchone()
+        assert database is not None
+        connection.execute(
+            sql.SQL("ALTER DATABASE {} SET default_transaction_isolation = 'repeatable read'").format(
+                sql.Identifier(database[0])
+            )
+        )
+    # The first round is one call sent to both; the second, two calls of which only one fits the budget.
+    budget = SpendGate(price_quota=40000, limits=(SpendLimit("daily", since=0, limit_quota=60000),))
+    rounds = [([BODY, BODY], None), ([BODY | {"title": "one"}, BODY | {"title": "two"}], budget)]
+    outcomes: list[list[bool]] = []
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        await PostgresLedger.open(postgres_url, owner="replica-b:1:x") as second,
+    ):
+
+        async def claim(ledger: PostgresLedger, body: dict[str, Any], gate: SpendGate | None, out: list[bool]) -> None:
+            try:
+                _, is_new = await ledger.begin_unless_duplicate(tool="t", action="MUSIC", body=body, budget=gate)
+            except OverBudgetError:
+                is_new = False
+            out.append(is_new)
+
+        for bodies, gate in rounds:
+            began: list[bool] = []
+            with psycopg.connect(postgres_url, autocommit=True) as holder:
+                holder.execute("SELECT pg_advisory_lock(%s)", (_CLAIMS_KEY,))  # as a claim under way would
+                with anyio.fail_after(20):
+                    async with anyio.create_task_group() as tasks:
+                        tasks.start_soon(claim, first, bodies[0], gate, began)
+                        tasks.start_soon(claim, second, bodies[1], gate, began)
+                        while _claims_waiting(postgres_url) < 2:  # noqa: ASYNC110 - both replicas are claiming
+                            await anyio.sleep(0.02)
+                        holder.execute("SELECT pg_advisory_unlock(%s)", (_CLAIMS_KEY,))
+            outcomes.append(sorted(began))
+        count, committed = await first.count_tasks(), await first.committed_quota([0], everyone=True)
+    assert outcomes == [[False, True], [False, True]]
+    assert (count, committed) == (2, [40000])
+
+
+def _lock_held(url: str, key: int) -> bool:
+    """Whether any session holds the advisory lock `key` in this database."""
+    with psycopg.connect(url, autocommit=True) as connection:
+        row = connection.execute(
+            "SELECT count(*) FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
+            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+            "AND classid::bigint = %s AND objid::bigint = %s",
+            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
+        ).fetchone()
+    return bool(row and row[0])
+
+
+@pytest.mark.anyio
+async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before_its_next_claim(
+    postgres_url: str,
+) -> None:
+    # The server may hold a replica's presence lock a while after the replica saw that connection break (the
+    # old session is ended only when the server notices): the new connection cannot take it at once.
+    owner = "replica-a:7:boot/1"
+    with psycopg.connect(postgres_url, autocommit=True) as lingering:
+        lingering.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{owner}"),))
+        first = await PostgresLedger.open(postgres_url, owner=owner)
+        await first.begin_submission(tool="t", action="MUSIC", body=BODY)
+    with anyio.fail_after(10):  # the old session is gone (once the server has ended it)
+        while _lock_held(postgres_url, _lock_key(f"owner:{owner}")):  # noqa: ASYNC110 - the server's doing
+            await anyio.sleep(0.02)
+    # the replica lives on and sends another call
+    async with first, await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
+        sending = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "later"})
+        await second.settle_interrupted()
+        seen = await second.get_submission(sending.submission_id)
+    assert seen is not None and (seen.state, seen.error) == ("submitting", None)  # not taken for dead

@@ -217,11 +217,11 @@ async def test_only_the_leading_replicas_watcher_polls_and_the_next_takes_over(p
 
         polled = [await watchers[0].poll_once(), await watchers[1].poll_once()]
         requests_while_first_leads = ccapi.requests
-        await first.aclose()  # the leading replica goes; its lock, once PostgreSQL has ended its connection
-        with anyio.fail_after(10):
-            while not watchers[1].leading:  # another server's state, polled with a deadline
+        await first.aclose()  # the leading replica goes
+        with anyio.fail_after(10):  # takes over once the server has ended the leader's session
+            while not watchers[1].leading:
                 await watchers[1].poll_once()
-                await anyio.sleep(0.05)
+                await anyio.sleep(0.02)
 
     assert polled == [1.0, 1.0]
     assert (requests_while_first_leads, [watcher.leading for watcher in watchers]) == (1, [True, True])

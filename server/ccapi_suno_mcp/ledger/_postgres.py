@@ -149,9 +149,15 @@ class _PostgresSession(Session):
     def transaction(self, *, write: bool = True, durable: bool = False) -> Generator[None]:
         """A read sees one snapshot throughout (REPEATABLE READ); a write locks the rows it reads to change.
 
+        A write is READ COMMITTED whatever the database's default: each statement sees what was committed before
+        it began, so a claim's reads after it waited for the claims lock see the claim that held it (at REPEATABLE
+        READ its snapshot would be older than the lock, and two replicas could both begin one call).
+
         Every commit is durable (PostgreSQL's synchronous commit), so `durable` asks for nothing more.
         """
-        self.connection.execute("BEGIN" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.connection.execute(
+            "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
+        )
         try:
             yield
         except BaseException:
@@ -186,6 +192,8 @@ class _State:
     closed: bool = False
     unusable: LedgerUnusableError | None = None
     presence: psycopg.AsyncConnection[Any] | None = None
+    present: bool = False
+    """Whether the presence connection holds this process's presence lock (it may find it still held)."""
     leading: bool = False
     voice: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Whose announcements are whose: a ledger does not hear its own (two in one process hear each other)."""
@@ -345,11 +353,14 @@ class PostgresLedger(SQLLedger):
         connection = self._s.presence
         try:
             if connection is not None and not connection.closed:
-                await connection.execute("SELECT 1")  # a lost connection (and so lost locks) shows here
+                if self._s.present:
+                    await connection.execute("SELECT 1")  # a lost connection (and so lost locks) shows here
+                else:  # the lock was still held when we asked (by our own old session, say): ask again
+                    self._s.present = await self._take_presence(connection)
                 return connection
         except psycopg.OperationalError:
             logger.warning("lost the ledger's presence connection to %s; reconnecting", self.url)
-        self._s.presence, self._s.leading = None, False
+        self._s.presence, self._s.present, self._s.leading = None, False, False
         await self._run(lambda _session: None)  # the schema first (and a clear error if the server is away)
         try:
             connection = await psycopg.AsyncConnection.connect(
@@ -357,13 +368,23 @@ class PostgresLedger(SQLLedger):
             )
             for statement in _KEEPALIVES:
                 await connection.execute(statement)
-            # Never waits: if another connection of this same process holds it (two ledgers in one process), the
-            # owner it names is alive all the same.
-            await connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(f"owner:{self.owner}"),))
+            present = await self._take_presence(connection)
         except psycopg.OperationalError as error:
             raise self._unavailable(error) from error
-        self._s.presence = connection
+        self._s.presence, self._s.present = connection, present
         return connection
+
+    async def _take_presence(self, connection: psycopg.AsyncConnection[Any]) -> bool:
+        """Whether `connection` now holds this process's presence lock.
+
+        Never waits: while another session holds it (this process's old one that the server has not ended yet,
+        or another ledger in this same process), the owner it names is alive all the same. `_present` asks again
+        on each later use (every claim, every watcher cycle) until it is ours: a claim never goes out under a
+        lock nobody holds, which would leave this live process's submissions settled as a dead one's.
+        """
+        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(f"owner:{self.owner}"),))
+        row = await cursor.fetchone()
+        return bool(row and row[0])
 
     async def lead_watcher(self) -> bool:
         """Whether this process holds the watcher lock (taking it if it is free).
@@ -437,7 +458,7 @@ class PostgresLedger(SQLLedger):
             async with self._presence_lock:
                 if self._s.presence is not None:
                     await self._s.presence.close()
-                    self._s.presence, self._s.leading = None, False
+                    self._s.presence, self._s.present, self._s.leading = None, False, False
             pool, self._s.pool = self._s.pool, None
             if pool is not None:
                 await anyio.to_thread.run_sync(pool.close, limiter=self._limiter)
