@@ -1047,3 +1047,29 @@ async def test_status_reads_go_to_the_thread_when_no_read_only_connection_can_be
 
     assert [read.task_id if read else None for read in reads] == ["task_no_reader"] * 3
     assert len(opened) == 1  # tried once, not on every read
+
+
+async def _settings_of_the_ledgers_connection(ledger: PostgresLedger, *names: str) -> list[str]:
+    def show(session: Any) -> list[str]:
+        return [str(next(iter(session.execute(f"SHOW {name}")[0].values()))) for name in names]
+
+    return await ledger._run(show)  # pyright: ignore[reportPrivateUsage]
+
+
+@pytest.mark.anyio
+async def test_postgresql_connections_end_stuck_transactions_and_notice_vanished_hosts(postgres_url: str) -> None:
+    async with await PostgresLedger.open(postgres_url) as ledger:
+        settings = await _settings_of_the_ledgers_connection(
+            ledger, "idle_in_transaction_session_timeout", "tcp_keepalives_idle", "tcp_keepalives_count"
+        )
+    assert settings == ["1min", "10", "3"]
+
+
+@pytest.mark.anyio
+async def test_options_in_the_ledger_url_are_the_operators_and_kept(postgres_url: str) -> None:
+    url = f"{postgres_url}?options=-c%20statement_timeout%3D5000"
+    async with await PostgresLedger.open(url) as ledger:
+        settings = await _settings_of_the_ledgers_connection(
+            ledger, "statement_timeout", "idle_in_transaction_session_timeout"
+        )
+    assert settings == ["5s", "0"]

@@ -66,8 +66,28 @@ CONNECT_TIMEOUT = 10.0
 _PAYLOAD_IDS = 100
 """Task ids per NOTIFY (a payload holds at most 8,000 bytes)."""
 _RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
-# A dead client's connection (a host gone without closing it) is noticed by the server's TCP keepalives.
-_KEEPALIVES = ("SET tcp_keepalives_idle = 10", "SET tcp_keepalives_interval = 5", "SET tcp_keepalives_count = 3")
+IDLE_IN_TRANSACTION_MS = 60_000
+"""A ledger transaction left open this long is ended by the server (ours take milliseconds): one stuck mid-claim
+would otherwise hold the claims lock, and so every replica's paid calls, until TCP noticed its host was gone."""
+_KEEPALIVE = {"idle": 10, "interval": 5, "count": 3}
+"""TCP keepalives on both ends of every connection: a host gone without closing its connections (power, network)
+is noticed in about 25 s, by the server (its locks are freed) and by us (a silently dropped LISTEN is redone)."""
+
+
+def _connection_options(url: str) -> dict[str, Any]:
+    """libpq settings for every connection of the ledger: a time-out, keepalives, the transaction limit. An
+    `options` given in the URL is the operator's and is kept as it is."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    options: dict[str, Any] = {
+        "connect_timeout": int(CONNECT_TIMEOUT),
+        "keepalives": 1,
+        **{f"keepalives_{name}": value for name, value in _KEEPALIVE.items()},
+    }
+    if "options" not in conninfo_to_dict(url):
+        server = [f"-c tcp_keepalives_{name}={value}" for name, value in _KEEPALIVE.items()]
+        options["options"] = " ".join([*server, f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"])
+    return options
 
 
 def _lock_key(name: str) -> int:
@@ -285,11 +305,11 @@ class PostgresLedger(SQLLedger):
         with self._ready_lock:
             if self._s.pool is not None:
                 return self._s.pool
-            options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row}
+            options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, **_connection_options(self._url)}
             try:
                 # One connection of our own first: a server that refuses is known at once (a pool would retry
                 # until its timeout), and the schema is migrated before anything else uses it.
-                with psycopg.connect(self._url, connect_timeout=int(CONNECT_TIMEOUT), **options) as connection:
+                with psycopg.connect(self._url, **options) as connection:
                     self._migrate(_PostgresSession(connection, psycopg.errors))
             except LedgerUnusableError as error:
                 self._s.unusable = error
@@ -301,7 +321,7 @@ class PostgresLedger(SQLLedger):
                 self._url,
                 min_size=1,
                 max_size=self._pool_size,
-                kwargs={**options, "connect_timeout": int(CONNECT_TIMEOUT)},
+                kwargs=options,
                 open=False,
                 name="ccapi-suno-ledger",
             )
@@ -364,10 +384,8 @@ class PostgresLedger(SQLLedger):
         await self._run(lambda _session: None)  # the schema first (and a clear error if the server is away)
         try:
             connection = await psycopg.AsyncConnection.connect(
-                self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                self._url, autocommit=True, **_connection_options(self._url)
             )
-            for statement in _KEEPALIVES:
-                await connection.execute(statement)
             present = await self._take_presence(connection)
         except psycopg.OperationalError as error:
             raise self._unavailable(error) from error
@@ -433,7 +451,7 @@ class PostgresLedger(SQLLedger):
         while not self._s.closed:
             try:
                 connection = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT)
+                    self._url, autocommit=True, **_connection_options(self._url)
                 )
                 async with connection:
                     await connection.execute(f"LISTEN {CHANNEL}")
