@@ -255,3 +255,25 @@ async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before
         await second.settle_interrupted()
         seen = await second.get_submission(sending.submission_id)
     assert seen is not None and (seen.state, seen.error) == ("submitting", None)  # not taken for dead
+
+
+@pytest.mark.anyio
+async def test_replicas_whose_clocks_disagree_keep_the_databases_time_and_still_find_the_duplicate(
+    postgres_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    import time
+
+    ahead = lambda: time.time() + 700  # noqa: E731 - a host whose clock is 700 s fast (past the 600 s window)
+    async with (
+        await PostgresLedger.open(postgres_url, owner="replica-a:1:x") as first,
+        PostgresLedger(postgres_url, owner="replica-b:1:x", wall_clock=ahead) as second,
+    ):
+        record, _ = await first.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY)
+        await first.record_task_id(record.submission_id, "task_clocks")
+        with caplog.at_level("WARNING", logger="ccapi_suno_mcp.ledger"):
+            again, is_new = await second.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY)
+            fresh, _ = await second.begin_unless_duplicate(tool="suno_extend_music", action="EXTEND", body=BODY)
+
+    assert (again.submission_id, is_new) == (record.submission_id, False)  # the same call: not sent again
+    assert abs(fresh.created_at - record.created_at) < 5  # both stamped with the database's time
+    assert "this host's clock is 700 s off the ledger database's" in caplog.text

@@ -66,6 +66,9 @@ CONNECT_TIMEOUT = 10.0
 _PAYLOAD_IDS = 100
 """Task ids per NOTIFY (a payload holds at most 8,000 bytes)."""
 _RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
+CLOCK_WARNING_SECONDS = 5.0
+"""A host clock this far off the database's is said in the log (the ledger keeps the database's time anyway)."""
+_DATABASE_TIME = "SELECT extract(epoch FROM clock_timestamp())::float8 AS now"
 IDLE_IN_TRANSACTION_MS = 60_000
 """A ledger transaction left open this long is ended by the server (ours take milliseconds): one stuck mid-claim
 would otherwise hold the claims lock, and so every replica's paid calls, until TCP noticed its host was gone."""
@@ -215,6 +218,8 @@ class _State:
     present: bool = False
     """Whether the presence connection holds this process's presence lock (it may find it still held)."""
     leading: bool = False
+    offset: float = 0.0
+    """Seconds the database server's clock is ahead of this host's (see `PostgresLedger.__init__`)."""
     voice: str = field(default_factory=lambda: uuid.uuid4().hex)
     """Whose announcements are whose: a ledger does not hear its own (two in one process hear each other)."""
 
@@ -232,11 +237,18 @@ class PostgresLedger(SQLLedger):
         self,
         url: str,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] | None = None,
         owner: str | None = None,
         pool_size: int = POOL_SIZE,
+        wall_clock: Callable[[], float] = time.time,
     ) -> None:
-        super().__init__(clock=clock, owner=owner)
+        """`clock`, when given (tests), is the ledger's time. Without it the ledger keeps the database server's
+        time: this host's `wall_clock` corrected by its offset from the database's, measured on connecting and
+        again on every presence check (each claim and watcher cycle), so replicas whose clocks disagree still
+        agree on every submission's age (the duplicate window, the settling of a dead sender's)."""
+        super().__init__(clock=clock or self._database_time, owner=owner)
+        self._wall_clock = wall_clock
+        self._follows_database = clock is None
         self._url = url
         self._pool_size = pool_size
         self._limiter = anyio.CapacityLimiter(pool_size)
@@ -246,7 +258,7 @@ class PostgresLedger(SQLLedger):
 
     @classmethod
     async def open(
-        cls, url: str, *, clock: Callable[[], float] = time.time, owner: str | None = None, pool_size: int = POOL_SIZE
+        cls, url: str, *, clock: Callable[[], float] | None = None, owner: str | None = None, pool_size: int = POOL_SIZE
     ) -> Self:
         """Connect to the database at `url` and migrate it to the current schema.
 
@@ -311,6 +323,9 @@ class PostgresLedger(SQLLedger):
                 # until its timeout), and the schema is migrated before anything else uses it.
                 with psycopg.connect(self._url, **options) as connection:
                     self._migrate(_PostgresSession(connection, psycopg.errors))
+                    before = self._wall_clock()
+                    row = connection.execute(_DATABASE_TIME).fetchone()
+                    self._note_offset(float(row["now"]) if row else None, before)
             except LedgerUnusableError as error:
                 self._s.unusable = error
                 logger.error("%s", error)
@@ -373,8 +388,10 @@ class PostgresLedger(SQLLedger):
         connection = self._s.presence
         try:
             if connection is not None and not connection.closed:
-                if self._s.present:
-                    await connection.execute("SELECT 1")  # a lost connection (and so lost locks) shows here
+                if self._s.present:  # a lost connection (and so lost locks) shows here
+                    before = self._wall_clock()
+                    row = await (await connection.execute(_DATABASE_TIME)).fetchone()
+                    self._note_offset(float(row[0]) if row else None, before)
                 else:  # the lock was still held when we asked (by our own old session, say): ask again
                     self._s.present = await self._take_presence(connection)
                 return connection
@@ -391,6 +408,20 @@ class PostgresLedger(SQLLedger):
             raise self._unavailable(error) from error
         self._s.presence, self._s.present = connection, present
         return connection
+
+    def _database_time(self) -> float:
+        return self._wall_clock() + self._s.offset
+
+    def _note_offset(self, now: float | None, before: float) -> None:
+        """Take the database's time `now` (asked at `before`, this host's time) as the ledger's from now on."""
+        if not self._follows_database or now is None:
+            return
+        offset = now - (before + self._wall_clock()) / 2
+        if abs(offset) > CLOCK_WARNING_SECONDS >= abs(self._s.offset):
+            logger.warning(
+                "this host's clock is %.0f s off the ledger database's; the ledger keeps the database's time", -offset
+            )
+        self._s.offset = offset
 
     async def _take_presence(self, connection: psycopg.AsyncConnection[Any]) -> bool:
         """Whether `connection` now holds this process's presence lock.
