@@ -18,7 +18,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
-from mcp import Client, MCPError
+from mcp import Client, MCPDeprecationWarning, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import PromptReference, ResourceTemplateReference, TextResourceContents
 
@@ -91,7 +91,7 @@ async def deployment(
 ) -> AsyncGenerator[Deployment]:
     folder = tmp_path_factory.mktemp(f"isolation-{request.param}")
     tokens = folder / "tokens.json"
-    principals = {"alice": ALICE, "bob": BOB}
+    principals = {"alice": ALICE, "bob": BOB, **dict(LISTENERS.values())}
     tokens.write_text(json.dumps({name: {"token": token} for name, token in principals.items()}), encoding="utf-8")
     env = {"CCAPI_SUNO_HTTP_TOKENS_FILE": str(tokens)}
     if request.param == "postgresql":
@@ -252,6 +252,75 @@ async def test_a_cursor_alice_was_given_shows_bob_only_his_own_tasks(deployment:
 
     seen = json.dumps(replayed.structured_content)
     assert deployment.her_task not in seen and deployment.her_export not in seen and deployment.her_clip not in seen
+
+
+# -- notifications: no one hears of alice's tasks, even subscribed to their URIs -------------------------------------
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("era", ["2025", "2026"])
+async def test_another_principal_hears_nothing_of_alices_tasks_even_subscribed_to_them(
+    deployment: Deployment, era: str
+) -> None:
+    heard: list[str] = []
+    alice_heard = anyio.Event()
+    url = deployment.replica.url
+    _, token = LISTENERS[era]
+
+    def note(event: Any) -> None:
+        root = getattr(event, "root", event)
+        method = str(getattr(root, "method", None) or type(root).__name__)
+        uri = getattr(getattr(root, "params", None), "uri", None) or getattr(root, "uri", None)
+        if "list_changed" in method or "ListChanged" in method or uri is not None:
+            heard.append(f"{method} {uri or ''}".strip())
+
+    async def theirs(message: Any) -> None:
+        note(message)
+
+    async def alices(message: Any) -> None:
+        root = getattr(message, "root", message)
+        if getattr(root, "method", None) == "notifications/resources/updated":
+            alice_heard.set()
+
+    async with (
+        connect(url, ALICE, mode="legacy", message_handler=alices) as alice,
+        connect(url, token, mode="legacy" if era == "2025" else "auto", message_handler=theirs) as other,
+        anyio.create_task_group() as tasks,
+    ):
+        hers = (await call(alice, "suno_generate_music", {"description": f"alice, overheard? {era}"}))["task_id"]
+        watched = [f"suno://tasks/{hers}", "suno://tasks/recent", "suno://usage"]
+        with pytest.warns(MCPDeprecationWarning):
+            await alice.subscribe_resource(f"suno://tasks/{hers}")  # pyright: ignore[reportDeprecated]
+        listening = anyio.Event()
+        if era == "2025":
+            await other.list_resources()  # a 2025-era client that listed resources hears of list changes
+            for uri in watched:
+                with pytest.warns(MCPDeprecationWarning):
+                    await other.subscribe_resource(uri)  # pyright: ignore[reportDeprecated]
+            listening.set()
+        else:
+
+            async def listen() -> None:
+                async with other.listen(resources_list_changed=True, resource_subscriptions=watched) as stream:
+                    listening.set()
+                    async for event in stream:
+                        note(event)
+
+            tasks.start_soon(listen)
+        await listening.wait()
+        await finished(alice, hers)
+        with anyio.fail_after(10):
+            await alice_heard.wait()  # the server has told her: had it told the other too, they would hear it now
+        await call(other, "suno_list_tasks", {"limit": 1})  # a round trip after she was told
+        overheard = list(heard)
+        # and what the other does themselves they do hear (the listening works)
+        own = (await call(other, "suno_generate_music", {"description": f"my own, heard {era}"}))["task_id"]
+        with anyio.fail_after(10):
+            while len(heard) == len(overheard):  # noqa: ASYNC110 - another process's notification, polled
+                await anyio.sleep(0.05)
+        tasks.cancel_scope.cancel()
+        assert overheard == [], overheard
+        assert own != hers
 
 
 # -- the tokens file -----------------------------------------------------------------------------------------------

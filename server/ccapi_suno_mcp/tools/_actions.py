@@ -320,7 +320,9 @@ def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awa
                 await state.ledger.mark_rejected(record.submission_id, "cancelled before sending")
             raise
         submitted = await _submit_and_record(state, spec, record, prepared.body)
-        await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True, spend=True)
+        await state.notifier.tasks_changed(
+            [submitted.task_id or ""], list_changed=True, spend=True, principal=state.ledger.principal
+        )
         state.watcher.wake(reset_backoff=True)  # CCAPI just answered: no reason to keep backing off
         view = render_submitted(submitted, reused=False, price=priced.price)
         return tool_result(view, view.note or "")
