@@ -7,6 +7,8 @@ and must never send anything to CCAPI (the sandbox counts every submit it receiv
 
 from __future__ import annotations
 
+import base64
+import itertools
 import json
 import sys
 from collections.abc import AsyncGenerator, Awaitable, Callable
@@ -35,6 +37,7 @@ LISTENERS = {
 }
 NEVER_TASK = "task_" + "Z" * 32
 NEVER_CLIP = "00000000-0000-4000-8000-000000000000"
+CALLS = itertools.count()
 
 
 @dataclass
@@ -252,6 +255,26 @@ async def test_a_cursor_alice_was_given_shows_bob_only_his_own_tasks(deployment:
 
     seen = json.dumps(replayed.structured_content)
     assert deployment.her_task not in seen and deployment.her_export not in seen and deployment.her_clip not in seen
+
+
+@pytest.mark.anyio
+async def test_bobs_cursors_tell_nothing_of_how_much_alice_submitted(deployment: Deployment) -> None:
+    async def bobs_cursor(bob: Client) -> list[int]:
+        await call(bob, "suno_generate_music", {"description": f"bob counts, call {next(CALLS)}"})
+        cursor = (await call(bob, "suno_list_tasks", {"limit": 1}))["next_cursor"]
+        assert cursor is not None
+        fields: list[Any] = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
+        return [value for value in fields[1:] if isinstance(value, int)]  # what orders rows of one time
+
+    async with connect(deployment.replica.url, ALICE) as alice, connect(deployment.replica.url, BOB) as bob:
+        first = await bobs_cursor(bob)
+        for number in range(3):
+            await call(alice, "suno_generate_music", {"description": f"alice's busy day, call {next(CALLS)} {number}"})
+        second = await bobs_cursor(bob)
+        third = await bobs_cursor(bob)
+
+    # one submit of bob's moves his cursor the same whether alice submitted three tasks meanwhile or none
+    assert [b - a for a, b in zip(first, second, strict=True)] == [b - a for a, b in zip(second, third, strict=True)]
 
 
 # -- notifications: no one hears of alice's tasks, even subscribed to their URIs -------------------------------------
