@@ -46,10 +46,16 @@ class RecordingNotifier(Notifier):
         self.announced: list[tuple[list[str], bool]] = []
 
     async def tasks_changed(
-        self, task_ids: Iterable[str], *, list_changed: bool, spend: bool = False, relay: bool = True
+        self,
+        task_ids: Iterable[str],
+        *,
+        list_changed: bool,
+        spend: bool = False,
+        relay: bool = True,
+        principal: str | None = None,
     ) -> None:
         self.announced.append((list(task_ids), list_changed))
-        await super().tasks_changed(task_ids, list_changed=list_changed, spend=spend, relay=relay)
+        await super().tasks_changed(task_ids, list_changed=list_changed, spend=spend, relay=relay, principal=principal)
 
 
 class Clock:

@@ -10,10 +10,9 @@ from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server import MCPServer
-from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from ccapi_suno_mcp import __version__
-from ccapi_suno_mcp.notifications import Notifier
+from ccapi_suno_mcp.notifications import Notifier, PrincipalBus
 from ccapi_suno_mcp.player import player_extension
 from ccapi_suno_mcp.principals import PrincipalScope
 from ccapi_suno_mcp.prompts import register_prompts
@@ -76,7 +75,7 @@ def create_server(
         SettingsError: if the action overrides in `settings` do not fit the catalogue.
     """
     catalogue = settings.catalogue()
-    bus = InMemorySubscriptionBus()
+    bus = PrincipalBus()
     running: list[AppState] = []
     interval = poll_interval or (SANDBOX_POLL_INTERVAL if settings.sandbox else None)  # None: the watcher's own
 

@@ -76,6 +76,8 @@ class AppState:
         self._owns_ledger = ledger is None
         self._watcher: Watcher | None = None
         self._calendar = calendar
+        if settings.isolated:
+            notifier.owned = self._owned_by  # each principal hears of its own tasks only
 
     @property
     def client(self) -> SunoClient:
@@ -118,6 +120,13 @@ class AppState:
             if self._ledger.shared:
                 self.notifier.relay = self._ledger.announce
         return self._ledger
+
+    async def _owned_by(self, principal: str, task_ids: list[str]) -> list[str]:
+        return [
+            record.task_id
+            for record in await self.whole_ledger.for_principal(principal).get_tasks(task_ids)
+            if record.task_id
+        ]
 
     @property
     def watcher(self) -> Watcher:

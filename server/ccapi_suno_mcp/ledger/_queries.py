@@ -440,9 +440,10 @@ def list_page(
         clauses.append(session.dialect.substring("search_text"))
         params.append(text.casefold())
     if cursor is not None:
-        created_at, seq = decode_cursor(cursor)
-        clauses.append("(created_at, seq) < (?, ?)")
-        params += [created_at, seq]
+        created_at, submission_id = decode_cursor(cursor)
+        # Rows of the cursor's own time come after its row (by seq, looked up by its unique submission id).
+        clauses.append("(created_at, seq) < (?, (SELECT seq FROM tasks WHERE submission_id = ? AND principal = ?))")
+        params += [created_at, submission_id, principal]
     where = f"WHERE {' AND '.join(clauses)}"
     with session.transaction(write=False):
         rows = session.execute(

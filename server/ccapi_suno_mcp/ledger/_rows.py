@@ -186,10 +186,16 @@ def request_title(request: Mapping[str, Any]) -> str | None:
 
 
 def encode_cursor(row: Row) -> str:
-    return base64.urlsafe_b64encode(canonical_json([row["created_at"], row["seq"]]).encode()).decode().rstrip("=")
+    """The cursor after `row`: its time and its submission id (random), never the ledger-wide `seq`, which would
+    tell a principal how many submissions everyone else made between two of its own pages."""
+    return (
+        base64.urlsafe_b64encode(canonical_json([row["created_at"], row["submission_id"]]).encode())
+        .decode()
+        .rstrip("=")
+    )
 
 
-def decode_cursor(cursor: str) -> tuple[float, int]:
+def decode_cursor(cursor: str) -> tuple[float, str]:
     try:
         value = json.loads(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)))
     except (binascii.Error, UnicodeDecodeError, ValueError) as error:
@@ -199,8 +205,9 @@ def decode_cursor(cursor: str) -> tuple[float, int]:
         fields is None
         or len(fields) != 2
         or not isinstance(fields[0], int | float)
-        or not isinstance(fields[1], int)
-        or isinstance(fields[1], bool)
+        or isinstance(fields[0], bool)
+        or not isinstance(fields[1], str)
+        or not fields[1]
     ):
         raise InvalidCursorError(f"not a list_tasks cursor: {cursor!r}")
     return float(fields[0]), fields[1]

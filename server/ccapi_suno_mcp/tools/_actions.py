@@ -49,6 +49,10 @@ __all__ = ["action_function"]
 
 logger = logging.getLogger(__name__)
 
+SOURCE_FIELDS = ("clip_id", "clip_ids", "task_id")
+"""Our fields that name a source clip or its task: with principals kept apart, checked against the caller's own."""
+_SOURCE_SUFFIXES = ("clip_id", "clip_ids", "task_id", "task_ids")
+
 IN_FLIGHT_POLL_SECONDS = 0.05
 """How often that wait reads the ledger (every tenth time it also checks the sender still lives)."""
 
@@ -124,6 +128,22 @@ async def _resolve_parent(state: AppState, spec: ActionSpec, request: SunoReques
     return clip.task_id, clip_id
 
 
+def _refuse_sources_in_extra(catalogue: Catalogue, request: SunoRequest) -> None:
+    """With principals kept apart, `extra` cannot name a source clip or task: CCAPI (one key for everyone) would
+    follow up any clip it is given, so only the named fields, checked against the caller's own tasks, may.
+
+    Raises:
+        ToolError: for an `extra` field that is a source field's name on the wire, or looks like one.
+    """
+    wire_names = {spec.wire_name(name) for spec in catalogue for name in SOURCE_FIELDS}
+    for key in request.extra or {}:
+        if key in wire_names or key.lower().endswith(_SOURCE_SUFFIXES):
+            raise ToolError(
+                f"extra.{key}: on a server shared by several people a source clip or task is named only by "
+                "clip_id or clip_ids (checked against your own tasks), never in extra. Nothing was submitted."
+            )
+
+
 async def _settled(state: AppState, record: TaskRecord) -> TaskRecord:
     """The duplicate once its own submit has an answer: an identical call in flight is waited for, not failed.
 
@@ -191,6 +211,8 @@ async def _prepare(state: AppState, spec: ActionSpec, catalogue: Catalogue, argu
         request = spec.request.model_validate({name: arguments[name] for name in names if name in arguments})
     except ValidationError as exc:
         raise ToolError(validation_message(spec.tool, exc, billable=True)) from None
+    if state.settings.isolated:
+        _refuse_sources_in_extra(catalogue, request)
     parent_task_id, parent_clip_id = await _resolve_parent(state, spec, request)
     if parent_task_id is not None and "task_id" in names:
         request = request.model_copy(update={"task_id": parent_task_id})
@@ -298,7 +320,9 @@ def action_function(spec: ActionSpec, catalogue: Catalogue) -> Callable[..., Awa
                 await state.ledger.mark_rejected(record.submission_id, "cancelled before sending")
             raise
         submitted = await _submit_and_record(state, spec, record, prepared.body)
-        await state.notifier.tasks_changed([submitted.task_id or ""], list_changed=True, spend=True)
+        await state.notifier.tasks_changed(
+            [submitted.task_id or ""], list_changed=True, spend=True, principal=state.ledger.principal
+        )
         state.watcher.wake(reset_backoff=True)  # CCAPI just answered: no reason to keep backing off
         view = render_submitted(submitted, reused=False, price=priced.price)
         return tool_result(view, view.note or "")

@@ -100,7 +100,9 @@ async def refresh_tasks(
         known = {record.task_id: record for record in records if record.task_id}
         if changed:
             settled = any(remote[task_id].is_terminal for task_id in changed)  # a charge was recorded
-            await state.notifier.tasks_changed(changed, list_changed=True, spend=settled)
+            await state.notifier.tasks_changed(
+                changed, list_changed=True, spend=settled, principal=state.ledger.principal
+            )
     views: list[TaskView] = []
     missing: list[str] = []
     for task_id in task_ids:
