@@ -154,6 +154,38 @@ async def test_a_principals_own_budget_counts_its_own_calls_only_and_names_where
 
 
 @pytest.mark.anyio
+async def test_usage_shows_each_budget_against_what_it_counts_the_servers_everyones_ones_own_the_callers(
+    tmp_path: Path,
+) -> None:
+    async with (
+        team_server(tmp_path, daily_budget_usd=1.0, principal_budgets={"bob": (0.5, None)}) as (url, _, clock),
+        as_principal(url, ALICE, "auto") as alice,
+        as_principal(url, BOB, "auto") as bob,
+    ):
+        songs = [
+            (await call(alice, "suno_generate_music", {"description": "alice's song"}))["task_id"],
+            (await call(alice, "suno_generate_music", {"description": "alice's other song"}))["task_id"],
+        ]
+        mine = (await call(bob, "suno_generate_music", {"description": "bob's song"}))["task_id"]
+        clock.advance(60)
+        await call(alice, "suno_wait_for_tasks", {"task_ids": songs, "timeout_seconds": 20})
+        await call(bob, "suno_wait_for_tasks", {"task_ids": [mine], "timeout_seconds": 20})
+        bobs = await bob.call_tool("suno_get_usage", {})
+        alices = await call(alice, "suno_get_usage", {})
+
+    assert bobs.structured_content is not None
+    assert bobs.structured_content["today"]["usd"] == pytest.approx(0.08)  # his spend is his own
+    assert bobs.structured_content["budgets"] == [
+        {"name": "daily", "whose": "server", "limit_usd": 1.0, "spent_usd": 0.24, "left_usd": 0.76},  # everyone's
+        {"name": "daily", "whose": "own", "limit_usd": 0.5, "spent_usd": 0.08, "left_usd": 0.42},
+    ]
+    assert "Budgets: daily $1.00 ($0.76 left); your own daily $0.50 ($0.42 left)." in text_of(bobs)
+    assert alices["budgets"] == [
+        {"name": "daily", "whose": "server", "limit_usd": 1.0, "spent_usd": 0.24, "left_usd": 0.76}
+    ]
+
+
+@pytest.mark.anyio
 async def test_a_token_not_in_the_tokens_file_is_refused(tmp_path: Path) -> None:
     async with team_server(tmp_path) as (url, sandbox, _), httpx2.AsyncClient(timeout=10) as http:
         response = await http.post(

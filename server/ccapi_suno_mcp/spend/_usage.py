@@ -14,7 +14,7 @@ from ccapi_suno_mcp.spend._budget import Budgets
 from ccapi_suno_mcp.spend._calendar import Calendar
 from ccapi_suno_mcp.spend._money import PRICE_SAMPLES, dollars, learned_price, to_usd
 
-__all__ = ["DAYS_SHOWN", "Spend", "UsageView", "render_usage", "usage"]
+__all__ = ["DAYS_SHOWN", "BudgetLeft", "Spend", "UsageView", "render_usage", "usage"]
 
 DAYS_SHOWN = 31
 """How many days back `by_day` goes (today included); only days with tasks are listed."""
@@ -32,6 +32,17 @@ class Spend(BaseModel):
     in_flight: int
 
 
+class BudgetLeft(BaseModel):
+    """A budget in force, what counts against it (calls in flight included) and what is left."""
+
+    name: str
+    whose: str
+    """`server` (everyone's calls count) or `own` (the caller's, from the tokens file)."""
+    limit_usd: float
+    spent_usd: float
+    left_usd: float
+
+
 class UsageView(BaseModel):
     """What `suno_get_usage` and the `suno://usage` resource show."""
 
@@ -47,6 +58,7 @@ class UsageView(BaseModel):
     """Each action's learned price (the median of its last charges); None: not known yet."""
     daily_budget_usd: float | None
     monthly_budget_usd: float | None
+    budgets: list[BudgetLeft]
     confirm: ConfirmMode
     quota_per_usd: int
     note: str
@@ -112,6 +124,7 @@ async def usage(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, too
     for tool in [*tools, *(name for name in quotas if name not in tools)]:
         price = learned_price(quotas.get(tool, []))
         prices[tool] = None if price is None else to_usd(price, rate)
+    budget_lines = await _budgets_left(ledger, budgets, calendar)
     view = UsageView(
         today=sums["today"].spend(rate),
         week=sums["week"].spend(rate),
@@ -122,12 +135,36 @@ async def usage(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, too
         prices_usd=prices,
         daily_budget_usd=budgets.daily_usd,
         monthly_budget_usd=budgets.monthly_usd,
+        budgets=budget_lines,
         confirm=budgets.confirm,
         quota_per_usd=rate,
         note="",
     )
     view.note = _summary(view)
     return view
+
+
+async def _budgets_left(ledger: TaskLedger, budgets: Budgets, calendar: Calendar) -> list[BudgetLeft]:
+    """The budgets in force, each against what the budget gate counts: the server's, every principal's calls;
+    the caller's own, its calls only."""
+    periods = calendar.periods()
+    limits = budgets.limits(periods)
+    if not limits:
+        return []
+    since = [periods.day, periods.month]
+    everyone = await ledger.committed_quota(since, everyone=True)
+    own = await ledger.committed_quota(since) if budgets.principal is not None else everyone
+    lines: list[BudgetLeft] = []
+    for limit in limits:
+        committed = (own if limit.principal is not None else everyone)[0 if limit.name == "daily" else 1]
+        limit_usd, spent_usd = budgets.limit_usd(limit), to_usd(committed, budgets.quota_per_usd)
+        lines.append(
+            BudgetLeft(
+                name=limit.name, whose="own" if limit.principal is not None else "server", limit_usd=limit_usd,
+                spent_usd=spent_usd, left_usd=round(max(0.0, limit_usd - spent_usd), 4),
+            )
+        )  # fmt: skip
+    return lines
 
 
 def _counts(spend: Spend) -> str:
@@ -146,10 +183,9 @@ def _summary(view: UsageView) -> str:
     )
 
 
-def _budget(name: str, limit: float | None, spent: float) -> str:
-    if limit is None:
-        return f"{name}: none"
-    return f"{name} {dollars(limit)} ({dollars(max(0.0, limit - spent))} left)"
+def _budget(line: BudgetLeft) -> str:
+    whose = "your own " if line.whose == "own" else ""
+    return f"{whose}{line.name} {dollars(line.limit_usd)} ({dollars(line.left_usd)} left)"
 
 
 def render_usage(view: UsageView) -> str:
@@ -159,8 +195,7 @@ def render_usage(view: UsageView) -> str:
     prices = ", ".join(f"{tool} {dollars(price)}" for tool, price in known.items()) or "none yet"
     lines = [
         view.note,
-        f"Budgets: {_budget('daily', view.daily_budget_usd, view.today.usd)}; "
-        f"{_budget('monthly', view.monthly_budget_usd, view.month.usd)}. Asks the user before paid calls: "
+        f"Budgets: {'; '.join(_budget(line) for line in view.budgets) or 'none'}. Asks the user before paid calls: "
         f"{'always' if view.confirm == 'always' else 'when over budget'}.",
         f"Learned prices: {prices}" + (f"; not known yet for {unknown} other action(s)." if unknown else "."),
     ]

@@ -21,7 +21,7 @@ async def current_usage(state: AppState) -> UsageView:
         LedgerError: the ledger cannot be read.
     """
     tools = [spec.tool for spec in state.catalogue.enabled if spec.billable]
-    return await usage(state.ledger, Budgets.of(state.settings), state.calendar, tools=tools)
+    return await usage(state.ledger, Budgets.of(state.settings, state.ledger.principal), state.calendar, tools=tools)
 
 
 async def suno_get_usage(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, UsageView]:
