@@ -77,6 +77,10 @@ async def test_requests_without_the_token_or_from_a_foreign_host_are_refused(
         requests = sandbox.stats.requests
     assert response.status_code == status
     assert requests == 0
+    if status == 401:
+        reason = "missing" if not headers else "wrong"
+        described = f"{reason} bearer token: send Authorization: Bearer <CCAPI_SUNO_HTTP_TOKEN>"
+        assert response.json()["error_description"] == described
 
 
 @pytest.mark.anyio

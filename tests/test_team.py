@@ -195,6 +195,9 @@ async def test_a_token_not_in_the_tokens_file_is_refused(tmp_path: Path) -> None
         )
         requests = sandbox.stats.requests
     assert (response.status_code, requests) == (401, 0)
+    assert response.json()["error_description"] == (
+        "wrong bearer token: send Authorization: Bearer <your token from the server's tokens file>"
+    )
 
 
 @asynccontextmanager

@@ -36,6 +36,8 @@ class BearerTokenMiddleware:
         self.app = app
         named = {tokens: DEFAULT_PRINCIPAL} if isinstance(tokens, str) else dict(tokens)
         self._expected = [(token.encode(), principal) for token, principal in named.items()]
+        team = any(principal != DEFAULT_PRINCIPAL for principal in named.values())
+        self._which = "your token from the server's tokens file" if team else "CCAPI_SUNO_HTTP_TOKEN"
 
     def _principal(self, credentials: bytes) -> str | None:
         found: str | None = None
@@ -51,7 +53,7 @@ class BearerTokenMiddleware:
             scheme, _, credentials = given.partition(b" ")
             principal = self._principal(credentials.strip()) if scheme.lower() == b"bearer" else None
             if principal is None:
-                await _unauthorized(send, missing=not given)
+                await _unauthorized(send, missing=not given, which=self._which)
                 return
             scope[SCOPE_KEY] = principal
         elif scope["type"] != "lifespan":
@@ -59,11 +61,10 @@ class BearerTokenMiddleware:
         await self.app(scope, receive, send)
 
 
-async def _unauthorized(send: Send, *, missing: bool) -> None:
+async def _unauthorized(send: Send, *, missing: bool, which: str) -> None:
     reason = "missing bearer token" if missing else "wrong bearer token"
-    body = json.dumps(
-        {"error": "invalid_token", "error_description": f"{reason}: send Authorization: Bearer <CCAPI_SUNO_HTTP_TOKEN>"}
-    ).encode()
+    description = f"{reason}: send Authorization: Bearer <{which}>"
+    body = json.dumps({"error": "invalid_token", "error_description": description}).encode()
     await send(
         {
             "type": "http.response.start",
