@@ -125,7 +125,10 @@ class Notifier:
         other replicas, unless `relay` is False (the change was heard from one of them).
 
         With principals kept apart only the tasks' own principal is told: `principal` when the caller knows it
-        (the tasks are all its own), else whoever `owned` says each task belongs to.
+        (the tasks are all its own), else whoever `owned` says each task belongs to. A change of no known task
+        and owner (another replica's submission whose answer was lost, or news missed while the LISTEN was
+        down) is told to every listening principal as a change of its list (and spend): that names nothing,
+        and each one's list shows only its own.
         """
         task_ids = list(task_ids)
         if relay and self.relay is not None:
@@ -136,7 +139,11 @@ class Notifier:
         listening: set[str] = set(self._whose.values())
         if isinstance(self._bus, PrincipalBus):
             listening |= self._bus.principals
+        unowned = principal is None and not any(task_ids)
         for whose in sorted(listening):
+            if unowned:
+                await self._tell(whose, [], list_changed=list_changed, spend=spend)
+                continue
             if principal is not None:
                 theirs = task_ids if whose == principal else []
             else:
