@@ -156,6 +156,7 @@ class StateFile:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked():
+            seen = self._seen
             news = self._news(accounts)
             known = {**news.accounts, **accounts}
             accounts_json = json.dumps(
@@ -168,7 +169,14 @@ class StateFile:
             head = f'{{"format":{json.dumps(FORMAT)},"version":{VERSION},"next_row_id":{row_id}'
             tasks = ",\n".join(self._entries.values())
             text = f'{head},"accounts":{accounts_json},"tasks":[\n{tasks}\n]}}\n'
-            _write_atomically(self.path, text.encode())
+            try:
+                _write_atomically(self.path, text.encode())
+            except OSError:
+                # The caller takes nothing in: forget what was read, so the next save or `news` hands it over.
+                self._seen = seen
+                for task_id in news.tasks:
+                    del self._entries[task_id]
+                raise
             self._seen = _stamp(self.path)
         return news
 
