@@ -9,6 +9,7 @@ import json
 import logging
 import os
 import re
+import shutil
 import wave
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -998,6 +999,16 @@ async def test_a_save_that_could_not_be_written_still_hands_over_what_others_wro
 def song_owner(state_path: Path) -> str:
     (account,) = json.loads(state_path.read_text())["accounts"]
     return account["key_sha256"]
+
+
+async def test_a_sandbox_whose_state_folder_is_removed_keeps_answering_from_memory(
+    clock: ManualClock, state_path: Path
+) -> None:
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as http:
+        task_id = await submit(http, "MUSIC", SONG)
+        shutil.rmtree(state_path.parent)
+
+        assert (await fetch(http, task_id))["task_id"] == task_id
 
 
 def _broken_state() -> bytes:

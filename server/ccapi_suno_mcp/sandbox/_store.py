@@ -185,8 +185,12 @@ class StateFile:
         tasks (owned by the `accounts` given where the key is the same). Empty when the file has not changed."""
         if _stamp(self.path) == self._seen:
             return SavedState()
-        with self._locked():
-            return self._news(accounts)
+        try:
+            with self._locked():
+                return self._news(accounts)
+        except OSError as error:  # the folder is gone or unreadable: nothing to take in (a save says why it fails)
+            logger.debug("sandbox: cannot look at %s (%s)", self.path, error)
+            return SavedState()
 
     def _news(self, accounts: dict[str, Account]) -> SavedState:
         stamp = _stamp(self.path)
