@@ -21,8 +21,8 @@ Tasks never change once created, so each task entry is encoded once and cached: 
 writes it to a temporary file in the same folder, fsyncs it and renames it over the old file.
 
 Several sandboxes may keep one file (two `--sandbox` servers on one `CCAPI_SUNO_HOME`, say, one per MCP client):
-a save first takes in what the others wrote (under a lock on `<name>.lock`), so the file holds every sandbox's
-tasks; and a sandbox asked about a task it does not know reads what the others wrote since it last looked. Since
+a save first takes in what the others wrote (under a lock on the file's folder, POSIX only), so the file holds every
+sandbox's tasks; and each request first reads what the others wrote, when the file changed since it last looked. Since
 tasks never change, taking them in is a union, and all the sandboxes answer alike for each task.
 """
 
