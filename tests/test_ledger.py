@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import anyio
+import anyio.to_thread
 import psycopg
 import pytest
 
@@ -1073,3 +1075,34 @@ async def test_options_in_the_ledger_url_are_the_operators_and_kept(postgres_url
             ledger, "statement_timeout", "idle_in_transaction_session_timeout"
         )
     assert settings == ["5s", "0"]
+
+
+@pytest.mark.anyio
+async def test_closing_while_a_read_opens_the_read_only_connection_closes_that_connection_too(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    ledger = await SQLiteLedger.open(tmp_path / "ledger.sqlite3")
+    await submitted(ledger, "task_closing")
+    connect, opening, go = sqlite3.connect, threading.Event(), threading.Event()
+    readers: list[sqlite3.Connection] = []
+
+    def slow_reader(*args: Any, **kwargs: Any) -> sqlite3.Connection:
+        if kwargs.get("timeout") == 0:  # the read-only connection: aclose begins while it is being opened
+            opening.set()
+            go.wait(5)
+            readers.append(connect(*args, **kwargs))
+            return readers[-1]
+        return connect(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", slow_reader)
+    async with anyio.create_task_group() as tasks:
+        tasks.start_soon(ledger.get_task, "task_closing")
+        with anyio.fail_after(5):
+            await anyio.to_thread.run_sync(opening.wait, 5)
+        tasks.start_soon(ledger.aclose)
+        await anyio.wait_all_tasks_blocked()  # aclose waits for the read's thread
+        go.set()
+
+    assert len(readers) == 1
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):
+        readers[0].execute("SELECT 1")

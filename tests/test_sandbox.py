@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import json
 import logging
 import os
 import re
+import shutil
 import wave
 from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
@@ -18,7 +20,8 @@ import anyio
 import httpx2
 import pytest
 
-from ccapi_suno_mcp.sandbox import Faults, ManualClock, Sandbox, SandboxStats, SystemClock, serve_sandbox
+from ccapi_suno_mcp.sandbox import Faults, ManualClock, Sandbox, SandboxStats, SystemClock, _store, serve_sandbox
+from ccapi_suno_mcp.sandbox._store import StateFile
 
 pytestmark = pytest.mark.anyio
 
@@ -968,6 +971,44 @@ async def test_a_sandbox_reads_the_shared_state_file_only_when_another_wrote_it(
             await fetch(http, task_id)
             assert (await http.post("/suno/fetch", json={"ids": ["task_unknown"]})).json()["data"] == []
         assert reads == []  # unknown ids, an unchanged file: nothing read
+
+
+async def test_a_save_that_could_not_be_written_still_hands_over_what_others_wrote(
+    clock: ManualClock, state_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A save reads what another sandbox wrote, then fails to write (a full disk): the next save must still hand
+    that over and keep its accounts, or the file names an owner it does not hold and is set aside on restart."""
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as one:
+        song = await make_song(one, clock)
+    other = StateFile(state_path)  # another sandbox's store, which has not read the file yet
+
+    def disk_full(path: Path, data: bytes) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    with monkeypatch.context() as patched:
+        patched.setattr(_store, "_write_atomically", disk_full)
+        with pytest.raises(OSError, match="No space left"):
+            other.save(next_row_id=1, accounts={})
+    news = other.save(next_row_id=1, accounts={})
+
+    assert song.task_id in news.tasks and list(news.accounts) == [song_owner(state_path)]
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as restarted:
+        assert (await fetch(restarted, song.task_id))["status"] == "SUCCESS"
+
+
+def song_owner(state_path: Path) -> str:
+    (account,) = json.loads(state_path.read_text())["accounts"]
+    return account["key_sha256"]
+
+
+async def test_a_sandbox_whose_state_folder_is_removed_keeps_answering_from_memory(
+    clock: ManualClock, state_path: Path
+) -> None:
+    async with serving(Sandbox(clock=clock, state_path=state_path)) as http:
+        task_id = await submit(http, "MUSIC", SONG)
+        shutil.rmtree(state_path.parent)
+
+        assert (await fetch(http, task_id))["task_id"] == task_id
 
 
 def _broken_state() -> bytes:

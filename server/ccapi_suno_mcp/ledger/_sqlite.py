@@ -248,6 +248,9 @@ class SQLiteLedger(SQLLedger):
 
     def _close(self) -> None:
         self._s.closed = True
+        if self._s.reader is not None:  # opened by a read in this thread while `aclose` began on the loop
+            self._s.reader.connection.close()
+            self._s.reader = None
         if self._s.session is not None:
             self._s.session.connection.close()
             self._s.session = None

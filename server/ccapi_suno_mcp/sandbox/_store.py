@@ -21,8 +21,8 @@ Tasks never change once created, so each task entry is encoded once and cached: 
 writes it to a temporary file in the same folder, fsyncs it and renames it over the old file.
 
 Several sandboxes may keep one file (two `--sandbox` servers on one `CCAPI_SUNO_HOME`, say, one per MCP client):
-a save first takes in what the others wrote (under a lock on `<name>.lock`), so the file holds every sandbox's
-tasks; and a sandbox asked about a task it does not know reads what the others wrote since it last looked. Since
+a save first takes in what the others wrote (under a lock on the file's folder, POSIX only), so the file holds every
+sandbox's tasks; and each request first reads what the others wrote, when the file changed since it last looked. Since
 tasks never change, taking them in is a union, and all the sandboxes answer alike for each task.
 """
 
@@ -156,6 +156,7 @@ class StateFile:
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
         with self._locked():
+            seen = self._seen
             news = self._news(accounts)
             known = {**news.accounts, **accounts}
             accounts_json = json.dumps(
@@ -168,7 +169,14 @@ class StateFile:
             head = f'{{"format":{json.dumps(FORMAT)},"version":{VERSION},"next_row_id":{row_id}'
             tasks = ",\n".join(self._entries.values())
             text = f'{head},"accounts":{accounts_json},"tasks":[\n{tasks}\n]}}\n'
-            _write_atomically(self.path, text.encode())
+            try:
+                _write_atomically(self.path, text.encode())
+            except OSError:
+                # The caller takes nothing in: forget what was read, so the next save or `news` hands it over.
+                self._seen = seen
+                for task_id in news.tasks:
+                    del self._entries[task_id]
+                raise
             self._seen = _stamp(self.path)
         return news
 
@@ -177,8 +185,12 @@ class StateFile:
         tasks (owned by the `accounts` given where the key is the same). Empty when the file has not changed."""
         if _stamp(self.path) == self._seen:
             return SavedState()
-        with self._locked():
-            return self._news(accounts)
+        try:
+            with self._locked():
+                return self._news(accounts)
+        except OSError as error:  # the folder is gone or unreadable: nothing to take in (a save says why it fails)
+            logger.debug("sandbox: cannot look at %s (%s)", self.path, error)
+            return SavedState()
 
     def _news(self, accounts: dict[str, Account]) -> SavedState:
         stamp = _stamp(self.path)
