@@ -1068,13 +1068,21 @@ async def test_postgresql_connections_end_stuck_transactions_and_notice_vanished
 
 
 @pytest.mark.anyio
-async def test_options_in_the_ledger_url_are_the_operators_and_kept(postgres_url: str) -> None:
-    url = f"{postgres_url}?options=-c%20statement_timeout%3D5000"
-    async with await PostgresLedger.open(url) as ledger:
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        ("-c%20statement_timeout%3D5000", ["5s", "1min"]),  # theirs kept, ours added
+        ("-c%20idle_in_transaction_session_timeout%3D5000", ["0", "5s"]),  # theirs wins over ours
+    ],
+)
+async def test_settings_in_the_ledger_url_are_the_operators_and_kept(
+    postgres_url: str, options: str, expected: list[str]
+) -> None:
+    async with await PostgresLedger.open(f"{postgres_url}?options={options}") as ledger:
         settings = await _settings_of_the_ledgers_connection(
             ledger, "statement_timeout", "idle_in_transaction_session_timeout"
         )
-    assert settings == ["5s", "0"]
+    assert settings == expected
 
 
 @pytest.mark.anyio

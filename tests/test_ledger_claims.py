@@ -273,7 +273,9 @@ async def test_replicas_whose_clocks_disagree_keep_the_databases_time_and_still_
         with caplog.at_level("WARNING", logger="ccapi_suno_mcp.ledger"):
             again, is_new = await second.begin_unless_duplicate(tool="suno_generate_music", action="MUSIC", body=BODY)
             fresh, _ = await second.begin_unless_duplicate(tool="suno_extend_music", action="EXTEND", body=BODY)
+        ages = [ledger.now() - record.created_at for ledger in (first, second)]  # as a duplicate's message says
 
     assert (again.submission_id, is_new) == (record.submission_id, False)  # the same call: not sent again
     assert abs(fresh.created_at - record.created_at) < 5  # both stamped with the database's time
+    assert all(0 <= age < 5 for age in ages), ages  # seconds old on either replica, not 11 minutes
     assert "this host's clock is 700 s off the ledger database's" in caplog.text

@@ -46,6 +46,10 @@ class SQLLedger(TaskLedger, ABC):
         """Whose tasks this view of the ledger reads and records."""
         return self._principal
 
+    def now(self) -> float:
+        """The ledger's time, in which its records are stamped."""
+        return self._clock()
+
     def for_principal(self, principal: str) -> Self:
         """A view of this ledger that reads and records `principal`'s tasks only, on the same connections.
 

@@ -23,6 +23,7 @@ import functools
 import hashlib
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -78,19 +79,37 @@ is noticed in about 25 s, by the server (its locks are freed) and by us (a silen
 
 
 def _connection_options(url: str) -> dict[str, Any]:
-    """libpq settings for every connection of the ledger: a time-out, keepalives, the transaction limit. An
-    `options` given in the URL is the operator's and is kept as it is."""
+    """libpq's own settings for every connection of the ledger: a connect time-out and this end's TCP keepalives
+    (those the URL gives are the operator's and kept). Nothing here is sent to the server, so a pooler in front
+    of it (PgBouncer) sees a plain start-up."""
     from psycopg.conninfo import conninfo_to_dict
 
-    options: dict[str, Any] = {
+    given = conninfo_to_dict(url)
+    ours: dict[str, Any] = {
         "connect_timeout": int(CONNECT_TIMEOUT),
         "keepalives": 1,
         **{f"keepalives_{name}": value for name, value in _KEEPALIVE.items()},
     }
-    if "options" not in conninfo_to_dict(url):
-        server = [f"-c tcp_keepalives_{name}={value}" for name, value in _KEEPALIVE.items()]
-        options["options"] = " ".join([*server, f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"])
-    return options
+    return {name: value for name, value in ours.items() if name not in given}
+
+
+def _session_settings(url: str) -> list[str]:
+    """The server's side, set on each new connection: its TCP keepalives and the idle-transaction limit, each
+    unless the operator sets it (`options` in the URL, or PGOPTIONS)."""
+    from psycopg.conninfo import conninfo_to_dict
+
+    given = f"{conninfo_to_dict(url).get('options', '')} {os.environ.get('PGOPTIONS', '')}"
+    ours = {
+        **{f"tcp_keepalives_{name}": value for name, value in _KEEPALIVE.items()},
+        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
+    }
+    return [f"SET {name} = {value}" for name, value in ours.items() if name not in given]
+
+
+def _apply(settings: Sequence[str], connection: psycopg.Connection[Any]) -> None:
+    """Set the session settings on a new pool connection (autocommit: they hold for the whole session)."""
+    for statement in settings:
+        connection.execute(cast(LiteralString, statement))
 
 
 def _lock_key(name: str) -> int:
@@ -322,6 +341,9 @@ class PostgresLedger(SQLLedger):
                 # One connection of our own first: a server that refuses is known at once (a pool would retry
                 # until its timeout), and the schema is migrated before anything else uses it.
                 with psycopg.connect(self._url, **options) as connection:
+                    settings = _session_settings(self._url)
+                    for statement in settings:
+                        connection.execute(statement)
                     self._migrate(_PostgresSession(connection, psycopg.errors))
                     before = self._wall_clock()
                     row = connection.execute(_DATABASE_TIME).fetchone()
@@ -337,6 +359,7 @@ class PostgresLedger(SQLLedger):
                 min_size=1,
                 max_size=self._pool_size,
                 kwargs=options,
+                configure=functools.partial(_apply, settings),
                 open=False,
                 name="ccapi-suno-ledger",
             )
@@ -403,6 +426,8 @@ class PostgresLedger(SQLLedger):
             connection = await psycopg.AsyncConnection.connect(
                 self._url, autocommit=True, **_connection_options(self._url)
             )
+            for statement in _session_settings(self._url):
+                await connection.execute(statement)
             present = await self._take_presence(connection)
         except psycopg.OperationalError as error:
             raise self._unavailable(error) from error
@@ -485,6 +510,8 @@ class PostgresLedger(SQLLedger):
                     self._url, autocommit=True, **_connection_options(self._url)
                 )
                 async with connection:
+                    for statement in _session_settings(self._url):
+                        await connection.execute(statement)
                     await connection.execute(f"LISTEN {CHANNEL}")
                     if failures:
                         logger.info("listening to the other replicas again")

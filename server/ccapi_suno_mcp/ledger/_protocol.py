@@ -107,6 +107,11 @@ class TaskLedger(Protocol):
         """Whose tasks this view of the ledger reads and records (`DEFAULT_PRINCIPAL` unless `for_principal`)."""
         ...
 
+    def now(self) -> float:
+        """The ledger's time (Unix seconds), in which its records are stamped: the database server's for a shared
+        ledger, so an age (now minus a `created_at`) means the same on every replica."""
+        ...
+
     def for_principal(self, principal: str) -> TaskLedger:
         """A view of this ledger that reads and records `principal`'s tasks only (the watcher's side spans all).
 

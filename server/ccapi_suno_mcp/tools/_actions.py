@@ -15,7 +15,6 @@ from __future__ import annotations
 import inspect
 import logging
 import sqlite3
-import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, cast
@@ -177,7 +176,7 @@ async def _duplicate_answer(state: AppState, spec: ActionSpec, existing: TaskRec
             "suno_list_tasks in a minute to find its task_id."
         )
     if existing.task_id is None:
-        seconds = max(0, int(time.time() - existing.created_at))
+        seconds = max(0, int(state.ledger.now() - existing.created_at))  # on the ledger's clock, as it was stamped
         when = f"{seconds // 60} minute(s) ago" if seconds >= 60 else "moments ago"
         raise ToolError(
             redact(
