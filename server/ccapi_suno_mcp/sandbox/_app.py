@@ -295,9 +295,7 @@ class Sandbox:
         task = self._tasks.get(task_id)
         return task if task is not None and task.owner is account else None
 
-    def _owned_clip(self, account: Account, clip_id: str, *, look: bool = False) -> Clip | None:
-        if look:
-            self._catch_up()
+    def _owned_clip(self, account: Account, clip_id: str) -> Clip | None:
         clip = self._clips.get(clip_id)
         return clip if clip is not None and clip.owner == account.key_sha256 else None
 
