@@ -24,6 +24,14 @@ def text_of(result: CallToolResult) -> str:
     return "\n".join(block.text for block in result.content if isinstance(block, TextContent))
 
 
+async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    """The tool's structured result; a failing call fails the test with the tool's own words."""
+    result = await client.call_tool(tool, arguments)
+    assert not result.is_error, text_of(result)
+    assert result.structured_content is not None
+    return result.structured_content
+
+
 @dataclass
 class Harness:
     sandbox: Sandbox

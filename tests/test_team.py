@@ -26,7 +26,7 @@ from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_asgi, serve_sandbox
 from ccapi_suno_mcp.settings import Settings, SettingsError
 from ccapi_suno_mcp.watcher import Watcher
-from harness import KEY, MODES, Mode, text_of
+from harness import KEY, MODES, Mode, call, text_of
 from test_watcher import TASK, FlakyCCAPI
 
 ALICE = "alice-token-0123456789abcdef"
@@ -55,13 +55,6 @@ async def as_principal(url: str, token: str, mode: Mode) -> AsyncGenerator[Clien
         Client(streamable_http_client(url, http_client=http), mode=mode) as client,
     ):
         yield client
-
-
-async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 async def refusal(client: Client, tool: str, arguments: dict[str, Any]) -> str:

@@ -24,7 +24,7 @@ from mcp import Client, MCPDeprecationWarning, MCPError
 from mcp.client.streamable_http import streamable_http_client
 from mcp.types import PromptReference, ResourceTemplateReference, TextResourceContents
 
-from harness import text_of
+from harness import call, text_of
 from postgres import PostgresCluster
 from processes import Replica, control, free_port, http_replica, sandbox_process
 
@@ -68,13 +68,6 @@ async def connect(url: str, token: str, **options: Any) -> AsyncGenerator[Client
         Client(streamable_http_client(url, http_client=http), **options) as client,
     ):
         yield client
-
-
-async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 async def finished_song(client: Client, description: str) -> tuple[str, str]:

@@ -16,7 +16,7 @@ import pytest
 from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
-from harness import text_of
+from harness import call, text_of
 from processes import Replica, control, http_replica, sandbox_process
 
 ALICE = "alice-process-token-0123456789"
@@ -50,13 +50,6 @@ async def connect(replica: Replica, token: str) -> AsyncGenerator[Client]:
         Client(streamable_http_client(replica.url, http_client=http)) as client,
     ):
         yield client
-
-
-async def call(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
-    result = await client.call_tool(tool, arguments)
-    assert not result.is_error, text_of(result)
-    assert result.structured_content is not None
-    return result.structured_content
 
 
 async def listed(client: Client) -> list[dict[str, Any]]:
