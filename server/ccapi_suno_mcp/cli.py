@@ -144,7 +144,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
             from ccapi_suno_mcp._terminal import terminal_hint
 
-            print(terminal_hint(sandbox=settings.sandbox), file=sys.stderr, flush=True)
+            sys.stderr.write(terminal_hint(sandbox=settings.sandbox) + "\n")  # stdout is the protocol's
+            sys.stderr.flush()
         import anyio
 
         from ccapi_suno_mcp.stdio import serve_stdio
