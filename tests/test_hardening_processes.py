@@ -7,7 +7,6 @@ import contextlib
 import os
 import signal
 from pathlib import Path
-from typing import Any
 
 import anyio
 import pytest
@@ -15,6 +14,7 @@ from mcp import Client, MCPError
 from mcp.types import INVALID_PARAMS, CallToolResult
 
 from harness import text_of
+from polling import eventually
 from processes import control, sandbox_process, stdio_server
 
 SONG = {"description": "a song caught in the money window", "tags": "indie pop"}
@@ -23,13 +23,6 @@ SONG = {"description": "a song caught in the money window", "tags": "indie pop"}
 def task_id_of(result: CallToolResult) -> str:
     assert result.structured_content is not None, result
     return str(result.structured_content["task_id"])
-
-
-async def wait_until(check: Any, seconds: float = 20) -> None:
-    """Poll `check()` (async) until it is true, at most `seconds`."""
-    with anyio.fail_after(seconds):
-        while not await check():  # noqa: ASYNC110 - another process's state: polled, with a deadline
-            await anyio.sleep(0.02)
 
 
 @pytest.mark.anyio
@@ -46,7 +39,7 @@ async def test_after_a_kill_mid_submit_an_identical_call_says_at_once_it_may_hav
                         await first.call_tool("suno_generate_music", SONG)
 
                 tasks.start_soon(submit)
-                await wait_until(lambda: _held(origin))
+                await eventually(lambda: _held(origin))
                 os.kill(int((tmp_path / "first.pid").read_text()), signal.SIGKILL)
             started = anyio.current_time()
             async with Client(stdio_server(home, origin, tmp_path / "second.pid")) as second:

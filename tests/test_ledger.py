@@ -32,6 +32,7 @@ from ccapi_suno_mcp.ledger import (
 )
 from ccapi_suno_mcp.ledger._postgres import CHANNEL
 from ccapi_suno_mcp.ledger._schema import SQLITE_MIGRATIONS
+from polling import eventually
 from stores import START, FakeClock, Store
 
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5", "make_instrumental": False}
@@ -736,11 +737,16 @@ async def test_a_replica_that_died_mid_send_has_its_submission_settled_at_once_b
         assert (waiting.submission_id, waiting.state, is_new) == (record.submission_id, "submitting", False)
 
         await first.aclose()  # its connections end, as when the process is killed
-        with anyio.fail_after(10):  # once the server has ended its session (at once, give or take a moment)
-            settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
-            while settled.state == "submitting":
-                await anyio.sleep(0.02)
-                settled, is_new = await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY)
+
+        answers: list[tuple[TaskRecord, bool]] = []
+
+        async def settled_by_second() -> bool:
+            answers.append(await second.begin_unless_duplicate(tool="t", action="MUSIC", body=BODY))
+            return answers[-1][0].state != "submitting"
+
+        # once the server has ended the first's session (at once, give or take a moment)
+        await eventually(settled_by_second, within=10)
+        settled, is_new = answers[-1]
 
     assert (settled.submission_id, settled.state, is_new) == (record.submission_id, "outcome_unknown", False)
     assert settled.error == (
@@ -759,9 +765,7 @@ async def test_one_replica_at_a_time_leads_the_watcher_and_another_takes_over_wh
         ]
         await first.aclose()
 
-        with anyio.fail_after(10):  # once the server has ended its session, which it does a moment later
-            while not await second.lead_watcher():  # noqa: ASYNC110 - the server's doing, not ours
-                await anyio.sleep(0.02)
+        await eventually(second.lead_watcher, within=10)  # once the server has ended the first's session
 
 
 @pytest.mark.anyio
@@ -904,9 +908,7 @@ async def test_a_leader_whose_connection_is_cut_loses_the_watcher_to_another_and
         assert (await first.lead_watcher(), await second.lead_watcher()) == (True, False)
         assert _terminate(postgres_url, "SELECT pg_try_advisory_lock%") == 2  # both replicas' own connections
 
-        with anyio.fail_after(10):  # the lock goes with the leader's session, once the server has ended it
-            while not (taken := await second.lead_watcher()):  # noqa: ASYNC110 - the server's doing
-                await anyio.sleep(0.02)
+        taken = await eventually(second.lead_watcher, within=10)  # the lock goes with the leader's session
         lost = await first.lead_watcher()  # reconnects, and finds the lock taken
 
     assert (taken, lost) == (True, False)

@@ -16,6 +16,7 @@ from psycopg import sql
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import LedgerError, OverBudgetError, PostgresLedger, SpendGate, SpendLimit, SQLiteLedger
 from ccapi_suno_mcp.ledger._postgres import _CLAIMS_KEY, _lock_key  # pyright: ignore[reportPrivateUsage] - its locks
+from polling import eventually
 
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5"}
 
@@ -214,8 +215,7 @@ async def test_replicas_racing_an_identical_call_begin_it_once_whatever_isolatio
                     async with anyio.create_task_group() as tasks:
                         tasks.start_soon(claim, first, bodies[0], gate, began)
                         tasks.start_soon(claim, second, bodies[1], gate, began)
-                        while _claims_waiting(postgres_url) < 2:  # noqa: ASYNC110 - both replicas are claiming
-                            await anyio.sleep(0.02)
+                        await eventually(lambda: _claims_waiting(postgres_url) >= 2)  # both replicas are claiming
                         holder.execute("SELECT pg_advisory_unlock(%s)", (_CLAIMS_KEY,))
             outcomes.append(sorted(began))
         count, committed = await first.count_tasks(), await first.committed_quota([0], everyone=True)
@@ -246,9 +246,8 @@ async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before
         lingering.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{owner}"),))
         first = await PostgresLedger.open(postgres_url, owner=owner)
         await first.begin_submission(tool="t", action="MUSIC", body=BODY)
-    with anyio.fail_after(10):  # the old session is gone (once the server has ended it)
-        while _lock_held(postgres_url, _lock_key(f"owner:{owner}")):  # noqa: ASYNC110 - the server's doing
-            await anyio.sleep(0.02)
+    # the old session is gone (once the server has ended it)
+    await eventually(lambda: not _lock_held(postgres_url, _lock_key(f"owner:{owner}")), within=10)
     # the replica lives on and sends another call
     async with first, await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
         sending = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "later"})

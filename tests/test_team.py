@@ -27,6 +27,7 @@ from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_asgi, serve_sandb
 from ccapi_suno_mcp.settings import Settings, SettingsError
 from ccapi_suno_mcp.watcher import Watcher
 from harness import KEY, MODES, Mode, call, text_of
+from polling import eventually
 from test_watcher import TASK, FlakyCCAPI
 
 ALICE = "alice-token-0123456789abcdef"
@@ -246,10 +247,12 @@ async def test_only_the_leading_replicas_watcher_polls_and_the_next_takes_over(p
         polled = [await watchers[0].poll_once(), await watchers[1].poll_once()]
         requests_while_first_leads = ccapi.requests
         await first.aclose()  # the leading replica goes
-        with anyio.fail_after(10):  # takes over once the server has ended the leader's session
-            while not watchers[1].leading:
-                await watchers[1].poll_once()
-                await anyio.sleep(0.02)
+
+        async def second_leads() -> bool:
+            await watchers[1].poll_once()
+            return watchers[1].leading
+
+        await eventually(second_leads, within=10)  # takes over once the server has ended the leader's session
 
     assert polled == [1.0, 1.0]
     assert (requests_while_first_leads, [watcher.leading for watcher in watchers]) == (1, [True, True])

@@ -17,6 +17,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from harness import call, text_of
+from polling import eventually
 from processes import Replica, control, http_replica, sandbox_process
 
 ALICE = "alice-process-token-0123456789"
@@ -31,16 +32,9 @@ async def team(tmp_path: Path, postgres_url: str, *, speed: str = "20") -> Async
     tokens.write_text(json.dumps({"alice": {"token": ALICE}, "bob": {"token": BOB}}), encoding="utf-8")
     env = {"CCAPI_SUNO_LEDGER_URL": postgres_url, "CCAPI_SUNO_HTTP_TOKENS_FILE": str(tokens)}
     async with sandbox_process("--speed", speed) as origin, http_replica(tmp_path / "a", origin, env) as first:
-        await until(lambda: "watcher now polls CCAPI" in first.log)
+        await eventually(lambda: "watcher now polls CCAPI" in first.log, within=30)
         async with http_replica(tmp_path / "b", origin, env) as second:
             yield origin, first, second
-
-
-async def until(check: Any, seconds: float = 30) -> None:
-    """Poll `check()` until it is true, at most `seconds` (another process's state: polled, with a deadline)."""
-    with anyio.fail_after(seconds):
-        while not check():  # noqa: ASYNC110
-            await anyio.sleep(0.05)
 
 
 @asynccontextmanager
@@ -143,9 +137,11 @@ async def test_a_replica_killed_mid_submit_is_known_dead_at_once_by_the_other(
                             await alice_on_first.call_tool("suno_generate_music", song)
 
                 tasks.start_soon(submit)
-                with anyio.fail_after(20):
-                    while (await control(origin, "held"))["held"] < 1:  # noqa: ASYNC110 - another process, polled
-                        await anyio.sleep(0.02)
+
+                async def held() -> bool:
+                    return (await control(origin, "held"))["held"] >= 1
+
+                await eventually(held)
                 first.kill()
                 tasks.cancel_scope.cancel()
             started = anyio.current_time()
