@@ -19,7 +19,7 @@ from ccapi_suno_mcp.settings import ConfirmMode, Settings
 from ccapi_suno_mcp.spend._calendar import Calendar, Periods
 from ccapi_suno_mcp.spend._money import PRICE_SAMPLES, dollars, learned_price, to_quota, to_usd
 
-__all__ = ["Approval", "Budgets", "Quote", "over_budget_message", "quote"]
+__all__ = ["Approval", "Budgets", "Quote", "counted_against", "over_budget_message", "quote", "spent_so_far"]
 
 _VARIABLES = {"daily": "CCAPI_SUNO_DAILY_BUDGET_USD", "monthly": "CCAPI_SUNO_MONTHLY_BUDGET_USD"}
 _SPENT = {"daily": "today", "monthly": "this month"}
@@ -108,9 +108,8 @@ class Quote:
 
     def spent_for(self, limit: SpendLimit) -> int:
         """What counts against `limit` so far."""
-        if limit.principal is None:
-            return self.spent_today_quota if limit.name == "daily" else self.spent_month_quota
-        return self.own_today_quota if limit.name == "daily" else self.own_month_quota
+        everyone = (self.spent_today_quota, self.spent_month_quota)
+        return counted_against(limit, everyone, (self.own_today_quota, self.own_month_quota))
 
     @property
     def needs_approval(self) -> bool:
@@ -198,6 +197,29 @@ def over_budget_message(quote: Quote, error: OverBudgetError, *, can_ask: bool) 
     return _over_budget(quote, error.limit, can_ask=can_ask)
 
 
+Spent = tuple[int, int]
+"""Quota committed today and this month."""
+
+
+async def spent_so_far(ledger: TaskLedger, budgets: Budgets, periods: Periods) -> tuple[Spent, Spent]:
+    """What the budgets count so far: everyone's (the server's budgets are one CCAPI account's: every
+    principal's calls count against them) and the caller's own (its own budgets; zeros when it has none).
+
+    Raises:
+        LedgerError: the ledger cannot be read.
+    """
+    since = [periods.day, periods.month]
+    everyone = await ledger.committed_quota(since, everyone=True)
+    own = await ledger.committed_quota(since) if budgets.principal is not None else [0, 0]
+    return (everyone[0], everyone[1]), (own[0], own[1])
+
+
+def counted_against(limit: SpendLimit, everyone: Spent, own: Spent) -> int:
+    """Of what `spent_so_far` found, what counts against `limit`."""
+    today, month = own if limit.principal is not None else everyone
+    return today if limit.name == "daily" else month
+
+
 async def quote(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, tool: str, action: str) -> Quote:
     """The quote of a billable call now: its learned price, the spend so far and the budget it would pass.
 
@@ -206,11 +228,7 @@ async def quote(ledger: TaskLedger, budgets: Budgets, calendar: Calendar, *, too
     """
     periods = calendar.periods()
     samples = (await ledger.recent_quotas(last=PRICE_SAMPLES, tool=tool)).get(tool, [])
-    # The server's budgets are one CCAPI account's: every principal's calls count against them.
-    today, month = await ledger.committed_quota([periods.day, periods.month], everyone=True)
-    own_today, own_month = (
-        await ledger.committed_quota([periods.day, periods.month]) if budgets.principal is not None else (0, 0)
-    )
+    (today, month), (own_today, own_month) = await spent_so_far(ledger, budgets, periods)
     limits = budgets.limits(periods)
     price = learned_price(samples)
     gate = SpendGate(price_quota=price, limits=limits)

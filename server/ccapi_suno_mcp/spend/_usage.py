@@ -10,7 +10,7 @@ from pydantic import BaseModel
 
 from ccapi_suno_mcp.ledger import Charge, ChargeTotal, TaskLedger
 from ccapi_suno_mcp.settings import ConfirmMode
-from ccapi_suno_mcp.spend._budget import Budgets
+from ccapi_suno_mcp.spend._budget import Budgets, counted_against, spent_so_far
 from ccapi_suno_mcp.spend._calendar import Calendar
 from ccapi_suno_mcp.spend._money import PRICE_SAMPLES, dollars, learned_price, to_usd
 
@@ -151,13 +151,11 @@ async def _budgets_left(ledger: TaskLedger, budgets: Budgets, calendar: Calendar
     limits = budgets.limits(periods)
     if not limits:
         return []
-    since = [periods.day, periods.month]
-    everyone = await ledger.committed_quota(since, everyone=True)
-    own = await ledger.committed_quota(since) if budgets.principal is not None else everyone
+    everyone, own = await spent_so_far(ledger, budgets, periods)
     lines: list[BudgetLeft] = []
     for limit in limits:
-        committed = (own if limit.principal is not None else everyone)[0 if limit.name == "daily" else 1]
-        limit_usd, spent_usd = budgets.limit_usd(limit), to_usd(committed, budgets.quota_per_usd)
+        spent = counted_against(limit, everyone, own)
+        limit_usd, spent_usd = budgets.limit_usd(limit), to_usd(spent, budgets.quota_per_usd)
         lines.append(
             BudgetLeft(
                 name=limit.name, whose="own" if limit.principal is not None else "server", limit_usd=limit_usd,
