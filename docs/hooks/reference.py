@@ -145,6 +145,19 @@ def tools_page() -> str:
         f"Each call is bounded by `CCAPI_SUNO_DEADLINE_SECONDS` ({DEFAULT_CALL_DEADLINE:g} s by default, retries "
         "included), except `suno_wait_for_tasks`, which is bounded by its own `timeout_seconds`.",
         "",
+        "Action tools return at once with the submitted task; `suno_wait_for_tasks` follows it to the end. Follow-up "
+        "tools take a `clip_id`: the server finds the clip's parent task in its ledger and sends that task id with it "
+        "(new-api, the gateway CCAPI runs on, requires it). Every action tool also takes `force` (submit even if an "
+        "identical request was made in the last 10 minutes; it never lifts a budget) and `extra` (CCAPI body fields "
+        "we have not modelled, sent as given). Costs in credits are Suno's, upstream; what CCAPI charged for each "
+        "task is in `suno_get_usage` ([spend and budgets](../spend.md)).",
+        "",
+        "Beside the tools: the resources `suno://tasks/recent` (JSON, newest first), `suno://tasks/{task_id}` and "
+        "`suno://clips/{clip_id}` (with completions for both ids) and `suno://usage` (the same JSON as "
+        "`suno_get_usage`), with change notifications in both protocol eras (2025-11-25 and 2026-07-28); "
+        "`resources/list` also names recent tasks one by one. Prompts: `compose_song`, `lengthen_song`, "
+        "`remix_song`, `release_pack`.",
+        "",
         "| Tool | What it does | Cost | Toolset | CCAPI action |",
         "|---|---|---|---|---|",
     ]
