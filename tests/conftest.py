@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+import machine
 from ccapi_suno_mcp.sandbox import SandboxStats
 from postgres import PostgresCluster
 from stores import Store
@@ -68,6 +69,31 @@ def figures(request: pytest.FixtureRequest) -> Figures:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FIGURES_KEY] = Figures()
+
+
+def _needs_of(item: pytest.Item) -> set[str]:
+    if not isinstance(item, pytest.Function) or item.module is None:
+        return set()
+    needs = machine.needs_of_module(item.module)
+    store = item.callspec.params.get("store") if hasattr(item, "callspec") else None
+    if machine.POSTGRES_FIXTURES & set(item.fixturenames) or store == "postgresql":
+        needs.add("postgresql")
+    return needs
+
+
+def pytest_collection_finish(session: pytest.Session) -> None:
+    """Before the first test: install what the collected tests need from the machine, or stop with one line."""
+    if session.config.option.collectonly:
+        return
+    needs = set[str]().union(*(_needs_of(item) for item in session.items))
+    reporter = session.config.pluginmanager.get_plugin("terminalreporter")
+    problem = machine.provide(
+        [machine.NEEDS[key] for key in sorted(needs)],
+        machine.Provider.of_this_machine(),
+        say=lambda line: reporter.write_line(line) if reporter else None,
+    )
+    if problem is not None:
+        pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

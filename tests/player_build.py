@@ -11,12 +11,15 @@ REPO = Path(__file__).resolve().parents[1]
 PLAYER_SOURCE = REPO / "player"
 SHIPPED_PLAYER = REPO / "server" / "ccapi_suno_mcp" / "player" / "player.html"
 BUILD_TIMEOUT_SECONDS = 300
+NEEDS = ("node",)  # what tests using this module need installed (tests/machine.py)
 
 
 def _tool(name: str) -> str:
     path = shutil.which(name)
     if path is None:
-        raise AssertionError(f"{name} is not installed: the player is built with Node.js 20+ and npm (see README).")
+        raise AssertionError(
+            f"{name} is not installed: the player is built with Node.js 20+ and npm (see docs/development.md)."
+        )
     return path
 
 

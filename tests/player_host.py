@@ -34,6 +34,7 @@ from ccapi_suno_mcp.sandbox import serve_asgi
 
 TOKEN = "player-browser-test-token-0123456789"
 CHROMIUM = "/usr/bin/chromium"
+NEEDS = ("node", "chromium")  # what tests using this module need installed (tests/machine.py)
 CHROMIUM_ARGS = [
     "--headless",
     "--no-sandbox",

@@ -23,6 +23,7 @@ __all__ = ["PostgresCluster", "find_binary"]
 
 _SERVICE_USER = "postgres"
 _START_TIMEOUT = 60
+NEEDS = ("postgresql",)  # what tests using this module need installed (tests/machine.py)
 
 
 def find_binary(name: str) -> str:
@@ -39,7 +40,7 @@ def find_binary(name: str) -> str:
         return candidates[0]
     raise RuntimeError(
         f"PostgreSQL's {name} is not installed: the PostgreSQL ledger tests need a real server "
-        "(apt-get install postgresql; .ci/run installs it)"
+        "(apt-get install postgresql; `uv run pytest` installs it as root)"
     )
 
 

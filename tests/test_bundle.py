@@ -27,6 +27,7 @@ BUILD = ROOT / "scripts" / "build-bundle"
 SCRIPT: dict[str, Any] = runpy.run_path(str(BUILD), run_name="build_bundle")  # its constants and helpers
 VERSION: str = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
 SOURCE_MANIFEST = ROOT / "manifests" / "mcpb" / "manifest.json"
+NEEDS = ("node",)  # mcpb runs through npx (tests/machine.py installs Node.js where it can)
 
 
 def _tree(folder: Path) -> dict[str, bytes]:

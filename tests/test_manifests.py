@@ -472,6 +472,16 @@ async def test_the_gemini_snippet_lets_the_longest_wait_finish(tmp_path: Path) -
     assert timeout_ms >= longest_wait * 1000
 
 
+@pytest.mark.anyio
+async def test_the_codex_snippet_waits_for_a_first_uvx_install_and_lets_the_longest_wait_finish(tmp_path: Path) -> None:
+    tools = {tool.name: tool for tool in await create_server(Settings(home=tmp_path)).list_tools()}
+    longest_wait = tools["suno_wait_for_tasks"].input_schema["properties"]["timeout_seconds"]["maximum"]
+    entry = tomllib.loads((MANIFESTS / "clients" / "codex.config.toml").read_text(encoding="utf-8"))["mcp_servers"]
+    timeouts = entry[SERVER_NAME]
+    assert timeouts["startup_timeout_sec"] >= 60  # Codex's default, 10 s, is shorter than a first `uvx` install
+    assert timeouts["tool_timeout_sec"] > longest_wait  # its default, 60 s, would cut a long wait short
+
+
 @pytest.mark.parametrize("snippet", sorted(SNIPPETS))
 def test_each_snippet_hands_the_server_the_key_once_it_is_set(snippet: str) -> None:
     launches = [launch for launch in SNIPPETS[snippet](MANIFESTS / snippet) if "CCAPI_API_KEY" in launch.env]

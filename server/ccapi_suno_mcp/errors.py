@@ -65,7 +65,7 @@ def tool_error(
         case ccapi.BadRequestError(code="invalid_action"):
             message = (
                 f"CCAPI does not know this action{about} ({error.message}): the action token is inferred, "
-                "so set the right one with CCAPI_SUNO_ACTIONS (see the README) or run ccapi-suno-mcp doctor."
+                "so set the right one with CCAPI_SUNO_ACTIONS (see docs/ccapi.md) or run ccapi-suno-mcp doctor."
             )
         case ccapi.BadRequestError():
             code = f", code {error.code}" if error.code and error.code != error.message else ""

@@ -52,7 +52,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_DOWNLOAD_DIR": "Folder that suno_download writes into. Default: <CCAPI_SUNO_HOME>/downloads.",
     "CCAPI_SUNO_TOOLSETS": f"Comma list of tool groups to expose: {', '.join(TOOLSETS)}. Default: all.",
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
-    "names and model names (see README).",
+    "names and model names (see docs/ccapi.md).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
     "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
     "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
