@@ -10,8 +10,10 @@ from typing import TYPE_CHECKING
 
 import anyio
 from mcp.server import MCPServer
+from mcp.server.caching import CacheableMethod, CacheHint
 
 from ccapi_suno_mcp import __version__
+from ccapi_suno_mcp.mcp_tasks import TasksExtension
 from ccapi_suno_mcp.notifications import Notifier, PrincipalBus
 from ccapi_suno_mcp.player import player_extension
 from ccapi_suno_mcp.principals import PrincipalScope
@@ -44,6 +46,14 @@ answer with the titles, durations and audio links. Follow-up tools (extend, cove
 video...) take a clip_id from a finished task's clips. suno_list_tasks and the suno://tasks/recent resource \
 list everything this server has submitted, even in earlier conversations. Every tool refuses a parameter \
 it does not list. Never submit a request again to 'retry' a slow task: wait for it."""
+
+
+_FRESH = CacheHint(ttl_ms=0, scope="private")
+LIST_CACHE_HINTS: dict[CacheableMethod, CacheHint] = {
+    "tools/list": _FRESH, "prompts/list": _FRESH, "resources/list": _FRESH, "resources/templates/list": _FRESH,
+}  # fmt: skip
+"""2026-07-28 cache hints: lists change with the ledger (and list-changed notifications say so), and with principals
+one person's list is not another's."""
 
 
 def _read_port(path: Path) -> int:
@@ -128,7 +138,8 @@ def create_server(
         lifespan=lifespan,
         subscriptions=bus,
         tools=listed_tools(settings, catalogue),
-        extensions=[player_extension(current_state)],
+        extensions=[player_extension(current_state), TasksExtension(catalogue)],
+        cache_hints=LIST_CACHE_HINTS,
         middleware=[PrincipalScope()],
     )
     register_resources(server, current_state)

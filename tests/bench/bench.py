@@ -36,6 +36,12 @@ How each figure is taken:
    (`begin_unless_duplicate` then `record_task_id`, one after another) on each backend; and 50 concurrent
    `suno_generate_music` calls split across two in-process replicas on one PostgreSQL ledger, beside 50 on one
    server with SQLite, each against its own sandbox.
+8. A song in Claude Code: the model requests and tool calls one 150 s song costs, without MCP tasks (a submit,
+   then `suno_wait_for_tasks` of 50 s until it is done, one model turn per result) and with them (one call,
+   backgrounded; `tasks/get` polls at `pollIntervalMs`; the finished song starts one more turn), as a scripted
+   fake model drives them the way Claude Code does (`reference/mcp-tasks.md`; the TUI itself is in
+   `tests/test_claude_code_tasks.py`). The real command over stdio in the 2026-07-28 era, its generation, watcher
+   interval and wait limit all scaled 1:50 so the run takes seconds.
 """
 
 from __future__ import annotations
@@ -107,7 +113,7 @@ RSS_LEDGER_SIZE = 10_000
 LEDGER_TARGET_SIZE = 10_000
 ROW_KEYS = (
     "1a", "1b", "2a", "2b", "2c", "2d", "2e", "2f", "3a", "3b", "3c", "3d", "4a", "4b", "4c", "5a", "5b", "5c", "5d",
-    "6a", "6b", "7a", "7b", "7c",
+    "6a", "6b", "7a", "7b", "7c", "8a",
 )  # fmt: skip
 """Every row the table prints, in order; `tests/test_bench.py` checks them."""
 
@@ -1014,6 +1020,123 @@ async def postgres_rows(plan: Plan, tmp: Path) -> list[Row]:
     ]
 
 
+# -- 8. a song in Claude Code, with MCP tasks and without ----------------------------------------------------
+
+SONG_SECONDS = 150.0
+"""The generation the row is about: a song at Suno takes one to three minutes."""
+TIME_SCALE = 50.0
+"""Section 8 runs this many times faster than life: the generation, the watcher's interval and the wait's limit
+shrink together (a 50 s wait is a 1 s one), so the counts are those of a real 150 s song."""
+SCALED_SERVER = (
+    "import sys, anyio; "
+    "from ccapi_suno_mcp.app import create_server; from ccapi_suno_mcp.settings import Settings; "
+    "from ccapi_suno_mcp.stdio import serve_stdio; "
+    "anyio.run(serve_stdio, create_server(Settings.from_env(), poll_interval=float(sys.argv[1])))"
+)
+MUSIC_RUN_SECONDS = 4.0
+"""The sandbox's MUSIC generation at speed 1 (`sandbox/_actions.py`)."""
+TASKS_EXTENSION = "io.modelcontextprotocol/tasks"
+
+
+def _modern_meta(*, tasks: bool) -> dict[str, Any]:
+    capabilities: dict[str, Any] = {"extensions": {TASKS_EXTENSION: {}}} if tasks else {}
+    return {
+        "io.modelcontextprotocol/protocolVersion": "2026-07-28",
+        "io.modelcontextprotocol/clientCapabilities": capabilities,
+        "io.modelcontextprotocol/clientInfo": {"name": "claude-code-like", "version": "0"},
+    }
+
+
+@dataclass
+class Conversation:
+    """What one "make me a song" costs: model requests (each one a model turn, billed in tokens), tool calls the
+    model makes, and `tasks/get` polls the client makes on its own (free: no model turn, no CCAPI request)."""
+
+    model_requests: int = 0
+    tool_calls: int = 0
+    polls: int = 0
+    seconds: float = 0.0
+
+
+def _song_conversation(server: RawStdioServer, *, tasks: bool, index: int) -> Conversation:
+    """The fake model's conversation as Claude Code runs it (`reference/mcp-tasks.md`): without tasks the model
+    submits, then calls suno_wait_for_tasks (50 s, scaled) until the song is done, one model turn per tool result;
+    with tasks the call is backgrounded (the turn ends on the placeholder), Claude Code polls `tasks/get` every
+    `pollIntervalMs` (scaled), and the finished song starts one more turn."""
+    talk = Conversation(model_requests=1)  # the user's prompt
+    started = time.perf_counter()
+
+    def call(tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+        talk.tool_calls += 1
+        talk.model_requests += 1  # the tool's result goes back to the model
+        params = {"name": tool, "arguments": arguments, "_meta": _modern_meta(tasks=tasks)}
+        return server.request("tools/call", params)
+
+    first = call(MUSIC, {"description": f"a song about rain on a tin roof (#{index})", "tags": "indie pop"})
+    if tasks:
+        if first.get("resultType") != "task":
+            raise RuntimeError(f"the call was not answered with a task: {first}")
+        while True:
+            # The client's pace: pollIntervalMs, which is the watcher's interval (unscaled: DEFAULT_INTERVAL), scaled.
+            time.sleep(DEFAULT_INTERVAL / TIME_SCALE)
+            talk.polls += 1
+            task = server.request("tasks/get", {"taskId": first["taskId"], "_meta": _modern_meta(tasks=True)})
+            if task["status"] != "working":
+                break
+        if task["status"] != "completed" or not task["result"]["structuredContent"]["all_done"]:
+            raise RuntimeError(f"the task did not complete: {task}")
+        talk.model_requests += 1  # the <task-notification> turn
+    else:
+        if "structuredContent" not in first:
+            raise RuntimeError(f"the submit failed: {first}")
+        task_id = first["structuredContent"]["task_id"]
+        limit = max(1, round(50 / TIME_SCALE))
+        while not call("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": limit})["structuredContent"][
+            "all_done"
+        ]:
+            pass
+    talk.seconds = (time.perf_counter() - started) * TIME_SCALE
+    return talk
+
+
+async def claude_code_rows(plan: Plan, tmp: Path) -> list[Row]:
+    speed = MUSIC_RUN_SECONDS / (SONG_SECONDS / TIME_SCALE)
+    results: dict[bool, list[Conversation]] = {False: [], True: []}
+    async with serve_sandbox(Sandbox(api_key=KEY, speed=speed)) as origin:
+        env = server_env(tmp / "claude-code-home", CCAPI_API_KEY=KEY, CCAPI_BASE_URL=origin)
+        command = (sys.executable, "-c", SCALED_SERVER, str(DEFAULT_INTERVAL / TIME_SCALE))
+        for run in range(plan.completion_runs):
+            for tasks in (False, True):
+                server = RawStdioServer(command, env)
+                try:
+                    talk = await anyio.to_thread.run_sync(
+                        partial(_song_conversation, server, tasks=tasks, index=2 * run + tasks)
+                    )
+                finally:
+                    server.close()
+                results[tasks].append(talk)
+
+    def summary(talks: list[Conversation]) -> str:
+        requests = median([talk.model_requests for talk in talks])
+        calls = median([talk.tool_calls for talk in talks])
+        return f"{requests:.0f} model requests, {calls:.0f} tool call{'' if calls == 1 else 's'}"
+
+    without, with_tasks = results[False], results[True]
+    polls = median([talk.polls for talk in with_tasks])
+    return [
+        Row(
+            "8a",
+            f"one song ({SONG_SECONDS:.0f} s at Suno) in Claude Code, per song: without MCP tasks / with them "
+            "(fake model, time scaled 1:50)",
+            f"without: {summary(without)} (a submit, then waits of 50 s); with tasks: {summary(with_tasks)}, "
+            f"{polls:.0f} free tasks/get polls; {len(without)} runs each",
+            "with tasks: 1 tool call, the song arrives by itself",
+            f"{median([t.model_requests for t in without]) / median([t.model_requests for t in with_tasks]):.1f} "
+            "× fewer model requests",
+        )
+    ]
+
+
 def table(rows: Sequence[Row]) -> str:
     header = Row("#", "what", "figure(s)", "target", "ratio / verdict")
     cells = [(row.key, row.what, row.figures, row.target, row.verdict) for row in (header, *rows)]
@@ -1038,6 +1161,7 @@ async def run_sections(plan: Plan, tmp: Path, only: set[str] | None, errlog: Tex
         "5": ("completion latency", lambda: completion_rows(plan, tmp)),
         "6": ("tool list tokens", lambda: token_rows(tmp)),
         "7": ("the PostgreSQL ledger", lambda: postgres_rows(plan, tmp)),
+        "8": ("a song in Claude Code, with MCP tasks and without", lambda: claude_code_rows(plan, tmp)),
     }
     rows: list[Row] = []
     failed = False
@@ -1059,7 +1183,7 @@ async def run_sections(plan: Plan, tmp: Path, only: set[str] | None, errlog: Tex
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--quick", action="store_true", help="few runs and small sizes (CI); still every row")
-    parser.add_argument("--only", default=None, help="comma list of sections to run (1-7), for experiments")
+    parser.add_argument("--only", default=None, help="comma list of sections to run (1-8), for experiments")
     args = parser.parse_args(argv)
     plan = Plan.quick() if args.quick else Plan.full()
     only = set(args.only.split(",")) if args.only else None

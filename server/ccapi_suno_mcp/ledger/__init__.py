@@ -11,6 +11,7 @@ from ccapi_suno_mcp._lazy import lazy_exports
 
 if TYPE_CHECKING:
     from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
+    from ccapi_suno_mcp.ledger._mcp_tasks import McpTaskRecord
     from ccapi_suno_mcp.ledger._models import (
         ClipRecord,
         LocalFile,
@@ -50,6 +51,7 @@ __all__ = [
     "LedgerUnavailableError",
     "LedgerUnusableError",
     "LocalFile",
+    "McpTaskRecord",
     "OverBudgetError",
     "PostgresLedger",
     "SQLiteLedger",
@@ -72,6 +74,7 @@ __getattr__ = lazy_exports(
         "ChargeTotal": "_charges",
         "SpendGate": "_charges",
         "SpendLimit": "_charges",
+        "McpTaskRecord": "_mcp_tasks",
         "ClipRecord": "_models",
         "LocalFile": "_models",
         "StatusChange": "_models",

@@ -16,10 +16,12 @@ from types import TracebackType
 from typing import Any, Literal, Self, TypeVar
 
 from ccapi_suno_mcp.ccapi import SunoTask
+from ccapi_suno_mcp.ledger import _mcp_tasks as mcp_tasks
 from ccapi_suno_mcp.ledger import _queries as queries
 from ccapi_suno_mcp.ledger import _spend as spend
 from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate
 from ccapi_suno_mcp.ledger._dialect import Session
+from ccapi_suno_mcp.ledger._mcp_tasks import McpTaskRecord
 from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord, body_fingerprint
 from ccapi_suno_mcp.ledger._owner import current_owner
 from ccapi_suno_mcp.ledger._protocol import DEFAULT_DUPLICATE_WINDOW, DEFAULT_PRINCIPAL, TaskLedger
@@ -339,6 +341,40 @@ class SQLLedger(TaskLedger, ABC):
             LedgerClosedError: The ledger is closed.
         """
         return await self._run(queries.pending_task_ids)
+
+    # -- MCP tasks -----------------------------------------------------------------------------------------
+
+    async def create_mcp_task(
+        self, *, tool: str, task_ids: Sequence[str], ttl_seconds: float, wait_seconds: float | None = None
+    ) -> McpTaskRecord:
+        """Record a tool call answered as an MCP task of this principal, durably, with a new unguessable id.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        wanted = list(task_ids)
+        return await self._run(
+            lambda s: mcp_tasks.create(
+                s, self._principal, tool=tool, task_ids=wanted, ttl_seconds=ttl_seconds, wait_seconds=wait_seconds,
+                now=self._clock(),
+            )
+        )  # fmt: skip
+
+    async def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        """This principal's MCP task with this id (None for another principal's, as for one never made).
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._read(lambda s: mcp_tasks.find(s, self._principal, mcp_task_id))
+
+    async def cancel_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        """Mark this principal's MCP task cancelled; None when there is no such task.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        return await self._run(lambda s: mcp_tasks.cancel(s, self._principal, mcp_task_id, self._clock()))
 
     async def add_local_file(self, file: LocalFile) -> None:
         """Record a saved file; a file saved again at the same path replaces the earlier record.

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Any, Literal, Protocol
 if TYPE_CHECKING:
     from ccapi_suno_mcp.ccapi import SunoTask
     from ccapi_suno_mcp.ledger._charges import Charge, ChargeTotal, SpendGate, SpendLimit
+    from ccapi_suno_mcp.ledger._mcp_tasks import McpTaskRecord
     from ccapi_suno_mcp.ledger._models import ClipRecord, LocalFile, TaskPage, TaskRecord
 
 __all__ = [
@@ -299,6 +300,34 @@ class TaskLedger(Protocol):
 
     async def pending_task_ids(self) -> list[str]:
         """The task ids the watcher should poll: submitted and not terminal, oldest first, of every principal.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def create_mcp_task(
+        self, *, tool: str, task_ids: Sequence[str], ttl_seconds: float, wait_seconds: float | None = None
+    ) -> McpTaskRecord:
+        """Record a tool call answered as an MCP task (`io.modelcontextprotocol/tasks`) of this view's principal,
+        durably, under a new unguessable id. It follows `task_ids` (CCAPI tasks of the ledger), is kept for
+        `ttl_seconds`, and, with `wait_seconds`, ends that long after its creation whatever its tasks' state.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def get_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        """This principal's MCP task with this id; another principal's is to the view as one never made.
+
+        Raises:
+            LedgerClosedError: The ledger is closed.
+        """
+        ...
+
+    async def cancel_mcp_task(self, mcp_task_id: str) -> McpTaskRecord | None:
+        """Mark this principal's MCP task cancelled (its CCAPI tasks run on); None when there is no such task.
 
         Raises:
             LedgerClosedError: The ledger is closed.

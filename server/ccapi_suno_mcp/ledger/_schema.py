@@ -107,6 +107,23 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",
         "CREATE INDEX tasks_by_principal ON tasks (principal, created_at)",
     ),
+    (
+        # MCP tasks (the `io.modelcontextprotocol/tasks` extension): a tool call answered in the background follows
+        # these CCAPI tasks; its state is read from them, so any process on the ledger answers `tasks/get`.
+        """
+        CREATE TABLE mcp_tasks (
+            mcp_task_id TEXT PRIMARY KEY,
+            principal TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            task_ids TEXT NOT NULL,
+            created_at REAL NOT NULL,
+            expires_at REAL NOT NULL,
+            wait_until REAL,
+            cancelled_at REAL
+        )
+        """,
+        "CREATE INDEX mcp_tasks_by_expiry ON mcp_tasks (expires_at)",
+    ),
 )
 
 # The same steps on PostgreSQL: identity columns for SQLite's integer primary keys, double precision for REAL, a
@@ -206,6 +223,21 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         "ALTER TABLE tasks ADD COLUMN principal TEXT NOT NULL DEFAULT 'default'",
         "CREATE INDEX tasks_by_principal ON tasks (principal, created_at, seq)",
+    ),
+    (
+        """
+        CREATE TABLE mcp_tasks (
+            mcp_task_id TEXT PRIMARY KEY,
+            principal TEXT NOT NULL,
+            tool TEXT NOT NULL,
+            task_ids TEXT NOT NULL,
+            created_at DOUBLE PRECISION NOT NULL,
+            expires_at DOUBLE PRECISION NOT NULL,
+            wait_until DOUBLE PRECISION,
+            cancelled_at DOUBLE PRECISION
+        )
+        """,
+        "CREATE INDEX mcp_tasks_by_expiry ON mcp_tasks (expires_at)",
     ),
 )
 

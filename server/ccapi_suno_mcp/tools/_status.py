@@ -23,9 +23,14 @@ __all__ = [
     "TaskId",
     "refresh_tasks",
     "tool_result",
+    "wait_result",
 ]
 
 logger = logging.getLogger(__name__)
+
+PROGRESS_GAP_SECONDS = 0.2
+"""The least time between the wait's last progress notification and its result: sent back to back, Claude Code
+sometimes takes the notification for one of an unknown call and drops the connection."""
 
 NONE_KNOWN = (
     "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks this server "
@@ -222,11 +227,12 @@ async def suno_wait_for_tasks(
     all_in_ledger = all(view.tool is not None for view in views)
     state.watcher.wake()  # once: the watcher polls on its own schedule (and backs off) from here
     reported: float | None = None
+    reported_at: float | None = None
     while True:
         progress = _overall_progress(views)
         if reported is None or progress > reported:
             await ctx.report_progress(progress, 100.0, _progress_text(views))
-            reported = progress
+            reported, reported_at = progress, anyio.current_time()
         remaining = deadline - anyio.current_time()
         if all(view.done for view in views) or remaining <= 0:
             break
@@ -243,7 +249,16 @@ async def suno_wait_for_tasks(
             if is_refusal(exc):
                 raise state.error(exc) from exc
             logger.warning("while waiting: %s", exc)
-    waited = round(anyio.current_time() - start, 1)
+    if reported_at is not None:  # a result right behind a progress notification can lose the client's token
+        await anyio.sleep(max(0.0, reported_at + PROGRESS_GAP_SECONDS - anyio.current_time()))
+    return wait_result(views, missing, round(anyio.current_time() - start, 1))
+
+
+def wait_result(views: list[TaskView], missing: list[str], waited: float) -> CallToolResult:
+    """What `suno_wait_for_tasks` answers after `waited` seconds with these views: every task, and what next.
+
+    The MCP task of a backgrounded call completes with the same result (`mcp_tasks`).
+    """
     all_done = all(view.done for view in views)
     if all_done:
         next_step = "All finished. Share titles and audio links; suno_download saves files."
