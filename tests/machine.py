@@ -54,7 +54,7 @@ NEEDS: Mapping[str, Need] = {
         Need("node", "Node.js 20+ with npm", ("nodejs", "npm"), lambda: all(map(shutil.which, ("node", "npm", "npx")))),
         Need("chromium", f"Chromium at {CHROMIUM}", ("chromium",), lambda: Path(CHROMIUM).is_file()),
         Need("postgresql", "PostgreSQL's server programs (initdb, pg_ctl)", ("postgresql",), _postgres_present),
-        Need("tmux", "tmux (the Claude Code test drives its interactive mode in a pane)", ("tmux",), lambda: bool(shutil.which("tmux"))),
+        Need("tmux", "tmux (Claude Code's interactive test)", ("tmux",), lambda: bool(shutil.which("tmux"))),
     )
 }
 
