@@ -129,11 +129,22 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _mp4(seed: str) -> bytes:
-    """An ISO-BMFF file: a valid `ftyp` box, then a `free` box and an opaque `mdat` payload."""
+    """An ISO-BMFF file: a valid `ftyp` box, a `moov` with its movie header (so tag writers accept it), then a
+    `free` box and an opaque `mdat` payload."""
     ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isom" + b"iso2" + b"mp41")
+    identity = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # the unit transformation matrix
+    mvhd = _box(
+        b"mvhd",
+        struct.pack(">IIIII", 0, 0, 0, 1000, 2000)  # version and flags, times, 1000 units a second, 2 s
+        + struct.pack(">IH", 0x10000, 0x100)  # rate 1.0, volume 1.0
+        + bytes(10)
+        + struct.pack(">9I", *identity)
+        + bytes(24)
+        + struct.pack(">I", 1),  # next track id
+    )
     free = _box(b"free", f"ccapi-suno-mcp sandbox video {seed}".encode())
     mdat = _box(b"mdat", random.Random(seed).randbytes(256))
-    return ftyp + free + mdat
+    return ftyp + _box(b"moov", mvhd) + free + mdat
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:
