@@ -207,6 +207,7 @@ async def _stream_checked(state: AppState, url: str, kind: str, sink: BinaryIO, 
 
 
 def _place(temp: Path, target: Path, *, overwrite: bool) -> None:
+    os.chmod(temp, 0o644)  # readable by a music library running as another user (temporary files start 0600)
     if overwrite:
         os.replace(temp, target)
         return
