@@ -1,4 +1,7 @@
-"""`suno_download`: save a clip's audio, cover, video, WAV or MIDI into the download folder.
+"""`suno_download`: save a clip's audio, cover, video, WAV or MIDI, or its release folder, into the download folder.
+
+Songs carry their tags, sidecar and `.lrc`, and a release gathers a clip's files (`_song`); this module holds the
+checks every saved file goes through.
 
 Only links that came from task results are fetched (never a URL from the caller), over https
 (or the sandbox's own loopback origin in sandbox mode). The file is checked (size cap, declared
