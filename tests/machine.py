@@ -6,7 +6,8 @@ and, as root on Debian, installs the rest with apt-get before the first test run
 with one line that says what to install. `.ci/run` calls `python tests/machine.py node` for its own npm steps.
 
 A test module declares a need with a module-level `NEEDS = ("node", ...)`, or by importing from a helper that
-declares one (player_build, player_host, postgres); a test that uses the PostgreSQL fixtures needs PostgreSQL.
+declares one (player_build, player_host, postgres, tagreader); a test that uses the PostgreSQL fixtures needs
+PostgreSQL.
 """
 
 from __future__ import annotations
@@ -54,6 +55,13 @@ NEEDS: Mapping[str, Need] = {
         Need("node", "Node.js 20+ with npm", ("nodejs", "npm"), lambda: all(map(shutil.which, ("node", "npm", "npx")))),
         Need("chromium", f"Chromium at {CHROMIUM}", ("chromium",), lambda: Path(CHROMIUM).is_file()),
         Need("postgresql", "PostgreSQL's server programs (initdb, pg_ctl)", ("postgresql",), _postgres_present),
+        Need(
+            "exiftool",
+            "exiftool (an independent tag reader)",
+            ("libimage-exiftool-perl",),
+            lambda: bool(shutil.which("exiftool")),
+        ),
+        Need("ffprobe", "ffprobe (an independent tag reader)", ("ffmpeg",), lambda: bool(shutil.which("ffprobe"))),
         Need("tmux", "tmux (Claude Code's interactive test)", ("tmux",), lambda: bool(shutil.which("tmux"))),
     )
 }
@@ -69,7 +77,7 @@ def needs_of_module(module: ModuleType) -> set[str]:
     return found
 
 
-_HELPERS = frozenset({"player_build", "player_host", "postgres"})
+_HELPERS = frozenset({"player_build", "player_host", "postgres", "tagreader"})
 
 
 def missing(needs: Iterable[Need]) -> list[Need]:

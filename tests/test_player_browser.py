@@ -8,13 +8,13 @@ finished player are saved into `build/player-screenshots/` (README's picture is 
 from __future__ import annotations
 
 import json
-import wave
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
+from mutagen.mp3 import MP3
 from playwright.async_api import Frame, Page, expect
 
 from ccapi_suno_mcp.app import SANDBOX_API_KEY
@@ -150,10 +150,17 @@ async def test_a_generation_shows_a_live_player_that_ends_with_two_playable_clip
         section = card.locator(f'section.clip[data-clip-id="{first["clip_id"]}"]')
         await section.get_by_role("button", name="Save audio").click()
         await expect(section.locator(".feedback")).to_contain_text("Saved to", timeout=20_000)
-        [saved] = (tmp_path / "home" / "downloads").iterdir()
-        with wave.open(str(saved)) as audio_file:  # what played is this very file (the sandbox's clips are short)
-            assert abs(played["duration"] - audio_file.getnframes() / audio_file.getframerate()) < 0.05, played
-        await expect(section.locator(".feedback")).to_contain_text(str(saved))
+        saved, sidecar = sorted((tmp_path / "home" / "downloads").iterdir(), key=lambda path: path.suffix != ".mp3")
+        assert (saved.suffix, sidecar.name) == (".mp3", f"{saved.stem}.json")
+        song: Any = MP3(saved)  # what played is this very file, tagged (the sandbox's clips are short)
+        assert abs(played["duration"] - song.info.length) < 0.05, played
+        await expect(section.locator(".feedback")).to_contain_text(f"Saved to {saved}")
+        await expect(section.locator(".feedback")).to_contain_text(f"with {sidecar.name} beside it")
+        await section.get_by_role("button", name="Save release").click()
+        await expect(section.locator(".feedback")).to_contain_text("Not made yet: synced lyrics", timeout=20_000)
+        [folder] = [path for path in (tmp_path / "home" / "downloads").iterdir() if path.is_dir()]
+        await expect(section.locator(".feedback")).to_contain_text(f"Saved 4 files to {folder}.")
+        assert sorted(path.suffix for path in folder.iterdir()) == [".json", ".mp3", ".png", ".txt"]
         export = section.locator("button.billable").first
         await expect(export).to_have_text("Export WAV · billable")
         await export.click()

@@ -19,6 +19,7 @@ from typing import Any
 import anyio
 import httpx2
 import pytest
+from mutagen.mp3 import MP3
 
 from ccapi_suno_mcp.sandbox import Faults, ManualClock, Sandbox, SandboxStats, SystemClock, _store, serve_sandbox
 from ccapi_suno_mcp.sandbox._store import StateFile
@@ -182,7 +183,7 @@ async def test_running_music_shows_streaming_previews_past_half_way(
     assert [clip["state"] for clip in previews] == ["streaming", "streaming"]
     assert all("/stream/" in clip["audio_url"] for clip in previews)
     stream = await client.get(previews[0]["audio_url"])
-    assert (stream.status_code, stream.headers["content-type"]) == (200, "audio/wav")
+    assert (stream.status_code, stream.headers["content-type"]) == (200, "audio/mpeg")
 
     clock.advance(1)
     final = (await fetch(client, task_id))["data"]["clips"]
@@ -550,7 +551,7 @@ async def test_media_links_serve_real_files(client: httpx2.AsyncClient, clock: M
     wav = (await finish(client, clock, "WAV", song.clip_ref()))["data"]["wav_url"]
     # (link, content type, offset and bytes of the format's signature)
     expected: list[tuple[str, str, int, bytes]] = [
-        (song.clip["audio_url"], "audio/wav", 8, b"WAVE"),
+        (song.clip["audio_url"], "audio/mpeg", 0, b"\xff\xfb"),  # an MPEG-1 Layer III frame, as CCAPI serves
         (song.clip["image_url"], "image/png", 0, b"\x89PNG\r\n\x1a\n"),
         (video, "video/mp4", 4, b"ftyp"),
         (midi, "audio/midi", 0, b"MThd"),
@@ -561,7 +562,11 @@ async def test_media_links_serve_real_files(client: httpx2.AsyncClient, clock: M
         assert response.status_code == 200, url
         assert response.headers["content-type"] == content_type
         assert response.content[offset : offset + len(signature)] == signature, url
-    with wave.open(io.BytesIO((await client.get(song.clip["audio_url"])).content)) as audio:
+    assert song.clip["audio_url"].endswith(f"/media/{song.clip['clip_id']}.mp3")
+    mp3: Any = MP3(io.BytesIO((await client.get(song.clip["audio_url"])).content))  # mutagen is partly typed
+    assert (mp3.info.channels, mp3.info.sample_rate, mp3.info.bitrate) == (1, 48_000, 64_000)
+    assert 1.5 < mp3.info.length < 3
+    with wave.open(io.BytesIO((await client.get(wav)).content)) as audio:
         assert (audio.getnchannels(), audio.getsampwidth(), audio.getframerate()) == (1, 2, 22050)
         assert audio.getnframes() > 0
 
@@ -873,7 +878,7 @@ async def test_a_task_submitted_before_a_restart_finishes_after_it_on_another_po
                 assert re.fullmatch(rf"{re.escape(second.base_url)}/(media|stream)/[\w.-]+", link), link
                 response = await after.get(link)
                 assert response.status_code == 200, link
-                assert response.headers["content-type"] in ("audio/wav", "image/png")
+                assert response.headers["content-type"] in ("audio/mpeg", "image/png")
                 assert len(response.content) > 100
 
 
@@ -898,7 +903,7 @@ async def test_follow_ups_on_clips_made_before_a_restart_are_accepted(clock: Man
         # The song, made two restarts ago, now links to this instance's origin, and its files are served.
         revived = (await fetch(again, song.task_id))["data"]["clips"][0]
         assert revived["audio_url"] == song.clip["audio_url"].replace(str(before.base_url).rstrip("/"), origin(again))
-        assert (await again.get(revived["audio_url"])).headers["content-type"] == "audio/wav"
+        assert (await again.get(revived["audio_url"])).headers["content-type"] == "audio/mpeg"
 
 
 async def test_balances_and_owners_survive_a_restart_and_keys_are_not_stored(
@@ -943,7 +948,7 @@ async def test_two_sandboxes_on_one_state_file_keep_and_answer_each_others_tasks
         extended = await finish(two, clock, "EXTEND", {**song.clip_ref("continue_clip_id"), "continue_at": 30})
         assert extended["status"] == "SUCCESS"
         file_link = song.clip["audio_url"].replace(origin(one), origin(two))
-        assert (await two.get(file_link)).headers["content-type"] == "audio/wav"
+        assert (await two.get(file_link)).headers["content-type"] == "audio/mpeg"
         usage = [(await http.get("/api/usage/token/")).json()["data"]["total_used"] for http in (one, two)]
         assert usage == [120_000, 120_000]  # three tasks of one key, whichever sandbox made them
 

@@ -293,7 +293,7 @@ async def test_download_saves_a_verified_wav_inside_the_download_folder(tmp_path
     assert [entry.name for entry in (tmp_path / "downloads").iterdir() if entry.name.startswith(".")] == []
     [content] = clip.contents
     assert isinstance(content, TextResourceContents)
-    assert {file["kind"] for file in json.loads(content.text)["local_files"]} == {"wav", "audio"}
+    assert {file["kind"] for file in json.loads(content.text)["local_files"]} == {"wav", "audio", "sidecar"}
 
 
 @pytest.mark.anyio

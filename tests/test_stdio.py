@@ -36,7 +36,7 @@ async def test_sandbox_mode_generates_waits_and_downloads_over_stdio(tmp_path: P
             assert saved.structured_content is not None, saved
     path = Path(saved.structured_content["path"])
     assert path.is_relative_to(tmp_path / "downloads")
-    assert path.read_bytes()[:4] == b"RIFF"
+    assert path.read_bytes()[:3] == b"ID3"  # the sandbox's MP3, tagged
 
 
 @pytest.mark.anyio

@@ -228,6 +228,7 @@ class ClipCard {
     const clipId = this.clip.clip_id;
     const buttons = [
       actionButton("Save audio", () => this.save({ clip_id: clipId, kind: "audio" }), false),
+      actionButton("Save release", () => this.save({ clip_id: clipId, kind: "release" }), false),
       actionButton("Export WAV", () => this.task.submit("suno_export_wav", { clip_id: clipId }, this.feedback), true),
     ];
     const length = this.clip.duration_seconds;
@@ -254,10 +255,26 @@ async function saveFile(args: Record<string, unknown>, feedback: HTMLElement): P
   try {
     const result = await call("suno_download", args);
     const saved = result.structuredContent as DownloadResult | undefined;
-    feedback.textContent = result.isError || !saved ? textOf(result) : `Saved to ${saved.path} (${bytes(saved.size)})`;
+    feedback.textContent = result.isError || !saved ? textOf(result) : savedText(saved);
   } catch (error) {
     feedback.textContent = `The host could not reach the server: ${String(error)}`;
   }
+}
+
+/** Where the files went: the file and what came with it (a song's sidecar and .lrc), or a release's folder. */
+function savedText(saved: DownloadResult): string {
+  const files = saved.files ?? [];
+  const fileName = (path: string): string => path.split(/[\\/]/).pop() ?? path;
+  let text =
+    saved.kind === "release"
+      ? `Saved ${files.length} files to ${saved.path}`
+      : `Saved to ${saved.path} (${bytes(saved.size)})`;
+  const beside = saved.kind === "release" ? [] : files.slice(1).map(fileName);
+  if (beside.length) text += `, with ${beside.join(" and ")} beside it`;
+  text += ".";
+  if (saved.missing?.length) text += ` Not made yet: ${saved.missing.join("; ")}.`;
+  for (const note of saved.notes ?? []) text += ` Note: ${note}.`;
+  return text;
 }
 
 class TaskCard {

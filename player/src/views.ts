@@ -35,6 +35,9 @@ export interface DownloadResult {
   path: string;
   size: number;
   kind: string;
+  files?: string[];
+  notes?: string[];
+  missing?: string[];
 }
 
 function isRecord(value: unknown): value is Record<string, unknown> {

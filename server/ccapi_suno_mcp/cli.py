@@ -78,8 +78,8 @@ def _parser() -> argparse.ArgumentParser:
         prog="ccapi-suno-mcp",
         description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
         epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
-        "CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), CCAPI_SUNO_DEADLINE_SECONDS, "
-        "CCAPI_SUNO_LEDGER_URL, CCAPI_SUNO_HTTP_TOKENS_FILE. "
+        "CCAPI_SUNO_ARTIST, CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), "
+        "CCAPI_SUNO_DEADLINE_SECONDS, CCAPI_SUNO_LEDGER_URL, CCAPI_SUNO_HTTP_TOKENS_FILE. "
         "See the README.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")

@@ -135,8 +135,8 @@ def register_prompts(server: MCPServer[Any]) -> None:
         return (
             f"Prepare a release pack for clip {clip_id}: submit suno_export_wav, suno_generate_midi, "
             f"suno_get_aligned_lyrics and suno_generate_music_video for clip_id={clip_id} (four separately billed "
-            f"tasks; tell me before you start). {_WAIT} Then suno_download kind=wav, kind=midi and kind=video, plus "
-            "kind=audio and kind=image, and list the saved paths and the aligned lyrics."
+            f"tasks; tell me before you start). {_WAIT} Then suno_download clip_id={clip_id} kind=release (one "
+            "folder: tagged audio, cover, lyrics, sidecar, .lrc and every export) and list the saved files."
         )
 
     async def get_prompt(

@@ -17,6 +17,7 @@ from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
 
 __all__ = [
+    "DEFAULT_ARTIST",
     "DEFAULT_CALL_DEADLINE",
     "DEFAULT_PRINCIPAL",
     "DEFAULT_QUOTA_PER_USD",
@@ -35,6 +36,8 @@ DEFAULT_CALL_DEADLINE = 25.0
 """Seconds a tool call may take in all, retries included: well under the 60 s many clients allow a request."""
 DEFAULT_QUOTA_PER_USD = 500_000
 """CCAPI quota units per US dollar: new-api's default display unit (inferred for CCAPI)."""
+DEFAULT_ARTIST = "Suno"
+"""The artist tag of saved songs when CCAPI_SUNO_ARTIST is unset."""
 ConfirmMode = Literal["over_budget", "always"]
 """When a billable call needs the user's approval: only past a budget, or every time."""
 SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
@@ -50,6 +53,7 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_HOME": "Folder for the task ledger (ledger.sqlite3) and, by default, downloads. "
     "Default: the platform's user data folder.",
     "CCAPI_SUNO_DOWNLOAD_DIR": "Folder that suno_download writes into. Default: <CCAPI_SUNO_HOME>/downloads.",
+    "CCAPI_SUNO_ARTIST": f"The artist written into the tags and sidecars of saved songs. Default {DEFAULT_ARTIST}.",
     "CCAPI_SUNO_TOOLSETS": f"Comma list of tool groups to expose: {', '.join(TOOLSETS)}. Default: all.",
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
     "names and model names (see docs/ccapi.md).",
@@ -115,6 +119,7 @@ class Settings:
     base_url: str = DEFAULT_BASE_URL
     home: Path = field(default_factory=_default_home)
     download_dir: Path | None = None
+    artist: str = DEFAULT_ARTIST
     toolsets: frozenset[Toolset] = frozenset(TOOLSETS)
     action_overrides: Mapping[str, Any] = field(default_factory=lambda: dict[str, Any]())
     sandbox: bool = False
@@ -202,6 +207,7 @@ class Settings:
             base_url=base_url,
             home=home,
             download_dir=Path(download_text).expanduser() if download_text else None,
+            artist=" ".join(env.get("CCAPI_SUNO_ARTIST", "").split()) or DEFAULT_ARTIST,
             toolsets=_parse_toolsets(env.get("CCAPI_SUNO_TOOLSETS", "")),
             action_overrides=_parse_actions(env.get("CCAPI_SUNO_ACTIONS", "")),
             sandbox=sandbox,

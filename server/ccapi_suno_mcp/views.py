@@ -24,7 +24,7 @@ __all__ = [
 
 
 class FileView(BaseModel):
-    kind: str = Field(description="audio, video, image, wav or midi.")
+    kind: str = Field(description="audio, image, video, wav, midi, stem, sidecar, lrc or lyrics.")
     path: str = Field(description="Where the file was saved on this machine.")
     size: int = Field(description="Size in bytes.")
 

@@ -65,7 +65,7 @@ class LocalFile(BaseModel):
 
     clip_id: str | None = Field(description="The clip it was saved from; None for a task-level file.")
     task_id: str | None = Field(description="CCAPI's id of the task it belongs to, when known.")
-    kind: str = Field(description='What it is: "audio", "video", "image", "wav", "midi"...')
+    kind: str = Field(description='What it is: "audio", "video", "image", "wav", "midi", "stem", "sidecar", "lrc"...')
     path: str = Field(description="Absolute path of the file.")
     size: int = Field(description="Size in bytes.")
     content_type: str = Field(description="MIME type, e.g. audio/mpeg.")

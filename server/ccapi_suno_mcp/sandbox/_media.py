@@ -14,10 +14,12 @@ from typing import Literal
 
 __all__ = ["CONTENT_TYPES", "MediaItem", "MediaKind", "MidiNote", "media_bytes", "midi_notes"]
 
-MediaKind = Literal["audio", "image", "video", "midi"]
+MediaKind = Literal["audio", "wav", "image", "video", "midi"]
+"""`audio` is a song's MP3 (what CCAPI serves for songs); `wav` a WAV export."""
 
 CONTENT_TYPES: dict[MediaKind, str] = {
-    "audio": "audio/wav",
+    "audio": "audio/mpeg",
+    "wav": "audio/wav",
     "image": "image/png",
     "video": "video/mp4",
     "midi": "audio/midi",
@@ -51,6 +53,8 @@ def media_bytes(item: MediaItem) -> bytes:
     """The file's bytes; the same seed always gives the same bytes."""
     match item.kind:
         case "audio":
+            return _mp3(item.seed)
+        case "wav":
             return _wav(item.seed)
         case "image":
             return _png(item.seed)
@@ -89,7 +93,22 @@ def _wav(seed: str) -> bytes:
     return buffer.getvalue()
 
 
-def _png(seed: str, size: int = 16) -> bytes:
+# One MPEG-1 Layer III frame header: 64 kbit/s, 48 kHz, no CRC, no padding, mono. At 48 kHz every frame is
+# exactly 144 * 64000 / 48000 = 192 bytes long and lasts 1152 samples (24 ms).
+_MP3_HEADER = bytes((0xFF, 0xFB, 0x54, 0xC4))
+_MP3_FRAME_BYTES = 192
+
+
+@lru_cache(maxsize=32)
+def _mp3(seed: str) -> bytes:
+    """About 2 s of silence as real MP3 frames: all-zero side information and main data decode to silence, so
+    every decoder (browsers, ffmpeg, mutagen) reads valid frames without an encoder. The length depends on the seed.
+    """
+    frames = 80 + random.Random(seed).randrange(20)
+    return (_MP3_HEADER + bytes(_MP3_FRAME_BYTES - len(_MP3_HEADER))) * frames
+
+
+def _png(seed: str, size: int = 48) -> bytes:
     """A small two-colour diagonal gradient (cover art)."""
     rng = random.Random(seed)
     first = [rng.randrange(256) for _ in range(3)]
@@ -110,11 +129,22 @@ def _png_chunk(kind: bytes, data: bytes) -> bytes:
 
 
 def _mp4(seed: str) -> bytes:
-    """An ISO-BMFF file: a valid `ftyp` box, then a `free` box and an opaque `mdat` payload."""
+    """An ISO-BMFF file: a valid `ftyp` box, a `moov` with its movie header (so tag writers accept it), then a
+    `free` box and an opaque `mdat` payload."""
     ftyp = _box(b"ftyp", b"isom" + struct.pack(">I", 0x200) + b"isom" + b"iso2" + b"mp41")
+    identity = (0x10000, 0, 0, 0, 0x10000, 0, 0, 0, 0x40000000)  # the unit transformation matrix
+    mvhd = _box(
+        b"mvhd",
+        struct.pack(">IIIII", 0, 0, 0, 1000, 2000)  # version and flags, times, 1000 units a second, 2 s
+        + struct.pack(">IH", 0x10000, 0x100)  # rate 1.0, volume 1.0
+        + bytes(10)
+        + struct.pack(">9I", *identity)
+        + bytes(24)
+        + struct.pack(">I", 1),  # next track id
+    )
     free = _box(b"free", f"ccapi-suno-mcp sandbox video {seed}".encode())
     mdat = _box(b"mdat", random.Random(seed).randbytes(256))
-    return ftyp + free + mdat
+    return ftyp + _box(b"moov", mvhd) + free + mdat
 
 
 def _box(kind: bytes, payload: bytes) -> bytes:

@@ -121,7 +121,7 @@ class Studio:
             "tags": tags,
             "lyrics": lyrics,
             "image_url": self.link(f"image_{clip_id}.png", "image", clip_id),
-            "audio_url": self.link(f"{clip_id}.wav", "audio", clip_id),
+            "audio_url": self.link(f"{clip_id}.mp3", "audio", clip_id),
             "video_url": None,
             "created_at": self._created_at,
             "duration": round(duration, 2),
@@ -383,7 +383,7 @@ def build_video(job: Job) -> dict[str, Any]:
 
 def build_wav(job: Job) -> dict[str, Any]:
     clip_id = job.sources[0].clip_id
-    return {"wav_url": job.studio.link(f"wav_{clip_id}.wav", "audio", clip_id)}
+    return {"wav_url": job.studio.link(f"wav_{clip_id}.wav", "wav", clip_id)}
 
 
 def build_bpm(job: Job) -> dict[str, Any]:
@@ -401,7 +401,7 @@ def build_vox(job: Job) -> dict[str, Any]:
     vox_id = job.studio.new_id()
     return {
         "vox_audio_id": vox_id,
-        "audio_url": job.studio.link(f"{vox_id}.wav", "audio", vox_id),
+        "audio_url": job.studio.link(f"{vox_id}.wav", "wav", vox_id),
         "vocal_start_s": start,
         "vocal_end_s": end,
     }

@@ -7,8 +7,8 @@ The file (version 1) holds the accounts and every task with what it made::
      "tasks": [
      {"row_id": 1, "task_id": "task_…", "upstream_id": "…", "owner": "9f86d0…", "action": "MUSIC", "quota": 40000,
       "submitted_at": 1773385996.0, "accepted_at": …, "started_at": …, "finishes_at": …,
-      "outcome": "success", "fail_reason": "", "result": {"clips": [{"clip_id": "…", "audio_url": "/media/….wav", …}]},
-      "clips": [{"clip_id": "…", "extends": null}], "media": {"….wav": ["audio", "…"]}}
+      "outcome": "success", "fail_reason": "", "result": {"clips": [{"clip_id": "…", "audio_url": "/media/….mp3", …}]},
+      "clips": [{"clip_id": "…", "extends": null}], "media": {"….mp3": ["audio", "…"]}}
      ]}
 
 - Keys are stored as their SHA-256 only; balances follow from `granted_quota` and the tasks (failed ones refunded).
