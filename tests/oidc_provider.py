@@ -93,14 +93,16 @@ _HIDDEN = re.compile(r'<input type="hidden" name="([^"]+)" value="([^"]*)"', re.
 
 async def sign_in(authorize_url: str, login: str) -> str:
     """Follows `authorize_url` as a browser would, signs in as `login` on the provider's page (and continues
-    past any consent page), and returns the URL the provider finally sends the browser to."""
+    past any consent page), and returns the URL the provider finally sends the browser to (its redirect_uri,
+    not fetched)."""
+    redirect_uri = parse_qs(urlsplit(authorize_url).query)["redirect_uri"][0]
     async with httpx2.AsyncClient(timeout=30) as browser:
         url = authorize_url
         for _ in range(12):
             response = await browser.get(url)
             while response.is_redirect:
                 url = urljoin(url, response.headers["location"])
-                if url.startswith(REDIRECT_URI):
+                if url.startswith(redirect_uri):
                     return url
                 response = await browser.get(url)
             action = _FORM_ACTION.search(response.text)
@@ -113,9 +115,9 @@ async def sign_in(authorize_url: str, login: str) -> str:
             if not posted.is_redirect:
                 raise AssertionError(f"the form at {url} answered {posted.status_code}: {posted.text[:300]}")
             url = urljoin(url, posted.headers["location"])
-            if url.startswith(REDIRECT_URI):
+            if url.startswith(redirect_uri):
                 return url
-    raise AssertionError(f"signing in as {login} did not come back to {REDIRECT_URI}")
+    raise AssertionError(f"signing in as {login} did not come back to {redirect_uri}")
 
 
 class ScriptedLogin:
