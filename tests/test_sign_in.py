@@ -268,6 +268,18 @@ async def test_entra_style_tokens_with_an_extra_audience_and_scp_are_accepted(tm
 
 
 @pytest.mark.anyio
+async def test_an_entra_scope_uri_is_matched_by_its_last_segment_in_scp(tmp_path: Path) -> None:
+    provider = LocalProvider()
+    oauth = replace(OAUTH, scope="api://0a1b2c3d-app/suno.use")
+    async with signed_in_server(tmp_path, provider, oauth=oauth) as deployment:
+        short = await post_initialize(deployment.url, provider.token(drop=("scope",), scp="suno.use"))
+        other = await post_initialize(deployment.url, provider.token(drop=("scope",), scp="suno.admin"))
+    assert short.status_code == 200
+    assert other.status_code == 403
+    assert 'scope="api://0a1b2c3d-app/suno.use"' in other.headers["www-authenticate"]
+
+
+@pytest.mark.anyio
 async def test_the_group_claim_when_configured_keeps_out_people_not_in_the_group(tmp_path: Path) -> None:
     provider = LocalProvider()
     oauth = replace(OAUTH, group=("groups", "suno"))

@@ -200,7 +200,9 @@ class TokenVerifier:
         if not isinstance(subject, str) or not subject:
             raise _invalid("the token lacks the 'sub' claim")
         scopes = _scopes(claims)
-        if self._oauth.scope not in scopes:
+        # Entra ID: a client asks for api://<app>/suno.use and the token's scp holds suno.use.
+        short = self._oauth.scope.rsplit("/", 1)[-1]
+        if self._oauth.scope not in scopes and not ("/" in self._oauth.scope and short in scopes):
             raise Refusal(403, "insufficient_scope", f"the token lacks the scope {self._oauth.scope}")
         if self._oauth.group is not None:
             claim, value = self._oauth.group
