@@ -242,6 +242,21 @@ async def test_two_people_see_only_their_own_tasks_and_bobs_budget_stops_bob_not
 
 
 @pytest.mark.anyio
+async def test_usage_names_the_person_by_a_readable_claim_and_the_log_maps_it_to_the_principal(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    provider = LocalProvider()
+    token = provider.token("248289761001", email="alice@example.com")
+    with caplog.at_level(logging.INFO, logger="ccapi_suno_mcp.auth"):
+        async with signed_in_server(tmp_path, provider) as deployment, person(deployment.url, token) as alice:
+            used = await call(alice, "suno_get_usage", {})
+    principal = oauth_principal(ISSUER, "248289761001")
+    assert used["note"].startswith("Usage of alice@example.com (signed in). ")
+    signed_in = f"signed in: alice@example.com (subject 248289761001) is principal {principal}"
+    assert [record.getMessage() for record in caplog.records].count(signed_in) == 1
+
+
+@pytest.mark.anyio
 async def test_a_subject_with_any_characters_is_a_principal_with_a_safe_stable_name(tmp_path: Path) -> None:
     provider = LocalProvider()
     subject = "google-oauth2|1234567890/ä"

@@ -25,6 +25,7 @@ __all__ = [
     "SCOPE_KEY",
     "PrincipalScope",
     "current_principal",
+    "current_principal_name",
     "is_oauth_principal",
     "oauth_principal",
     "principal_of",
@@ -55,11 +56,17 @@ def is_oauth_principal(principal: str) -> bool:
 
 
 _current: ContextVar[str] = ContextVar("ccapi_suno_principal", default=DEFAULT_PRINCIPAL)
+_current_name: ContextVar[str | None] = ContextVar("ccapi_suno_principal_name", default=None)
 
 
 def current_principal() -> str:
     """The principal of the message being handled (the default one outside a request)."""
     return _current.get()
+
+
+def current_principal_name() -> str | None:
+    """The readable name of the person who signed in for the message being handled (None: not signed in)."""
+    return _current_name.get()
 
 
 def principal_of(request: Any) -> str:
@@ -69,12 +76,20 @@ def principal_of(request: Any) -> str:
     return value if isinstance(value, str) else DEFAULT_PRINCIPAL
 
 
+def _name_of(request: Any) -> str | None:
+    scope: object = getattr(request, "scope", None)
+    value = cast(dict[str, object], scope).get(NAME_SCOPE_KEY) if isinstance(scope, dict) else None
+    return value if isinstance(value, str) else None
+
+
 class PrincipalScope:
     """Server middleware: every message is handled as the principal of the request it arrived with."""
 
     async def __call__(self, ctx: ServerRequestContext[Any, Any], call_next: CallNext) -> HandlerResult:
         token = _current.set(principal_of(ctx.request))
+        name = _current_name.set(_name_of(ctx.request))
         try:
             return await call_next(ctx)
         finally:
+            _current_name.reset(name)
             _current.reset(token)
