@@ -73,7 +73,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
     "names and model names (see README).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
-    "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
+    "beyond 127.0.0.1 unless people sign in (CCAPI_SUNO_OAUTH_*: then it is optional, for services); without "
+    "sign-in, on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
     "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
     f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
     f"{DEFAULT_CALL_DEADLINE:g}.",
