@@ -15,6 +15,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import anyio
 import httpx2
 import jwt
 import pytest
@@ -24,7 +25,7 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from ccapi_suno_mcp.app import create_server
-from ccapi_suno_mcp.auth import SigningKeys, TokenVerifier
+from ccapi_suno_mcp.auth import KeysUnavailable, SigningKeys, TokenVerifier, provider_jwks
 from ccapi_suno_mcp.http import build_http_app
 from ccapi_suno_mcp.principals import oauth_principal
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_asgi, serve_sandbox
@@ -347,7 +348,8 @@ async def test_when_the_provider_is_unreachable_cached_keys_work_and_unknown_one
     assert known.status_code == 200
     assert [response.status_code for response in unknown] == [401, 401, 401]
     assert unknown[0].json()["error_description"] == (
-        "the token is signed with a key not known yet, and the identity provider cannot be reached"
+        "the token is signed with a key not known yet, and the identity provider's keys cannot be fetched "
+        "(the server's log says why)"
     )
     assert still.status_code == 200
     failing = "cannot fetch the identity provider's signing keys"
@@ -416,4 +418,52 @@ async def test_with_no_keys_cached_and_the_provider_down_every_token_gets_a_clea
     async with signed_in_server(tmp_path, provider) as deployment:
         response = await post_initialize(deployment.url, provider.token())
     assert response.status_code == 401
-    assert "the identity provider cannot be reached" in response.json()["error_description"]
+    assert "the identity provider's keys cannot be fetched" in response.json()["error_description"]
+
+
+@asynccontextmanager
+async def metadata_host(issuer_named: Callable[[str], str]) -> AsyncGenerator[tuple[str, list[str]]]:
+    """An issuer on a loopback port serving OpenID metadata (whose `issuer` is `issuer_named(origin)`) and a JWKS;
+    yields the issuer and the paths asked for."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    provider, asked, origin = LocalProvider(), list[str](), [""]
+
+    async def metadata(request: Request) -> JSONResponse:
+        asked.append(request.url.path)
+        return JSONResponse({"issuer": issuer_named(origin[0]), "jwks_uri": f"{origin[0]}/realms/team/certs"})
+
+    async def certs(request: Request) -> JSONResponse:
+        asked.append(request.url.path)
+        return JSONResponse(provider.jwks())
+
+    routes = [
+        Route("/realms/team/.well-known/openid-configuration", metadata),
+        Route("/realms/team/certs", certs),
+    ]
+    async with serve_asgi(Starlette(routes=routes)) as served:
+        origin[0] = served
+        yield f"{served}/realms/team", asked
+
+
+@pytest.mark.anyio
+async def test_the_keys_are_found_through_the_issuers_metadata_off_the_event_loop() -> None:
+    # The host runs on this event loop: a fetch that blocked the loop would never be answered.
+    with anyio.fail_after(10):
+        async with metadata_host(lambda origin: f"{origin}/realms/team") as (issuer, asked):
+            keys = SigningKeys(provider_jwks(issuer, None))
+            found = await keys.get("rsa-1")
+            again = await keys.get("ec-1")
+    assert found is not None and again is not None
+    assert asked == ["/realms/team/.well-known/openid-configuration", "/realms/team/certs"]
+
+
+@pytest.mark.anyio
+async def test_metadata_naming_another_issuer_is_refused_and_says_to_copy_the_issuer_exactly() -> None:
+    async with metadata_host(lambda origin: f"{origin}/realms/team/") as (issuer, _):
+        keys = SigningKeys(provider_jwks(issuer, None))
+        with pytest.raises(KeysUnavailable, match="set CCAPI_SUNO_OAUTH_ISSUER to the provider's issuer exactly"):
+            await keys.get("rsa-1")

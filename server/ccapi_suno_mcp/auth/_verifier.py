@@ -148,7 +148,8 @@ class TokenVerifier:
             key = await self._keys.get(kid if isinstance(kid, str) else None)
         except KeysUnavailable:
             raise _invalid(
-                "the token is signed with a key not known yet, and the identity provider cannot be reached"
+                "the token is signed with a key not known yet, and the identity provider's keys cannot be fetched "
+                "(the server's log says why)"
             ) from None
         if key is None:
             raise _invalid("the token is signed with a key the identity provider does not list")
