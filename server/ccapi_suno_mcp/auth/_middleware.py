@@ -101,7 +101,7 @@ class OAuthMiddleware:
         cors = [(b"access-control-allow-origin", b"*"), (b"access-control-allow-methods", b"GET, OPTIONS")]
         if scope["method"] == "OPTIONS":
             await _respond(send, 204, b"", [*cors, (b"access-control-allow-headers", b"*")])
-        elif scope["method"] in ("GET", "HEAD"):
+        elif scope["method"] == "GET":
             await _respond(send, 200, self._metadata, [(b"content-type", b"application/json"), *cors])
         else:
             await _respond(send, 405, b"", [(b"allow", b"GET, OPTIONS")])
