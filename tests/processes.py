@@ -93,9 +93,12 @@ class Replica:
 
 
 @asynccontextmanager
-async def http_replica(home: Path, origin: str, env: dict[str, str]) -> AsyncGenerator[Replica]:
-    """`ccapi-suno-mcp --transport http --port P` against the sandbox at `origin`; yields once it listens."""
-    port = free_port()
+async def http_replica(
+    home: Path, origin: str, env: dict[str, str], *, port: int | None = None
+) -> AsyncGenerator[Replica]:
+    """`ccapi-suno-mcp --transport http --port P` against the sandbox at `origin` (P: `port`, else a free one);
+    yields once it listens."""
+    port = port or free_port()
     environment = {name: value for name, value in os.environ.items() if not name.startswith("CCAPI_")}
     environment |= {"CCAPI_BASE_URL": origin, "CCAPI_API_KEY": "sk-x", "CCAPI_SUNO_HOME": str(home), **env}
     command = [sys.executable, "-m", "ccapi_suno_mcp", "--transport", "http", "--port", str(port)]

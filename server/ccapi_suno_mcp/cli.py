@@ -79,8 +79,9 @@ def _parser() -> argparse.ArgumentParser:
         description="MCP server for CCAPI's Suno API. With no command it serves MCP over stdio.",
         epilog="Environment: CCAPI_API_KEY (secret), CCAPI_BASE_URL, CCAPI_SUNO_HOME, CCAPI_SUNO_DOWNLOAD_DIR, "
         "CCAPI_SUNO_ARTIST, CCAPI_SUNO_TOOLSETS, CCAPI_SUNO_ACTIONS, CCAPI_SUNO_HTTP_TOKEN (secret), "
-        "CCAPI_SUNO_DEADLINE_SECONDS, CCAPI_SUNO_LEDGER_URL, CCAPI_SUNO_HTTP_TOKENS_FILE. "
-        "See the README.",
+        "CCAPI_SUNO_DEADLINE_SECONDS, CCAPI_SUNO_LEDGER_URL, CCAPI_SUNO_HTTP_TOKENS_FILE, "
+        "CCAPI_SUNO_OAUTH_* (sign-in). "
+        "See docs/reference/environment.md.",
     )
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument(
@@ -153,6 +154,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         anyio.run(serve_stdio, server)
         return
     tokens = settings.http_tokens
+    if settings.oauth is not None:
+        import anyio
+
+        from ccapi_suno_mcp.http import serve_http
+
+        anyio.run(lambda: serve_http(server, host=args.host, port=args.port, token=tokens, oauth=settings.oauth))
+        return
     if not tokens and args.host not in LOOPBACK_HOSTS:
         logger.error(
             "refusing to serve MCP over HTTP on %s without CCAPI_SUNO_HTTP_TOKEN: anyone who can reach it could "

@@ -15,6 +15,7 @@ from urllib.parse import urlsplit
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
 from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
 from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
+from ccapi_suno_mcp.principals import OAUTH_PRINCIPAL_PREFIX, is_oauth_principal, oauth_principal
 
 __all__ = [
     "DEFAULT_ARTIST",
@@ -26,6 +27,7 @@ __all__ = [
     "LOOPBACK_HOSTS",
     "SECRET_VARIABLES",
     "ConfirmMode",
+    "OAuthSettings",
     "Settings",
     "SettingsError",
     "is_placeholder_key",
@@ -40,10 +42,27 @@ DEFAULT_ARTIST = "Suno"
 """The artist tag of saved songs when CCAPI_SUNO_ARTIST is unset."""
 ConfirmMode = Literal["over_budget", "always"]
 """When a billable call needs the user's approval: only past a budget, or every time."""
-SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN"})
-HTTP_ONLY_VARIABLES = frozenset({"CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_HTTP_TOKENS_FILE", "CCAPI_SUNO_LEDGER_URL"})
+SECRET_VARIABLES = frozenset({"CCAPI_API_KEY", "CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_OAUTH_CLIENT_SECRET"})
+_OAUTH_VARIABLES = frozenset(
+    {
+        "CCAPI_SUNO_OAUTH_ISSUER",
+        "CCAPI_SUNO_OAUTH_RESOURCE",
+        "CCAPI_SUNO_OAUTH_SCOPE",
+        "CCAPI_SUNO_OAUTH_AUDIENCES",
+        "CCAPI_SUNO_OAUTH_JWKS_URL",
+        "CCAPI_SUNO_OAUTH_GROUP",
+        "CCAPI_SUNO_OAUTH_PEOPLE_FILE",
+        "CCAPI_SUNO_OAUTH_INTROSPECTION_URL",
+        "CCAPI_SUNO_OAUTH_CLIENT_ID",
+        "CCAPI_SUNO_OAUTH_CLIENT_SECRET",
+    }
+)
+HTTP_ONLY_VARIABLES = frozenset(
+    {"CCAPI_SUNO_HTTP_TOKEN", "CCAPI_SUNO_HTTP_TOKENS_FILE", "CCAPI_SUNO_LEDGER_URL", *_OAUTH_VARIABLES}
+)
 """Settings of a team's HTTP deployment: the stdio packages (bundle, registry entry, snippets) do not offer them."""
 _MIN_TOKEN_LENGTH = 16
+DEFAULT_OAUTH_SCOPE = "suno:use"
 _PRINCIPAL_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._@-]{0,63}")
 
 ENVIRONMENT: Mapping[str, str] = {
@@ -58,7 +77,8 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_ACTIONS": "JSON object, or the path of a JSON file, overriding CCAPI action tokens, body field "
     "names and model names (see docs/ccapi.md).",
     "CCAPI_SUNO_HTTP_TOKEN": "Bearer token that clients of the HTTP transport must send. Secret. Required to bind "
-    "beyond 127.0.0.1; on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
+    "beyond 127.0.0.1 unless people sign in (CCAPI_SUNO_OAUTH_*: then it is optional, for services); without "
+    "sign-in, on loopback one is made when unset and kept in CCAPI_SUNO_HOME/http-token.",
     "CCAPI_SUNO_DEADLINE_SECONDS": f"Longest a tool call may take, retries included (suno_wait_for_tasks is bounded "
     f"by its timeout_seconds instead). Keep it under your client's request limit (60 s in many). Default "
     f"{DEFAULT_CALL_DEADLINE:g}.",
@@ -75,6 +95,25 @@ ENVIRONMENT: Mapping[str, str] = {
     "CCAPI_SUNO_HTTP_TOKENS_FILE": "Path of a JSON file naming each principal (user) of the HTTP transport and its "
     'bearer token, e.g. {"alice": {"token": "...", "daily_budget_usd": 5}}; each sees and spends only its own tasks, '
     "within budgets of its own if given (daily_budget_usd, monthly_budget_usd). Secret file.",
+    "CCAPI_SUNO_OAUTH_ISSUER": "The issuer of your identity provider (Keycloak, Entra ID, Okta, Auth0...), exactly as "
+    "its tokens' iss claim spells it. Set with CCAPI_SUNO_OAUTH_RESOURCE, it makes the HTTP transport an OAuth 2.1 "
+    "resource server: each person who signs in is a principal of their own (see docs/sign-in.md).",
+    "CCAPI_SUNO_OAUTH_RESOURCE": "The public https URL of this server's /mcp endpoint, exactly as clients connect to "
+    "it (behind a proxy: the proxy's URL). Access tokens must carry it as their audience.",
+    "CCAPI_SUNO_OAUTH_SCOPE": f"The scope a person needs to use the server; grant it only to people who may spend "
+    f"the team's CCAPI balance. Default {DEFAULT_OAUTH_SCOPE}.",
+    "CCAPI_SUNO_OAUTH_AUDIENCES": "Comma list of further accepted token audiences, for identity providers that cannot "
+    "put the URL in aud (Entra ID v2: the API's application id). Default: none.",
+    "CCAPI_SUNO_OAUTH_JWKS_URL": "URL of the provider's signing keys (JWKS). Default: the jwks_uri of the issuer's "
+    "metadata.",
+    "CCAPI_SUNO_OAUTH_GROUP": "claim=value a token must also carry to be let in, e.g. groups=suno or roles=Suno.Use "
+    "(a list claim must contain the value). Default: the scope alone decides.",
+    "CCAPI_SUNO_OAUTH_PEOPLE_FILE": "Path of a JSON file of people's own budgets by their subject (sub), and a default "
+    'for people not listed under "*", e.g. {"*": {"daily_budget_usd": 2}, "248289761001": {"daily_budget_usd": 20}}.',
+    "CCAPI_SUNO_OAUTH_INTROSPECTION_URL": "RFC 7662 introspection endpoint, for providers that issue opaque (not JWT) "
+    "access tokens; the server authenticates with CCAPI_SUNO_OAUTH_CLIENT_ID and CCAPI_SUNO_OAUTH_CLIENT_SECRET.",
+    "CCAPI_SUNO_OAUTH_CLIENT_ID": "This server's own client id at the provider, for introspection.",
+    "CCAPI_SUNO_OAUTH_CLIENT_SECRET": "This server's own client secret at the provider, for introspection. Secret.",
 }
 
 
@@ -109,6 +148,35 @@ def _default_home() -> Path:
     return user_data_path("ccapi-suno-mcp", appauthor=False)
 
 
+_Budget = tuple[float | None, float | None]
+"""Daily and monthly budgets in US dollars (None: no limit of that kind)."""
+
+
+@dataclass(frozen=True, slots=True)
+class OAuthSettings:
+    """The HTTP transport as an OAuth 2.1 resource server of the team's identity provider (`CCAPI_SUNO_OAUTH_*`)."""
+
+    issuer: str
+    resource: str
+    """The public URL of `/mcp`: the audience tokens must carry, and the `resource` of the metadata."""
+    scope: str = DEFAULT_OAUTH_SCOPE
+    audiences: tuple[str, ...] = ()
+    """Further accepted audiences (Entra ID's application id)."""
+    jwks_url: str | None = None
+    """None: the `jwks_uri` of the issuer's metadata."""
+    group: tuple[str, str] | None = None
+    """A claim and a value it must hold (or contain), besides the scope."""
+    default_budget: _Budget | None = None
+    """The budgets of people not listed in the people file (None: none of their own)."""
+    introspection_url: str | None = None
+    client_id: str | None = None
+    client_secret: str | None = field(default=None, repr=False)
+
+    @property
+    def accepted_audiences(self) -> tuple[str, ...]:
+        return (self.resource, *self.audiences)
+
+
 @dataclass(frozen=True, slots=True)
 class Settings:
     """Everything configurable, read once by `from_env` (or built directly by tests)."""
@@ -138,12 +206,24 @@ class Settings:
     principal_budgets: Mapping[str, tuple[float | None, float | None]] = field(
         default_factory=lambda: dict[str, tuple[float | None, float | None]]()
     )
-    """A principal's own daily and monthly budgets in US dollars (None: none of its own), from the tokens file."""
+    """A principal's own daily and monthly budgets in US dollars (None: none of its own), from the tokens file
+    (or, for people who sign in, the people file)."""
+    oauth: OAuthSettings | None = None
+    """Set: the HTTP transport accepts the identity provider's access tokens (each person a principal)."""
 
     @property
     def isolated(self) -> bool:
         """Whether principals are kept apart: a task id of another principal is as unknown as one never seen."""
-        return self.principals is not None
+        return self.principals is not None or self.oauth is not None
+
+    def own_budgets(self, principal: str) -> _Budget | None:
+        """A principal's own daily and monthly budgets: listed for it, or the default of people who sign in."""
+        listed = self.principal_budgets.get(principal)
+        if listed is not None:
+            return listed
+        if self.oauth is not None and is_oauth_principal(principal):
+            return self.oauth.default_budget
+        return None
 
     @property
     def http_tokens(self) -> dict[str, str]:
@@ -157,7 +237,8 @@ class Settings:
     def secrets(self) -> list[str]:
         """Every secret value the logs must never show: the key, the tokens, the ledger's password."""
         password = urlsplit(self.ledger_url).password if self.ledger_url else None
-        values = [self.api_key, self.http_token, *(self.principals or {}), password]
+        client_secret = self.oauth.client_secret if self.oauth else None
+        values = [self.api_key, self.http_token, *(self.principals or {}), password, client_secret]
         return [value for value in values if value]
 
     @property
@@ -201,6 +282,14 @@ class Settings:
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
         principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
+        oauth, people_budgets = _parse_oauth(env)
+        if oauth is not None and principals is not None:
+            clashing = [name for name in principals.values() if is_oauth_principal(name)]
+            if clashing:
+                raise SettingsError(
+                    f"CCAPI_SUNO_HTTP_TOKENS_FILE: {clashing[0]} starts with {OAUTH_PRINCIPAL_PREFIX!r}, which names "
+                    "people who sign in; rename it"
+                )
         settings = cls(
             api_key=None if placeholder else key or None,
             api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
@@ -221,7 +310,8 @@ class Settings:
             confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
             ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
             principals=principals,
-            principal_budgets=principal_budgets,
+            principal_budgets={**principal_budgets, **people_budgets},
+            oauth=oauth,
         )
         settings.catalogue()  # fail at start-up, not at the first call
         return settings
@@ -360,3 +450,99 @@ def _own_budget(name: str, principal: str, key: str, value: object) -> float | N
     if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
         raise SettingsError(f"{name}: {principal}'s {key} must be 0 or more US dollars, e.g. 5; got {value!r}")
     return float(value)
+
+
+def _parse_https_url(name: str, text: str) -> str:
+    """An https URL (plain http only to this machine), kept exactly as given but for surrounding space."""
+    url = text.strip()
+    parts = urlsplit(url)
+    local = parts.scheme == "http" and parts.hostname in LOOPBACK_HOSTS
+    if not (parts.scheme == "https" and parts.hostname) and not local:
+        raise SettingsError(f"{name} must be an https:// URL (plain http only to this machine); got {url!r}")
+    return url
+
+
+def _parse_oauth(env: Mapping[str, str]) -> tuple[OAuthSettings | None, _OwnBudgets]:
+    """The `CCAPI_SUNO_OAUTH_*` settings, and the people file's budgets by principal."""
+    given = {name: env.get(name, "").strip() for name in sorted(_OAUTH_VARIABLES)}
+    if not any(given.values()):
+        return None, {}
+    issuer, resource = given["CCAPI_SUNO_OAUTH_ISSUER"], given["CCAPI_SUNO_OAUTH_RESOURCE"]
+    if not issuer or not resource:
+        missing = "CCAPI_SUNO_OAUTH_ISSUER" if not issuer else "CCAPI_SUNO_OAUTH_RESOURCE"
+        raise SettingsError(
+            f"{missing} is not set: signing in needs both the identity provider's issuer (CCAPI_SUNO_OAUTH_ISSUER) "
+            "and the public URL of /mcp (CCAPI_SUNO_OAUTH_RESOURCE)"
+        )
+    issuer = _parse_https_url("CCAPI_SUNO_OAUTH_ISSUER", issuer)
+    resource = _parse_https_url("CCAPI_SUNO_OAUTH_RESOURCE", resource)
+    if urlsplit(resource).query or urlsplit(resource).fragment:
+        raise SettingsError(f"CCAPI_SUNO_OAUTH_RESOURCE must not carry a query or fragment; got {resource!r}")
+    scope = given["CCAPI_SUNO_OAUTH_SCOPE"] or DEFAULT_OAUTH_SCOPE
+    if any(char.isspace() or char in '"\\' for char in scope):
+        raise SettingsError(f"CCAPI_SUNO_OAUTH_SCOPE must be one scope, without spaces or quotes; got {scope!r}")
+    jwks_url = given["CCAPI_SUNO_OAUTH_JWKS_URL"]
+    introspection_url = given["CCAPI_SUNO_OAUTH_INTROSPECTION_URL"]
+    client_id, client_secret = given["CCAPI_SUNO_OAUTH_CLIENT_ID"], given["CCAPI_SUNO_OAUTH_CLIENT_SECRET"]
+    if introspection_url and not (client_id and client_secret):
+        raise SettingsError(
+            "CCAPI_SUNO_OAUTH_INTROSPECTION_URL needs this server's own CCAPI_SUNO_OAUTH_CLIENT_ID and "
+            "CCAPI_SUNO_OAUTH_CLIENT_SECRET at the identity provider"
+        )
+    group_text = given["CCAPI_SUNO_OAUTH_GROUP"]
+    group: tuple[str, str] | None = None
+    if group_text:
+        claim, equals, value = group_text.partition("=")
+        if not equals or not claim.strip() or not value.strip():
+            raise SettingsError(f"CCAPI_SUNO_OAUTH_GROUP must be claim=value, e.g. groups=suno; got {group_text!r}")
+        group = (claim.strip(), value.strip())
+    default_budget, budgets = _parse_people_file(given["CCAPI_SUNO_OAUTH_PEOPLE_FILE"], issuer)
+    oauth = OAuthSettings(
+        issuer=issuer,
+        resource=resource,
+        scope=scope,
+        audiences=tuple(item.strip() for item in given["CCAPI_SUNO_OAUTH_AUDIENCES"].split(",") if item.strip()),
+        jwks_url=_parse_https_url("CCAPI_SUNO_OAUTH_JWKS_URL", jwks_url) if jwks_url else None,
+        group=group,
+        default_budget=default_budget,
+        introspection_url=(
+            _parse_https_url("CCAPI_SUNO_OAUTH_INTROSPECTION_URL", introspection_url) if introspection_url else None
+        ),
+        client_id=client_id or None,
+        client_secret=client_secret or None,
+    )
+    return oauth, budgets
+
+
+_PEOPLE_FIELDS = ("daily_budget_usd", "monthly_budget_usd")
+
+
+def _parse_people_file(text: str, issuer: str) -> tuple[_Budget | None, _OwnBudgets]:
+    """The default budget (`"*"`) and each listed person's own, by principal, from
+    `{"*": {"daily_budget_usd": 2}, "<sub>": {"daily_budget_usd": 20, "monthly_budget_usd": 100}}`."""
+    name = "CCAPI_SUNO_OAUTH_PEOPLE_FILE"
+    if not text.strip():
+        return None, {}
+    path = Path(text.strip()).expanduser()
+    try:
+        document = json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+    if not isinstance(document, dict):
+        raise SettingsError(f'{name}: {path} must be a JSON object, e.g. {{"*": {{"daily_budget_usd": 2}}}}')
+    default: _Budget | None = None
+    budgets: _OwnBudgets = {}
+    for subject, entry in cast(dict[str, Any], document).items():
+        fields = cast(dict[str, Any], entry) if isinstance(entry, dict) else None
+        unknown = sorted(set(fields or {}) - set(_PEOPLE_FIELDS)) if fields is not None else ["(not an object)"]
+        if unknown:
+            takes = ", ".join(_PEOPLE_FIELDS)
+            raise SettingsError(f"{name}: {subject} has unknown field(s) {', '.join(unknown)}; it takes {takes}")
+        own = tuple(_own_budget(name, subject, key, (fields or {}).get(key)) for key in _PEOPLE_FIELDS)
+        if subject == "*":
+            default = (own[0], own[1])
+        else:
+            budgets[oauth_principal(issuer, subject)] = (own[0], own[1])
+    return default, budgets

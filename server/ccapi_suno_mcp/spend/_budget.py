@@ -15,6 +15,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp.ledger import OverBudgetError, SpendGate, SpendLimit, TaskLedger
+from ccapi_suno_mcp.principals import is_oauth_principal
 from ccapi_suno_mcp.settings import ConfirmMode, Settings
 from ccapi_suno_mcp.spend._calendar import Calendar, Periods
 from ccapi_suno_mcp.spend._money import PRICE_SAMPLES, dollars, learned_price, to_quota, to_usd
@@ -46,8 +47,8 @@ class Budgets:
 
     @classmethod
     def of(cls, settings: Settings, principal: str | None = None) -> Budgets:
-        """The server's budgets, and those of `principal` in the tokens file if it has any."""
-        own = settings.principal_budgets.get(principal) if principal is not None else None
+        """The server's budgets, and those of `principal` (tokens file, people file) if it has any."""
+        own = settings.own_budgets(principal) if principal is not None else None
         return cls(
             settings.daily_budget_usd, settings.monthly_budget_usd, settings.confirm, settings.quota_per_usd,
             principal if own else None, *(own or (None, None)),
@@ -78,6 +79,11 @@ class Budgets:
         """How the user raises a limit: where it is set, and the restart that reads it."""
         if limit.principal is None:
             return f"raising {_VARIABLES[limit.name]} in the server's environment and restarting it"
+        if is_oauth_principal(limit.principal):
+            return (
+                f'raising your {limit.name}_budget_usd (or the default one, under "*") in the people file '
+                "(CCAPI_SUNO_OAUTH_PEOPLE_FILE) and restarting the server"
+            )
         return (
             f"raising {limit.principal}'s {limit.name}_budget_usd in the tokens file (CCAPI_SUNO_HTTP_TOKENS_FILE) "
             "and restarting the server"

@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from mcp.server.mcpserver import Context
 from mcp.types import CallToolResult
 
+from ccapi_suno_mcp.principals import current_principal_name
 from ccapi_suno_mcp.spend import Budgets, UsageView, render_usage, usage
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.tools._status import tool_result
@@ -21,7 +22,11 @@ async def current_usage(state: AppState) -> UsageView:
         LedgerError: the ledger cannot be read.
     """
     tools = [spec.tool for spec in state.catalogue.enabled if spec.billable]
-    return await usage(state.ledger, Budgets.of(state.settings, state.ledger.principal), state.calendar, tools=tools)
+    view = await usage(state.ledger, Budgets.of(state.settings, state.ledger.principal), state.calendar, tools=tools)
+    name = current_principal_name()
+    if name is not None:  # a person who signed in: say whose figures these are
+        view.note = f"Usage of {name} (signed in). {view.note}"
+    return view
 
 
 async def suno_get_usage(ctx: Context[AppState, Any]) -> Annotated[CallToolResult, UsageView]:
