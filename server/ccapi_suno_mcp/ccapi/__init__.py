@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         BadRequestError,
         CCAPIError,
         InsufficientBalanceError,
+        MalformedAPIKeyError,
         MissingAPIKeyError,
         NotFoundError,
         PermissionDeniedError,
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
         error_from_response,
         redact,
     )
+    from ccapi_suno_mcp.ccapi._keys import key_problem
     from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus, clip_state_is_final, lenient
 
 __all__ = [
@@ -49,6 +51,7 @@ __all__ = [
     "CCAPIError",
     "Clip",
     "InsufficientBalanceError",
+    "MalformedAPIKeyError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -60,6 +63,7 @@ __all__ = [
     "UnexpectedResponseError",
     "clip_state_is_final",
     "error_from_response",
+    "key_problem",
     "lenient",
     "redact",
 ]
@@ -81,6 +85,7 @@ __getattr__ = lazy_exports(
         "BadRequestError": "_errors",
         "CCAPIError": "_errors",
         "InsufficientBalanceError": "_errors",
+        "MalformedAPIKeyError": "_errors",
         "MissingAPIKeyError": "_errors",
         "NotFoundError": "_errors",
         "PermissionDeniedError": "_errors",
@@ -88,6 +93,7 @@ __getattr__ = lazy_exports(
         "ServerError": "_errors",
         "UnexpectedResponseError": "_errors",
         "error_from_response": "_errors",
+        "key_problem": "_keys",
         "redact": "_errors",
         "Balance": "_models",
         "Clip": "_models",

@@ -27,12 +27,14 @@ from ccapi_suno_mcp.ccapi._errors import (
     APIStatusError,
     APITimeoutError,
     CCAPIError,
+    MalformedAPIKeyError,
     MissingAPIKeyError,
     RateLimitedError,
     UnexpectedResponseError,
     error_from_response,
     redact,
 )
+from ccapi_suno_mcp.ccapi._keys import key_problem
 from ccapi_suno_mcp.ccapi._models import Balance, SunoTask, lenient
 
 __all__ = [
@@ -241,6 +243,8 @@ class SunoClient:
     def _headers(self) -> dict[str, str]:
         if self._api_key is None:
             raise MissingAPIKeyError("no CCAPI key is configured (set CCAPI_API_KEY)")
+        if (problem := key_problem(self._api_key)) is not None:  # httpx2 would fail mid-send on it
+            raise MalformedAPIKeyError(problem)
         return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
     async def _request(

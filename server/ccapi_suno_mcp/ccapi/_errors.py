@@ -4,6 +4,8 @@ Every failure of a CCAPI call is raised as one of these, translated in exactly o
 (`error_from_response` for answers, `_client` for transport failures)::
 
     CCAPIError
+    ├── MissingAPIKeyError          no key: nothing was sent
+    │   └── MalformedAPIKeyError    a key no HTTP header can carry: nothing was sent
     ├── APIConnectionError          the request did not complete (connect, read, write, protocol)
     │   └── APITimeoutError         a timeout expired
     ├── UnexpectedResponseError     an answer we cannot read (not JSON, wrong envelope, HTML error page)
@@ -35,6 +37,7 @@ __all__ = [
     "BadRequestError",
     "CCAPIError",
     "InsufficientBalanceError",
+    "MalformedAPIKeyError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
@@ -55,6 +58,10 @@ class CCAPIError(Exception):
 
 class MissingAPIKeyError(CCAPIError):
     """No CCAPI key is configured, so nothing that needs one can be called."""
+
+
+class MalformedAPIKeyError(MissingAPIKeyError):
+    """The key holds a character no HTTP header may carry (e.g. a zero-width space): it is never sent."""
 
 
 class APIConnectionError(CCAPIError):

@@ -1,0 +1,61 @@
+"""The second round of hardening tried from outside: real server processes over stdio and HTTP, the sandbox in
+its own process with its faults switched on, as a user's client would meet them."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncGenerator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import anyio
+import httpx2
+import pytest
+from mcp import Client
+from mcp.client.stdio import stdio_client
+from mcp.client.streamable_http import streamable_http_client
+
+from harness import text_of
+from processes import control, http_replica, sandbox_process, stdio_server
+
+SONG = {"description": "a song with a hostile neighbour", "tags": "indie pop"}
+HTTP_TOKEN = "a-bearer-token-for-these-tests"
+KEY_WITH_ZWSP = "sk-pastedkey0123456789\u200b"
+
+
+@asynccontextmanager
+async def over_http(home: Path, origin: str, env: dict[str, str]) -> AsyncGenerator[Client]:
+    """A client of `ccapi-suno-mcp --transport http` (its own process) against the sandbox at `origin`."""
+    async with (
+        http_replica(home, origin, {"CCAPI_SUNO_HTTP_TOKEN": HTTP_TOKEN, **env}) as replica,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {HTTP_TOKEN}"}, timeout=60) as http,
+        Client(streamable_http_client(replica.url, http_client=http)) as client,
+    ):
+        yield client
+
+
+@pytest.mark.anyio
+async def test_a_key_pasted_with_a_zero_width_space_is_named_and_nothing_is_sent_or_recorded(tmp_path: Path) -> None:
+    stderr = tmp_path / "stderr.log"
+    with anyio.fail_after(90):
+        async with sandbox_process() as origin:
+            server = stdio_server(tmp_path / "home", origin, tmp_path / "server.pid", key=KEY_WITH_ZWSP)
+            with stderr.open("w") as errlog:
+                async with Client(stdio_client(server, errlog=errlog)) as client:
+                    listed = (await client.list_tools()).tools
+                    generated = await client.call_tool("suno_generate_music", SONG)
+                    balance = await client.call_tool("suno_get_balance", {})
+                    unknown = await client.call_tool("suno_list_tasks", {})
+            async with over_http(tmp_path / "http-home", origin, {"CCAPI_API_KEY": KEY_WITH_ZWSP}) as client:
+                over_http_generated = await client.call_tool("suno_generate_music", SONG)
+                over_http_balance = await client.call_tool("suno_get_balance", {})
+            stats = await control(origin, "stats")
+    assert listed
+    for answer in (generated, balance, over_http_generated, over_http_balance):
+        message = text_of(answer)
+        assert answer.is_error and "CCAPI_API_KEY" in message and "U+200B (ZERO WIDTH SPACE)" in message, message
+        assert "may have reached" not in message and "unexpectedly" not in message
+        assert "pastedkey" not in message
+    assert unknown.structured_content is not None and unknown.structured_content["tasks"] == []
+    log = stderr.read_text()
+    assert "CCAPI_API_KEY holds the invisible character U+200B" in log and "pastedkey" not in log
+    assert stats["requests"] == 0
