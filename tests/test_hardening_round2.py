@@ -7,11 +7,14 @@ from pathlib import Path
 
 import httpx2
 import pytest
+from mcp.types import INVALID_PARAMS, PARSE_ERROR, jsonrpc_message_adapter
+from pydantic import ValidationError
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.doctor import run_doctor
 from ccapi_suno_mcp.sandbox import Sandbox, serve_sandbox
 from ccapi_suno_mcp.settings import Settings
+from ccapi_suno_mcp.stdio import answer_for_unreadable
 
 KEY_WITH_ZWSP = "sk-pastedkey0123456789\u200b"
 
@@ -57,3 +60,38 @@ async def test_doctor_names_the_bad_character_of_the_key_and_asks_ccapi_nothing(
     [line] = [line for line in out.getvalue().splitlines() if line.startswith("FAIL")]
     assert status == 1 and "U+200B (ZERO WIDTH SPACE)" in line and "pastedkey" not in line
     assert sandbox.stats.requests == 0
+
+
+def _unreadable(line: str) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        jsonrpc_message_adapter.validate_json(line, by_name=False)
+    return caught.value
+
+
+@pytest.mark.parametrize(
+    ("line", "request_id"),
+    [
+        (
+            '{"jsonrpc":"2.0","method":"tools/call","params":{"a":"} \\" [ {","b":'
+            + "[" * 300
+            + "]" * 300
+            + '},"id":"x"}',
+            "x",
+        ),
+        ('{"jsonrpc":"2.0","id":7,"method":"tools/call","params":' + '{"a":' * 500 + "1" + "}" * 501, 7),
+        ('{"params":' + "[" * 9000 + ', "id": 9}', None),  # never closed: the id sits inside, not at the top
+    ],
+)
+def test_a_line_nested_too_deep_is_answered_for_the_id_at_its_top_level(
+    line: str, request_id: int | str | None
+) -> None:
+    answer = answer_for_unreadable(_unreadable(line))
+    assert answer is not None
+    assert answer.id == request_id
+    assert answer.error.code == (INVALID_PARAMS if request_id is not None else PARSE_ERROR)
+    assert "more than 200 levels deep" in answer.error.message
+
+
+def test_a_notification_nested_too_deep_is_not_answered() -> None:
+    line = '{"jsonrpc":"2.0","method":"notifications/progress","params":' + "[" * 300 + "]" * 300 + "}"
+    assert answer_for_unreadable(_unreadable(line)) is None

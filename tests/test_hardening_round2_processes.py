@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import anyio
 import httpx2
@@ -13,9 +14,11 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
+from mcp.types import INVALID_PARAMS
 
 from harness import text_of
 from processes import control, http_replica, sandbox_process, stdio_server
+from rawstdio import HANDSHAKE, raw_server
 
 SONG = {"description": "a song with a hostile neighbour", "tags": "indie pop"}
 HTTP_TOKEN = "a-bearer-token-for-these-tests"
@@ -59,3 +62,61 @@ async def test_a_key_pasted_with_a_zero_width_space_is_named_and_nothing_is_sent
     log = stderr.read_text()
     assert "CCAPI_API_KEY holds the invisible character U+200B" in log and "pastedkey" not in log
     assert stats["requests"] == 0
+
+
+def _nested_call(request_id: int, depth: int, *, id_last: bool = False) -> str:
+    deep = "[" * depth + "]" * depth
+    params = f'"params":{{"name":"suno_list_tasks","arguments":{{"text":{deep}}}}}'
+    if id_last:
+        return f'{{"jsonrpc":"2.0","method":"tools/call",{params},"id":{request_id}}}'
+    return f'{{"jsonrpc":"2.0","id":{request_id},"method":"tools/call",{params}}}'
+
+
+@pytest.mark.anyio
+async def test_a_request_nested_too_deep_over_stdio_is_answered_for_its_own_id_naming_the_limit(
+    tmp_path: Path,
+) -> None:
+    stderr = tmp_path / "stderr.log"
+    with anyio.fail_after(60):
+        async with raw_server(tmp_path, "--sandbox", stderr=stderr) as server:
+            answers: list[dict[str, Any]] = []
+            for request_id, depth, id_last in ((11, 300, False), (12, 20_000, False), (13, 20_000, True)):
+                await server.send_line(_nested_call(request_id, depth, id_last=id_last))
+                answers.append(await server.answer(request_id))
+            notification = '{"jsonrpc":"2.0","method":"notifications/cancelled","params":' + "[" * 5000 + "]" * 5000
+            await server.send_line(notification + "}")
+            after = await server.call_tool(14, "suno_list_tasks", {})
+    for answer in answers:
+        assert answer["error"]["code"] == INVALID_PARAMS, answer
+        message = answer["error"]["message"]
+        assert "nests JSON more than 200 levels deep" in message and "surrogate" not in message, message
+    assert after["result"]["isError"] is False  # the notification went unanswered, and the server kept going
+    assert "Traceback" not in stderr.read_text()
+
+
+@pytest.mark.anyio
+async def test_a_request_nested_too_deep_over_http_is_refused_at_once(tmp_path: Path) -> None:
+    headers = {
+        "Authorization": f"Bearer {HTTP_TOKEN}",
+        "Accept": "application/json, text/event-stream",
+        "Content-Type": "application/json",
+    }
+    with anyio.fail_after(60):
+        async with (
+            sandbox_process() as origin,
+            http_replica(tmp_path / "home", origin, {"CCAPI_SUNO_HTTP_TOKEN": HTTP_TOKEN}) as replica,
+            httpx2.AsyncClient(headers=headers, timeout=10) as http,
+        ):
+            opened = await http.post(replica.url, json=HANDSHAKE[0])
+            session = {"mcp-session-id": opened.headers.get("mcp-session-id", "")}
+            answers = [
+                await http.post(replica.url, content=_nested_call(21, depth), headers=session)
+                for depth in (300, 20_000)
+            ]
+            listing = await http.post(
+                replica.url, json={"jsonrpc": "2.0", "id": 22, "method": "tools/list"}, headers=session
+            )
+    for answer in answers:
+        assert answer.status_code == 400, answer.text
+        assert "recursion limit exceeded" in answer.json()["error"]["message"]
+    assert listing.status_code == 200 and "suno_list_tasks" in listing.text
