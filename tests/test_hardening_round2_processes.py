@@ -120,3 +120,39 @@ async def test_a_request_nested_too_deep_over_http_is_refused_at_once(tmp_path: 
         assert answer.status_code == 400, answer.text
         assert "recursion limit exceeded" in answer.json()["error"]["message"]
     assert listing.status_code == 200 and "suno_list_tasks" in listing.text
+
+
+def _nested_extra(depth: int) -> dict[str, Any]:
+    extra: dict[str, Any] = {"leaf": 1}
+    for _ in range(depth - 1):
+        extra = {"inner": extra}
+    return extra
+
+
+OVERSIZED_EXTRAS = [
+    ({f"field_{number}": number for number in range(10_000)}, "holds 10000 keys (nested ones included); at most 100"),
+    ({"blob": "x" * 5_000_000}, "is 5,000,011 bytes as JSON; at most 32,768"),
+    (_nested_extra(150), "nests 150 levels deep; at most 10"),
+]
+
+
+@pytest.mark.anyio
+async def test_an_oversized_extra_is_refused_over_stdio_and_http_before_anything_is_billed(tmp_path: Path) -> None:
+    with anyio.fail_after(120):
+        async with sandbox_process() as origin:
+            refusals: list[str] = []
+            async with Client(stdio_server(tmp_path / "home", origin, tmp_path / "server.pid")) as client:
+                for extra, _ in OVERSIZED_EXTRAS:
+                    answer = await client.call_tool("suno_generate_music", {**SONG, "extra": extra})
+                    assert answer.is_error
+                    refusals.append(text_of(answer))
+                within = await client.call_tool("suno_generate_music", {**SONG, "extra": _nested_extra(10)})
+            async with over_http(tmp_path / "http-home", origin, {}) as client:
+                extra, says = OVERSIZED_EXTRAS[2]
+                over_http_answer = await client.call_tool("suno_generate_music", {**SONG, "extra": extra})
+            stats = await control(origin, "stats")
+    for refusal, (_, says) in zip(refusals, OVERSIZED_EXTRAS, strict=True):
+        assert f"extra: {says}" in refusal and "Nothing was submitted" in refusal, refusal
+    assert over_http_answer.is_error and f"extra: {says}" in text_of(over_http_answer)
+    assert not within.is_error, text_of(within)
+    assert stats["submits"] == 1  # only the one within the limits
