@@ -370,7 +370,7 @@ async def test_an_answer_that_is_not_an_envelope_says_so(response: httpx2.Respon
     async with make_client(Recorder(response)) as client:
         with pytest.raises(ccapi.UnexpectedResponseError) as caught:
             await client.submit("MUSIC", {"prompt": "x"})
-    assert str(caught.value) == message
+    assert str(caught.value).startswith(message)  # then what it was, briefly
     if "HTTP" in message:
         assert caught.value.status_code == response.status_code
 

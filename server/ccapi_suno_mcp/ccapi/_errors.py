@@ -9,6 +9,7 @@ Every failure of a CCAPI call is raised as one of these, translated in exactly o
     ├── APIConnectionError          the request did not complete (connect, read, write, protocol)
     │   └── APITimeoutError         a timeout expired
     ├── UnexpectedResponseError     an answer we cannot read (not JSON, wrong envelope, HTML error page)
+    │   └── ResponseTooLargeError   an answer past the client's size cap: refused unread, never retried
     └── APIStatusError              CCAPI answered with an error (keeps status, code and message)
         ├── AuthenticationError         401: the key is missing or rejected
         ├── InsufficientBalanceError    402, or 403 about quota/balance
@@ -42,6 +43,7 @@ __all__ = [
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "ServerError",
     "UnexpectedResponseError",
     "error_from_response",
@@ -82,6 +84,10 @@ class UnexpectedResponseError(CCAPIError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """The answer is larger than the client reads (`MAX_RESPONSE_BYTES`): it was not read, nor kept."""
 
 
 class APIStatusError(CCAPIError):
