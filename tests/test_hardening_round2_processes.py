@@ -14,9 +14,10 @@ import pytest
 from mcp import Client
 from mcp.client.stdio import stdio_client
 from mcp.client.streamable_http import streamable_http_client
-from mcp.types import INVALID_PARAMS
+from mcp.types import INVALID_PARAMS, CallToolResult
 
 from harness import text_of
+from polling import eventually
 from processes import control, http_replica, sandbox_process, stdio_server
 from rawstdio import HANDSHAKE, raw_server
 
@@ -156,3 +157,91 @@ async def test_an_oversized_extra_is_refused_over_stdio_and_http_before_anything
     assert over_http_answer.is_error and f"extra: {says}" in text_of(over_http_answer)
     assert not within.is_error, text_of(within)
     assert stats["submits"] == 1  # only the one within the limits
+
+
+@pytest.mark.anyio
+async def test_ccapi_answering_html_pages_is_called_unreadable_over_stdio_and_http_not_still_running(
+    tmp_path: Path,
+) -> None:
+    env = {"CCAPI_SUNO_DEADLINE_SECONDS": "5"}
+    with anyio.fail_after(120):
+        async with sandbox_process("--speed", "0.01") as origin:
+            server = stdio_server(tmp_path / "home", origin, tmp_path / "server.pid", env=env)
+            async with Client(server) as client:
+                task_id = task_id_of(await client.call_tool("suno_generate_music", SONG))
+                await control(origin, "faults", {"scope": "fetch", "html_pages": 100_000})
+                started = anyio.current_time()
+                status = await client.call_tool("suno_get_task", {"task_id": task_id})
+                status_took = anyio.current_time() - started
+                unknown = await client.call_tool("suno_get_task", {"task_id": "task_" + "q" * 32})
+                waited = await client.call_tool("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 8})
+            async with over_http(tmp_path / "home", origin, env) as client:
+                over_http_waited = await client.call_tool(
+                    "suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 8}
+                )
+    page = "not a JSON object (text/html, 187 bytes, titled 'Scheduled maintenance')"
+    assert status.structured_content is not None and not status.is_error
+    assert page in str(status.structured_content["not_refreshed"]) and "did not answer" not in text_of(status)
+    assert status_took < 8
+    assert unknown.is_error and "cannot read" in text_of(unknown) and page in text_of(unknown)
+    for answer in (waited, over_http_waited):
+        assert answer.structured_content is not None and not answer.is_error
+        next_step = answer.structured_content["next_step"]
+        assert "CCAPI could not be read" in next_step and page in next_step, next_step
+        assert "this is normal" not in next_step
+
+
+def task_id_of(result: CallToolResult) -> str:
+    assert result.structured_content is not None, text_of(result)
+    return str(result.structured_content["task_id"])
+
+
+def _memory_kb(pid: int) -> dict[str, int]:
+    """VmRSS (now) and VmHWM (the peak so far) of a process, in kB."""
+    fields = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+    return {name: int(fields[name].split()[0]) for name in ("VmRSS", "VmHWM")}
+
+
+@pytest.mark.anyio
+async def test_a_30_mb_answer_from_ccapi_is_refused_unread_and_memory_stays_bounded(tmp_path: Path) -> None:
+    with anyio.fail_after(120):
+        async with sandbox_process("--speed", "0.01") as origin:
+            server = stdio_server(tmp_path / "home", origin, tmp_path / "server.pid")
+            async with Client(server) as client:
+                task_id = task_id_of(await client.call_tool("suno_generate_music", SONG))
+                await client.call_tool("suno_get_task", {"task_id": task_id})  # every path warmed up once
+                pid = int((tmp_path / "server.pid").read_text())
+                before = _memory_kb(pid)
+                await control(origin, "faults", {"scope": "fetch", "oversized": 100_000})
+                answers = [await client.call_tool("suno_get_task", {"task_id": task_id}) for _ in range(3)]
+                after = _memory_kb(pid)
+            stats = await control(origin, "stats")
+    peak_mb, kept_mb = (after["VmHWM"] - before["VmRSS"]) / 1024, (after["VmRSS"] - before["VmRSS"]) / 1024
+    assert peak_mb < 60, (before, after)  # not the +170-200 MB of reading and parsing 30 MB
+    assert kept_mb < 30, (before, after)
+    for answer in answers:
+        assert answer.structured_content is not None, text_of(answer)
+        assert "more than the 8 MB this server reads" in str(answer.structured_content["not_refreshed"])
+    assert stats["fetch_one"] + stats["fetch_batch"] <= 2 + 3  # never retried: it would be as large again
+
+
+@pytest.mark.anyio
+async def test_a_poll_answer_that_drips_in_does_not_starve_a_wait(tmp_path: Path) -> None:
+    with anyio.fail_after(120):
+        async with (
+            sandbox_process("--speed", "0.25") as origin,  # a song takes 16 s
+            Client(stdio_server(tmp_path / "home", origin, tmp_path / "server.pid")) as client,
+        ):
+            task_id = task_id_of(await client.call_tool("suno_generate_music", SONG))
+            await control(origin, "faults", {"scope": "fetch", "drip": 1, "drip_seconds": 1.0})
+            await eventually(lambda: _drip_taken(origin), within=20)  # the watcher's next poll drips
+            started = anyio.current_time()
+            waited = await client.call_tool("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 45})
+            took = anyio.current_time() - started
+    assert waited.structured_content is not None, text_of(waited)
+    assert waited.structured_content["all_done"], waited.structured_content["next_step"]
+    assert took < 40
+
+
+async def _drip_taken(origin: str) -> bool:
+    return (await control(origin, "faults"))["drip"] == 0
