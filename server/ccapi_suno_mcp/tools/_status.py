@@ -229,8 +229,10 @@ async def suno_wait_for_tasks(
         polled = await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
         if (refusal := state.watcher.refusal) is not None:  # waiting longer cannot help: say what to fix
             raise state.error(refusal)
-        # The watcher keeps the ledger fresh: no CCAPI call of our own, unless its poll is stuck or failing.
-        if all_in_ledger and polled and state.watcher.last_error is None:
+        # The watcher keeps the ledger fresh: no CCAPI call of our own, unless it missed a whole window (its poll
+        # is stuck, or it backs off) or its last poll failed.
+        overdue = not polled and anyio.current_time() < deadline
+        if all_in_ledger and not overdue and state.watcher.last_error is None:
             records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
             views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
             continue
