@@ -13,12 +13,14 @@ ends at once, so that its waiters read again what the leader wrote (they also wa
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 import anyio
 
 from ccapi_suno_mcp.ccapi import (
+    BATCH_SIZE,
     AuthenticationError,
     CCAPIError,
     InsufficientBalanceError,
@@ -46,7 +48,7 @@ logger = logging.getLogger(__name__)
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
 POLL_DEADLINE = 15.0
-"""Seconds one poll (a batch fetch, retries included) may take: an answer that drips in never stalls the watcher."""
+"""Seconds one batch fetch of a poll may take, retries included: an answer that drips in never stalls the watcher."""
 REJECTED_INTERVAL = 300.0
 """Seconds between polls while CCAPI refuses the key (or the balance is spent): asking sooner cannot help."""
 SETTLE_EVERY_SECONDS = 60.0
@@ -173,7 +175,7 @@ class Watcher:
             self._finish_cycle()
             return None
         try:
-            with within_deadline(self.poll_deadline):
+            with within_deadline(self.poll_deadline * math.ceil(len(pending) / BATCH_SIZE)):  # per batch request
                 tasks = await self._client.fetch_tasks(pending)
         except CCAPIError as exc:
             self.consecutive_failures += 1

@@ -109,7 +109,8 @@ def within_deadline(seconds: float) -> Generator[None]:
         except TimeoutError:
             if failures:
                 raise failures[-1] from None
-            message = f"CCAPI did not answer within {seconds:.0f} s"
+            shown = f"{seconds:.0f}" if seconds >= 1 else f"{seconds:.1f}"
+            message = f"CCAPI did not answer within {shown} s"
             raise APITimeoutError(message, request_may_have_been_sent=True) from None
 
 
