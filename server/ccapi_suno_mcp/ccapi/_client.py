@@ -109,8 +109,7 @@ def within_deadline(seconds: float) -> Generator[None]:
         except TimeoutError:
             if failures:
                 raise failures[-1] from None
-            shown = f"{seconds:.0f}" if seconds >= 1 else f"{seconds:.1f}"
-            message = f"CCAPI did not answer within {shown} s"
+            message = f"CCAPI did not answer within {round(seconds, 1):g} s"
             raise APITimeoutError(message, request_may_have_been_sent=True) from None
 
 
