@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
 
+import anyio
 import httpx2
 import pytest
 from mcp.server.subscriptions import InMemorySubscriptionBus
 
-from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
+from ccapi_suno_mcp.ccapi import APITimeoutError, SunoClient, SunoTask
 from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.watcher import REJECTED_INTERVAL, Watcher
@@ -111,3 +112,27 @@ async def test_the_watcher_slows_to_a_long_interval_while_the_key_is_rejected_an
         assert watcher.refusal is None
         assert await watcher.poll_once() == 1.0
         assert (await ledger.pending_task_ids()) == [TASK]
+
+
+@pytest.mark.anyio
+async def test_a_poll_whose_answer_never_finishes_is_cut_at_the_poll_deadline(tmp_path: Path) -> None:
+    async def dripping(request: httpx2.Request) -> httpx2.Response:
+        async def forever() -> AsyncIterator[bytes]:
+            while True:
+                yield b" "
+                await anyio.sleep(0.01)  # every read is quick: only a deadline on the whole answer ends it
+
+        return httpx2.Response(200, content=forever())
+
+    async with (
+        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
+        httpx2.AsyncClient(transport=httpx2.MockTransport(dripping)) as http,
+    ):
+        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
+        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
+        await ledger.record_task_id(record.submission_id, TASK)
+        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0, poll_deadline=0.5)
+        with anyio.fail_after(5):
+            delay = await watcher.poll_once()
+    assert delay == 2.0  # a failed cycle: backing off, not stalled
+    assert isinstance(watcher.last_error, APITimeoutError) and "within 0.5 s" in str(watcher.last_error)

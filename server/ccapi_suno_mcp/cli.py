@@ -127,10 +127,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
     _configure_logging(args.log_level, *settings.secrets)
-    if settings.api_key_placeholder is not None and not settings.sandbox:
+    if (settings.api_key_placeholder or settings.api_key_problem) is not None and not settings.sandbox:
         from ccapi_suno_mcp.errors import no_key_message
 
-        logger.warning("%s", no_key_message(settings.api_key_placeholder))
+        logger.warning("%s", no_key_message(settings.api_key_placeholder, settings.api_key_problem))
     elif settings.api_key is None and not settings.sandbox:
         logger.warning(
             "CCAPI_API_KEY is not set: the server starts and lists its tools, but every call that reaches CCAPI "

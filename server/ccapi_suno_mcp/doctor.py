@@ -94,6 +94,8 @@ async def collect_checks(settings: Settings, client: ccapi.SunoClient) -> list[C
     checks: list[Check] = []
     if settings.api_key:
         checks.append(Check("api key", "ok", "set"))
+    elif settings.api_key_problem is not None:
+        checks.append(Check("api key", "fail", settings.api_key_problem))
     elif settings.api_key_placeholder is not None:
         detail = f"CCAPI_API_KEY holds {settings.api_key_placeholder!r}, a placeholder the client did not expand"
         checks.append(Check("api key", "fail", f"{detail}: put the real key in the server's environment"))

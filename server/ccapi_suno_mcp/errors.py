@@ -16,8 +16,11 @@ NO_KEY_MESSAGE = (
 )
 
 
-def no_key_message(placeholder: str | None = None) -> str:
-    """Why no key is configured: unset, or `placeholder` (an unexpanded variable) where the key should be."""
+def no_key_message(placeholder: str | None = None, problem: str | None = None) -> str:
+    """Why no key is configured: unset, `placeholder` (an unexpanded variable) where the key should be, or a key
+    with a `problem` (a character no key has, see `ccapi.key_problem`)."""
+    if problem is not None:
+        return problem
     if placeholder is None:
         return NO_KEY_MESSAGE
     return (
@@ -42,6 +45,8 @@ def tool_error(
     """
     about = f" {subject}" if subject else ""
     match error:
+        case ccapi.MalformedAPIKeyError():
+            message = str(error)
         case ccapi.MissingAPIKeyError():
             message = no_key
         case ccapi.AuthenticationError():

@@ -241,7 +241,7 @@ class TasksExtension(Extension):
                 return task | {"statusMessage": f"Failed: {reason}"} | _failed(failure_message(one))
         ended = all(view.done for view in views)
         if ended or (record.wait_until is not None and now >= record.wait_until):
-            result = wait_result(views, [], round(now - record.created_at, 1))
+            result = wait_result(state, views, [], round(now - record.created_at, 1))
             return task | {"status": "completed", "result": _call_result(result)}
         return task
 

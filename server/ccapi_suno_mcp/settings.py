@@ -13,7 +13,7 @@ from typing import Any, Literal, cast
 from urllib.parse import urlsplit
 
 from ccapi_suno_mcp.catalogue import TOOLSETS, Catalogue, CatalogueError, Toolset, load_overrides
-from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL
+from ccapi_suno_mcp.ccapi import DEFAULT_BASE_URL, key_problem
 from ccapi_suno_mcp.ledger._protocol import DEFAULT_PRINCIPAL
 from ccapi_suno_mcp.principals import OAUTH_PRINCIPAL_PREFIX, is_oauth_principal, oauth_principal
 
@@ -184,6 +184,9 @@ class Settings:
     api_key: str | None = field(default=None, repr=False)
     api_key_placeholder: str | None = None
     """What CCAPI_API_KEY held when it was a placeholder (so `api_key` is None): messages say it was not expanded."""
+    api_key_problem: str | None = None
+    """Why CCAPI_API_KEY cannot be used when it holds a character no key has, e.g. a pasted zero-width space (so
+    `api_key` is None): the message names the variable and the character, never the key."""
     base_url: str = DEFAULT_BASE_URL
     home: Path = field(default_factory=_default_home)
     download_dir: Path | None = None
@@ -281,6 +284,7 @@ class Settings:
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
+        problem = None if placeholder or not key else key_problem(key)
         principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
         oauth, people_budgets = _parse_oauth(env)
         if oauth is not None and principals is not None:
@@ -291,8 +295,9 @@ class Settings:
                     "people who sign in; rename it"
                 )
         settings = cls(
-            api_key=None if placeholder else key or None,
+            api_key=None if placeholder or problem else key or None,
             api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
+            api_key_problem=problem,
             base_url=base_url,
             home=home,
             download_dir=Path(download_text).expanduser() if download_text else None,

@@ -176,7 +176,7 @@ class AppState:
             base_url=self.client.base_url,
             api_key=self.settings.api_key,
             subject=subject,
-            no_key=no_key_message(self.settings.api_key_placeholder),
+            no_key=no_key_message(self.settings.api_key_placeholder, self.settings.api_key_problem),
         )
 
 

@@ -5,12 +5,16 @@ which Python's own JSON reader accepts but the SDK's strict one does not) to the
 which the server logs at DEBUG and drops: the client then waits for an answer until its own time-out. Here
 the read stream is wrapped so such a line is answered at once with a JSON-RPC error, invalid params for its
 id when the id can be read, else a parse error, and one WARNING line is logged.
+
+A line nested deeper than the SDK's reader goes (`MAX_JSON_DEPTH`) is answered the same way: its id is read by a
+flat scan of the top-level object, since no recursive reader can be trusted with 20,000 levels.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import re
 from types import TracebackType
 from typing import Any, Self
 
@@ -28,6 +32,12 @@ __all__ = ["answer_for_unreadable", "serve_stdio"]
 
 logger = logging.getLogger(__name__)
 
+MAX_JSON_DEPTH = 200
+"""How deep a message's JSON may nest: the SDK's reader (pydantic-core) refuses anything deeper."""
+_TOO_DEEP = "recursion limit exceeded"
+_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NESTED = object()
+
 
 def _problems(error: Exception) -> list[dict[str, Any]]:
     return [dict(item) for item in error.errors()] if isinstance(error, ValidationError) else []
@@ -35,6 +45,63 @@ def _problems(error: Exception) -> list[dict[str, Any]]:
 
 def _error(request_id: int | str | None, code: int, message: str) -> JSONRPCError:
     return JSONRPCError(jsonrpc="2.0", id=request_id, error=ErrorData(code=code, message=message))
+
+
+def top_level_members(line: str) -> dict[str, Any]:
+    """The members of the JSON object on `line`, read without recursion, however deep it nests: scalars with
+    their values, objects and arrays (and anything unreadable) as a placeholder. Empty when it is no object."""
+    text = line.strip()
+    members: dict[str, Any] = {}
+    if not text.startswith("{"):
+        return members
+    decoder = json.JSONDecoder()
+    depth, position = 0, 0
+    while position < len(text):
+        character = text[position]
+        if character == '"':
+            string = _STRING.match(text, position)
+            if string is None:
+                break  # an unterminated string: nothing more can be read
+            position = string.end()
+            colon = _skip_space(text, position)
+            if depth != 1 or colon >= len(text) or text[colon] != ":":
+                continue
+            value_at = _skip_space(text, colon + 1)
+            try:
+                name = json.loads(string.group())
+                value, after = (
+                    decoder.raw_decode(text, value_at) if text[value_at : value_at + 1] not in "{[" else (_NESTED, 0)
+                )
+            except ValueError:
+                continue
+            if isinstance(name, str):
+                members.setdefault(name, value)
+            position = max(position, after)
+            continue
+        if character in "{[":
+            depth += 1
+        elif character in "}]":
+            depth -= 1
+        position += 1
+    return members
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+def _answer_too_deep(line: str | None, reason: str) -> JSONRPCError | None:
+    members = top_level_members(line or "")
+    request_id = members.get("id")
+    message = (
+        f"the message nests JSON more than {MAX_JSON_DEPTH} levels deep, the most this server reads ({reason}); "
+        "send flatter arguments"
+    )
+    if isinstance(request_id, bool) or not isinstance(request_id, int | str):
+        return None if "method" in members else _error(None, PARSE_ERROR, f"Parse error: {message}")
+    return _error(request_id, INVALID_PARAMS, f"Invalid params: {message}")
 
 
 def answer_for_unreadable(error: Exception) -> JSONRPCError | None:
@@ -47,6 +114,8 @@ def answer_for_unreadable(error: Exception) -> JSONRPCError | None:
     problems = _problems(error)
     reason = "; ".join(str(item.get("msg", "")) for item in problems) or type(error).__name__
     line = next((item["input"] for item in problems if isinstance(item.get("input"), str)), None)
+    if _TOO_DEEP in reason:
+        return _answer_too_deep(line, reason)
     message: dict[str, Any] | None = None
     if line is not None:
         try:

@@ -13,17 +13,20 @@ ends at once, so that its waiters read again what the leader wrote (they also wa
 from __future__ import annotations
 
 import logging
+import math
 import time
 from collections.abc import Awaitable, Callable
 
 import anyio
 
 from ccapi_suno_mcp.ccapi import (
+    BATCH_SIZE,
     AuthenticationError,
     CCAPIError,
     InsufficientBalanceError,
     PermissionDeniedError,
     SunoClient,
+    within_deadline,
 )
 from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
@@ -32,6 +35,7 @@ __all__ = [
     "DEFAULT_INTERVAL",
     "GIVE_UP_AFTER_SECONDS",
     "MAX_BACKOFF",
+    "POLL_DEADLINE",
     "REJECTED_INTERVAL",
     "Pause",
     "Watcher",
@@ -43,6 +47,8 @@ logger = logging.getLogger(__name__)
 
 DEFAULT_INTERVAL = 5.0
 MAX_BACKOFF = 120.0
+POLL_DEADLINE = 15.0
+"""Seconds one batch fetch of a poll may take, retries included: an answer that drips in never stalls the watcher."""
 REJECTED_INTERVAL = 300.0
 """Seconds between polls while CCAPI refuses the key (or the balance is spent): asking sooner cannot help."""
 SETTLE_EVERY_SECONDS = 60.0
@@ -78,6 +84,7 @@ class Watcher:
         notifier: Notifier,
         *,
         interval: float = DEFAULT_INTERVAL,
+        poll_deadline: float = POLL_DEADLINE,
         clock: Callable[[], float] = time.monotonic,
         pause: Pause = wait_or_wake,
     ) -> None:
@@ -87,6 +94,7 @@ class Watcher:
         self._clock = clock
         self._pause = pause  # tests pass one that records the delays and moves their clock instead of waiting
         self.interval = interval
+        self.poll_deadline = poll_deadline
         self.cycles = 0
         self.consecutive_failures = 0
         self.last_error: CCAPIError | None = None
@@ -167,7 +175,8 @@ class Watcher:
             self._finish_cycle()
             return None
         try:
-            tasks = await self._client.fetch_tasks(pending)
+            with within_deadline(self.poll_deadline * math.ceil(len(pending) / BATCH_SIZE)):  # per batch request
+                tasks = await self._client.fetch_tasks(pending)
         except CCAPIError as exc:
             self.consecutive_failures += 1
             self.last_error = exc

@@ -9,9 +9,12 @@ if TYPE_CHECKING:
         BATCH_SIZE,
         DEFAULT_MAX_RETRIES,
         INITIAL_RETRY_DELAY,
+        MAX_RESPONSE_BYTES,
         MAX_RETRY_DELAY,
         RETRYABLE_STATUS_CODES,
         SunoClient,
+        failures_seen,
+        within_deadline,
     )
     from ccapi_suno_mcp.ccapi._constants import DEFAULT_BASE_URL
     from ccapi_suno_mcp.ccapi._errors import (
@@ -22,15 +25,18 @@ if TYPE_CHECKING:
         BadRequestError,
         CCAPIError,
         InsufficientBalanceError,
+        MalformedAPIKeyError,
         MissingAPIKeyError,
         NotFoundError,
         PermissionDeniedError,
         RateLimitedError,
+        ResponseTooLargeError,
         ServerError,
         UnexpectedResponseError,
         error_from_response,
         redact,
     )
+    from ccapi_suno_mcp.ccapi._keys import key_problem
     from ccapi_suno_mcp.ccapi._models import Balance, Clip, SunoTask, TaskStatus, clip_state_is_final, lenient
 
 __all__ = [
@@ -38,6 +44,7 @@ __all__ = [
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "INITIAL_RETRY_DELAY",
+    "MAX_RESPONSE_BYTES",
     "MAX_RETRY_DELAY",
     "RETRYABLE_STATUS_CODES",
     "APIConnectionError",
@@ -49,10 +56,12 @@ __all__ = [
     "CCAPIError",
     "Clip",
     "InsufficientBalanceError",
+    "MalformedAPIKeyError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "ServerError",
     "SunoClient",
     "SunoTask",
@@ -60,8 +69,11 @@ __all__ = [
     "UnexpectedResponseError",
     "clip_state_is_final",
     "error_from_response",
+    "failures_seen",
+    "key_problem",
     "lenient",
     "redact",
+    "within_deadline",
 ]
 
 __getattr__ = lazy_exports(
@@ -71,6 +83,7 @@ __getattr__ = lazy_exports(
         "DEFAULT_BASE_URL": "_constants",
         "DEFAULT_MAX_RETRIES": "_client",
         "INITIAL_RETRY_DELAY": "_client",
+        "MAX_RESPONSE_BYTES": "_client",
         "MAX_RETRY_DELAY": "_client",
         "RETRYABLE_STATUS_CODES": "_client",
         "SunoClient": "_client",
@@ -81,13 +94,18 @@ __getattr__ = lazy_exports(
         "BadRequestError": "_errors",
         "CCAPIError": "_errors",
         "InsufficientBalanceError": "_errors",
+        "MalformedAPIKeyError": "_errors",
         "MissingAPIKeyError": "_errors",
         "NotFoundError": "_errors",
         "PermissionDeniedError": "_errors",
         "RateLimitedError": "_errors",
+        "ResponseTooLargeError": "_errors",
         "ServerError": "_errors",
         "UnexpectedResponseError": "_errors",
         "error_from_response": "_errors",
+        "failures_seen": "_client",
+        "within_deadline": "_client",
+        "key_problem": "_keys",
         "redact": "_errors",
         "Balance": "_models",
         "Clip": "_models",

@@ -4,6 +4,9 @@ Retry policy (constants below): polls and other free reads retry on 408, 429, 5x
 transport failure, with capped exponential backoff, full jitter and `Retry-After`. A submit costs
 money, so it is retried only when the connection never opened (connect error or timeout, pool
 timeout): after that the request may have reached CCAPI and a retry could bill twice.
+
+Every answer is streamed and read to at most `MAX_RESPONSE_BYTES`; a larger one is refused, unread, and
+not retried.
 """
 
 from __future__ import annotations
@@ -11,8 +14,10 @@ from __future__ import annotations
 import json
 import logging
 import random
-from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Sequence
-from contextlib import asynccontextmanager
+import re
+from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, Generator, Sequence
+from contextlib import asynccontextmanager, contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, Self
 
@@ -27,12 +32,15 @@ from ccapi_suno_mcp.ccapi._errors import (
     APIStatusError,
     APITimeoutError,
     CCAPIError,
+    MalformedAPIKeyError,
     MissingAPIKeyError,
     RateLimitedError,
+    ResponseTooLargeError,
     UnexpectedResponseError,
     error_from_response,
     redact,
 )
+from ccapi_suno_mcp.ccapi._keys import key_problem
 from ccapi_suno_mcp.ccapi._models import Balance, SunoTask, lenient
 
 __all__ = [
@@ -41,10 +49,13 @@ __all__ = [
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "INITIAL_RETRY_DELAY",
+    "MAX_RESPONSE_BYTES",
     "MAX_RETRY_DELAY",
     "RETRYABLE_STATUS_CODES",
     "Download",
     "SunoClient",
+    "failures_seen",
+    "within_deadline",
 ]
 
 logger = logging.getLogger(__name__)
@@ -58,7 +69,49 @@ RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
 BATCH_SIZE = 100
 """Ids per batch fetch: CCAPI documents no limit, so stay well inside any SQL `IN` or body cap."""
 
+MAX_RESPONSE_BYTES = 8 * 2**20
+"""The most of one CCAPI answer that is read (after decompression): a batch of 100 tasks with full lyrics is well
+under 2 MB, so anything larger is refused, never kept."""
+_GLIMPSE = 80
+"""Characters of an unreadable answer quoted in the error."""
+
 _NEVER_SENT = (httpx2.ConnectError, httpx2.ConnectTimeout, httpx2.PoolTimeout)
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title>", re.IGNORECASE | re.DOTALL)
+_FAILURES: ContextVar[list[CCAPIError] | None] = ContextVar("ccapi_failures", default=None)
+
+
+@contextmanager
+def failures_seen() -> Generator[list[CCAPIError]]:
+    """Collect every failed attempt of the CCAPI calls made inside this block (in this task), retried or not.
+
+    When a deadline cuts retries short, the last one says what CCAPI actually did.
+    """
+    seen: list[CCAPIError] = []
+    token = _FAILURES.set(seen)
+    try:
+        yield seen
+    finally:
+        _FAILURES.reset(token)
+
+
+@contextmanager
+def within_deadline(seconds: float) -> Generator[None]:
+    """Bound the CCAPI calls inside this block by `seconds`, retries included.
+
+    Raises:
+        CCAPIError: past the deadline, the last failed attempt's error (what CCAPI actually did, e.g. answered
+            an HTML page), or `APITimeoutError` when no attempt had failed yet.
+    """
+    with failures_seen() as failures:
+        try:
+            with anyio.fail_after(seconds):
+                yield
+        except TimeoutError:
+            if failures:
+                raise failures[-1] from None
+            message = f"CCAPI did not answer within {round(seconds, 1):g} s"
+            raise APITimeoutError(message, request_may_have_been_sent=True) from None
+
 
 Sleep = Callable[[float], Awaitable[None]]
 
@@ -241,6 +294,8 @@ class SunoClient:
     def _headers(self) -> dict[str, str]:
         if self._api_key is None:
             raise MissingAPIKeyError("no CCAPI key is configured (set CCAPI_API_KEY)")
+        if (problem := key_problem(self._api_key)) is not None:  # httpx2 would fail mid-send on it
+            raise MalformedAPIKeyError(problem)
         return {"Authorization": f"Bearer {self._api_key}", "Accept": "application/json"}
 
     async def _request(
@@ -258,6 +313,8 @@ class SunoClient:
             try:
                 return await self._send_once(method, path, headers=headers, json_body=json_body, envelope=envelope)
             except CCAPIError as exc:
+                if (seen := _FAILURES.get()) is not None:
+                    seen.append(exc)
                 delay = self._retry_delay(exc, attempt, idempotent=idempotent)
                 if delay is None:
                     raise
@@ -269,8 +326,9 @@ class SunoClient:
         self, method: str, path: str, *, headers: dict[str, str], json_body: Any, envelope: bool
     ) -> dict[str, Any]:
         try:
-            response = await self._http.request(method, self.base_url + path, headers=headers, json=json_body)
-            return self._read(response, envelope=envelope)  # inside: reading the body may still fail to decode
+            async with self._http.stream(method, self.base_url + path, headers=headers, json=json_body) as response:
+                body = await _read_capped(response)
+            return self._read(response, body, envelope=envelope)
         except _NEVER_SENT as exc:
             timeout = isinstance(exc, httpx2.TimeoutException)
             error_type = APITimeoutError if timeout else APIConnectionError
@@ -287,29 +345,30 @@ class SunoClient:
                 f"the connection to CCAPI broke ({type(exc).__name__})", request_may_have_been_sent=True
             ) from exc
 
-    def _read(self, response: httpx2.Response, *, envelope: bool) -> dict[str, Any]:
+    def _read(self, response: httpx2.Response, body: bytes, *, envelope: bool) -> dict[str, Any]:
         content_type = response.headers.get("content-type", "")
         if response.status_code >= 300:
             raise error_from_response(
                 response.status_code,
-                redact(response.text, self._api_key),
+                redact(_text(body), self._api_key),
                 content_type=content_type,
                 retry_after=response.headers.get("retry-after"),
             )
         try:
-            fields = json_object(json.loads(response.text))
-        except ValueError:
+            fields = json_object(json.loads(body))
+        except (ValueError, RecursionError):
             fields = None
         if fields is None:
             raise UnexpectedResponseError(
-                f"CCAPI answered HTTP {response.status_code} with a body that is not a JSON object",
+                f"CCAPI answered HTTP {response.status_code} with a body that is not a JSON object "
+                f"({redact(_glimpse(body, content_type), self._api_key)})",
                 status_code=response.status_code,
             )
         if envelope and fields.get("code") != "success":
             if "code" not in fields:
                 raise UnexpectedResponseError("CCAPI answered without its {code, message, data} envelope")
             raise error_from_response(
-                response.status_code, redact(response.text, self._api_key), content_type=content_type
+                response.status_code, redact(_text(body), self._api_key), content_type=content_type
             )
         return fields
 
@@ -321,8 +380,9 @@ class SunoClient:
             retryable = idempotent or not error.request_may_have_been_sent
         elif isinstance(error, APIStatusError):
             retryable = idempotent and error.status_code in RETRYABLE_STATUS_CODES
-        else:
+        else:  # an answer too large to read would be as large again
             retryable = idempotent and isinstance(error, UnexpectedResponseError)
+            retryable = retryable and not isinstance(error, ResponseTooLargeError)
         if not retryable:
             return None
         backoff = min(MAX_RETRY_DELAY, INITIAL_RETRY_DELAY * 2**attempt)
@@ -340,6 +400,48 @@ class SunoClient:
             return lenient(SunoTask, fields)
         except ValidationError as exc:
             raise UnexpectedResponseError(f"CCAPI sent a task record this client cannot read: {exc}") from None
+
+
+async def _read_capped(response: httpx2.Response) -> bytes:
+    """The body of `response`, read to at most `MAX_RESPONSE_BYTES`.
+
+    Raises:
+        ResponseTooLargeError: the answer declares or brings more; what was read is dropped.
+    """
+    declared = response.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_RESPONSE_BYTES:
+        raise _too_large(response, int(declared))
+    body = bytearray()
+    async for chunk in response.aiter_bytes():
+        body += chunk
+        if len(body) > MAX_RESPONSE_BYTES:
+            raise _too_large(response, None)
+    return bytes(body)
+
+
+def _too_large(response: httpx2.Response, size: int | None) -> ResponseTooLargeError:
+    limit = MAX_RESPONSE_BYTES // 2**20
+    what = f"{size / 2**20:.0f} MB" if size is not None else f"more than {limit} MB"
+    return ResponseTooLargeError(
+        f"CCAPI answered HTTP {response.status_code} with {what}, more than the {limit} MB this server reads from "
+        "one answer; it was not read",
+        status_code=response.status_code,
+    )
+
+
+def _text(body: bytes) -> str:
+    return body.decode("utf-8", errors="replace")
+
+
+def _glimpse(body: bytes, content_type: str) -> str:
+    """What an unreadable answer was, briefly: its type, size, and its title or first characters."""
+    text = _text(body[:2048])
+    kind = content_type.split(";")[0].strip() or "no content type"
+    title = _TITLE.search(text)
+    shown = " ".join((title.group(1) if title else text).split())
+    shown = shown if len(shown) <= _GLIMPSE else shown[: _GLIMPSE - 1] + "…"
+    about = f"titled {shown!r}" if title else f"starting {shown!r}" if shown else "empty"
+    return f"{kind}, {len(body):,} bytes, {about}"
 
 
 def _number(value: Any) -> float | None:

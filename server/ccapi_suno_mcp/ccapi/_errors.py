@@ -4,9 +4,12 @@ Every failure of a CCAPI call is raised as one of these, translated in exactly o
 (`error_from_response` for answers, `_client` for transport failures)::
 
     CCAPIError
+    ├── MissingAPIKeyError          no key: nothing was sent
+    │   └── MalformedAPIKeyError    a key no HTTP header can carry: nothing was sent
     ├── APIConnectionError          the request did not complete (connect, read, write, protocol)
     │   └── APITimeoutError         a timeout expired
     ├── UnexpectedResponseError     an answer we cannot read (not JSON, wrong envelope, HTML error page)
+    │   └── ResponseTooLargeError   an answer past the client's size cap: refused unread, never retried
     └── APIStatusError              CCAPI answered with an error (keeps status, code and message)
         ├── AuthenticationError         401: the key is missing or rejected
         ├── InsufficientBalanceError    402, or 403 about quota/balance
@@ -35,10 +38,12 @@ __all__ = [
     "BadRequestError",
     "CCAPIError",
     "InsufficientBalanceError",
+    "MalformedAPIKeyError",
     "MissingAPIKeyError",
     "NotFoundError",
     "PermissionDeniedError",
     "RateLimitedError",
+    "ResponseTooLargeError",
     "ServerError",
     "UnexpectedResponseError",
     "error_from_response",
@@ -55,6 +60,10 @@ class CCAPIError(Exception):
 
 class MissingAPIKeyError(CCAPIError):
     """No CCAPI key is configured, so nothing that needs one can be called."""
+
+
+class MalformedAPIKeyError(MissingAPIKeyError):
+    """The key holds a character no HTTP header may carry (e.g. a zero-width space): it is never sent."""
 
 
 class APIConnectionError(CCAPIError):
@@ -75,6 +84,10 @@ class UnexpectedResponseError(CCAPIError):
     def __init__(self, message: str, *, status_code: int | None = None) -> None:
         super().__init__(message)
         self.status_code = status_code
+
+
+class ResponseTooLargeError(UnexpectedResponseError):
+    """The answer is larger than the client reads (`MAX_RESPONSE_BYTES`): it was not read, nor kept."""
 
 
 class APIStatusError(CCAPIError):

@@ -10,11 +10,14 @@ models so that bad input is refused before anything billable is sent.
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any, Literal, Self
+from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 __all__ = [
+    "EXTRA_MAX_BYTES",
+    "EXTRA_MAX_DEPTH",
+    "EXTRA_MAX_KEYS",
     "ID_PATTERN",
     "TASK_ID_PATTERN",
     "AddInstrumentalRequest",
@@ -52,6 +55,13 @@ _OLD_TAGS_MAX, TAGS_MAX = 200, 1000
 ID_PATTERN = r"^[\w.:-]{1,128}$"  # word characters, dot, colon, dash: never a path or a space
 TASK_ID_PATTERN = r"^task_[A-Za-z0-9]{1,64}$"
 
+EXTRA_MAX_BYTES = 32_768
+"""The most `extra` may weigh as JSON (UTF-8): a few unmodelled fields, not a payload of its own."""
+EXTRA_MAX_KEYS = 100
+"""The most names `extra` may hold, nested objects' included."""
+EXTRA_MAX_DEPTH = 10
+"""How deep `extra` may nest: `{"a": 1}` is 1 level, `{"a": {"b": 1}}` 2."""
+
 Weight = Annotated[float | None, Field(ge=0, le=1)]
 Seconds = Annotated[float | None, Field(ge=0, le=3600)]
 
@@ -62,6 +72,24 @@ def _require_order(
     """Refuse a time range whose end is not after its start (either end may be left open)."""
     if start is not None and end is not None and end <= start:
         raise ValueError(f"{end_name} must be greater than {start_name}")
+
+
+def _depth_and_keys(value: Any) -> tuple[int, int]:
+    """How deep a JSON value nests (a scalar: 0) and how many object keys it holds, without recursion."""
+    deepest, keys = 0, 0
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, level = stack.pop()
+        if isinstance(item, dict):
+            children = list(cast(dict[str, Any], item).values())
+            keys += len(children)
+        elif isinstance(item, list):
+            children = cast(list[Any], item)
+        else:
+            continue
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in children)
+    return deepest, keys
 
 
 class SunoRequest(BaseModel):
@@ -77,11 +105,20 @@ class SunoRequest(BaseModel):
     @field_validator("extra")
     @classmethod
     def _plain_json(cls, extra: dict[str, Any] | None) -> dict[str, Any] | None:
+        if extra is None:
+            return None
+        depth, keys = _depth_and_keys(extra)
+        if depth > EXTRA_MAX_DEPTH:
+            raise ValueError(f"extra: nests {depth} levels deep; at most {EXTRA_MAX_DEPTH}")
+        if keys > EXTRA_MAX_KEYS:
+            raise ValueError(f"extra: holds {keys} keys (nested ones included); at most {EXTRA_MAX_KEYS}")
         try:
-            json.dumps(extra, allow_nan=False)
+            size = len(json.dumps(extra, allow_nan=False, ensure_ascii=False, separators=(",", ":")).encode())
         except ValueError:
             # JSON has no NaN or Infinity, but a lenient JSON-RPC parser lets them through.
             raise ValueError("extra: NaN and Infinity are not JSON numbers; send plain JSON values") from None
+        if size > EXTRA_MAX_BYTES:
+            raise ValueError(f"extra: is {size:,} bytes as JSON; at most {EXTRA_MAX_BYTES:,}")
         return extra
 
     def payload(self) -> dict[str, Any]:

@@ -9,7 +9,7 @@ import os
 import random
 import string
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,13 +18,13 @@ from typing import Any, Literal, cast
 import anyio
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, JSONResponse, Response
+from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import Receive, Scope, Send
 
 from ._actions import ACTIONS, ActionSpec, RequestRejected, validate_submit
 from ._clock import Clock, ManualClock, SystemClock
-from ._faults import GENERIC_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
+from ._faults import GENERIC_FAULTS, SHAPING_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
 from ._media import CONTENT_TYPES, MediaItem, media_bytes
 from ._results import Body, Job, Studio, TaskFails, previews, primary_link
 from ._store import SavedState, StateFile
@@ -44,6 +44,10 @@ _FAULT_FAILURE = "Generation failed upstream: the job was aborted (sandbox fault
 _HTML_502 = (
     "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
     "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
+)
+_HTML_PAGE = (
+    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Scheduled maintenance</title></head>\n'
+    "<body><h1>We'll be back soon</h1><p>The service is undergoing maintenance.</p></body></html>\n"
 )
 
 
@@ -187,7 +191,8 @@ class Sandbox:
             account = self._authenticate(request)
             if isinstance(account, Response):
                 return account
-            return await handler(request, account)
+            response = await handler(request, account)
+            return self._shaped(response) if self.faults.scope in ("all", family) else response
 
         return endpoint
 
@@ -220,8 +225,31 @@ class Sandbox:
                 return _task_error(500, "do_request_failed", "请求上游地址失败")  # new-api: "upstream request failed"
             case "html_errors":
                 return HTMLResponse(_HTML_502, status_code=502)
+            case "html_pages":
+                return HTMLResponse(_HTML_PAGE, status_code=200)
             case _:  # malformed: a truncated body under a JSON content type
                 return Response(b'{"code":"success","message":"","data":{"id":', media_type="application/json")
+
+    def _shaped(self, response: Response) -> Response:
+        """The real answer, sent as the shaping faults say (at most one of them)."""
+        fault = next((name for name in SHAPING_FAULTS if self._take(name)), None)
+        body = bytes(response.body)
+        if fault == "oversized":
+            fields = json.loads(body)
+            fields["padding"] = "x" * self.faults.oversized_bytes
+            return JSONResponse(fields, status_code=response.status_code)
+        if fault == "drip":
+            seconds = self.faults.drip_seconds
+
+            async def one_byte_at_a_time() -> AsyncIterator[bytes]:
+                for index in range(len(body)):
+                    yield body[index : index + 1]
+                    await anyio.sleep(seconds)
+
+            return StreamingResponse(
+                one_byte_at_a_time(), status_code=response.status_code, media_type=response.media_type
+            )
+        return response
 
     def _authenticate(self, request: Request) -> Account | Response:
         if self.faults.key_revoked:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields
 from typing import Literal, get_args
 
-__all__ = ["GENERIC_FAULTS", "FaultCounter", "FaultScope", "Faults", "SandboxStats", "update_faults"]
+__all__ = ["GENERIC_FAULTS", "SHAPING_FAULTS", "FaultCounter", "FaultScope", "Faults", "SandboxStats", "update_faults"]
 
 FaultScope = Literal["all", "submit", "fetch"]
 
@@ -13,7 +13,10 @@ FaultCounter = Literal[
     "rate_limited",
     "server_errors",
     "html_errors",
+    "html_pages",
     "malformed",
+    "oversized",
+    "drip",
     "dropped",
     "lost_submit_responses",
     "insufficient_balance",
@@ -23,15 +26,25 @@ FaultCounter = Literal[
 ]
 
 # Generic faults, in the order they are tried; a request receives at most one of them.
-GENERIC_FAULTS: tuple[FaultCounter, ...] = ("dropped", "rate_limited", "server_errors", "html_errors", "malformed")
+GENERIC_FAULTS: tuple[FaultCounter, ...] = (
+    "dropped",
+    "rate_limited",
+    "server_errors",
+    "html_errors",
+    "html_pages",
+    "malformed",
+)
+SHAPING_FAULTS: tuple[FaultCounter, ...] = ("oversized", "drip")
+"""Faults that change how a real answer is sent (after it is made), in the order they are tried."""
 
 
 @dataclass
 class Faults:
     """Failure switches. Each counter means "the next N matching requests".
 
-    The generic switches (`latency_seconds`, `rate_limited`, `server_errors`, `html_errors`, `malformed`,
-    `dropped`) apply to the API routes chosen by `scope`; the others concern submits only.
+    The generic switches (`latency_seconds`, `rate_limited`, `server_errors`, `html_errors`, `html_pages`,
+    `malformed`, `dropped`) and the shaping ones (`oversized`, `drip`) apply to the API routes chosen by `scope`;
+    the others concern submits only.
     """
 
     latency_seconds: float = 0.0
@@ -43,8 +56,17 @@ class Faults:
     """Answer 500 with a new-api task error body."""
     html_errors: int = 0
     """Answer 502 with an HTML page, like a proxy in front of the API."""
+    html_pages: int = 0
+    """Answer 200 with an HTML page, like a captive portal or a misrouted proxy's maintenance page."""
     malformed: int = 0
     """Answer 200 with a body that is not JSON."""
+    oversized: int = 0
+    """Send the real answer with an extra `padding` field of `oversized_bytes` characters (unknown fields are
+    allowed in CCAPI's answers)."""
+    oversized_bytes: int = 30_000_000
+    drip: int = 0
+    """Send the real answer one byte every `drip_seconds`, each byte in time to beat any per-read time-out."""
+    drip_seconds: float = 1.0
     dropped: int = 0
     """Close the connection in the middle of the response."""
     lost_submit_responses: int = 0
@@ -97,9 +119,9 @@ def update_faults(faults: Faults, changes: dict[str, object]) -> None:
         elif name == "key_revoked":
             if not isinstance(value, bool):
                 raise ValueError("key_revoked: must be true or false")
-        elif name == "latency_seconds":
+        elif name in ("latency_seconds", "drip_seconds"):
             if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-                raise ValueError("latency_seconds: must be a number >= 0")
+                raise ValueError(f"{name}: must be a number >= 0")
             value = float(value)
         elif isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ValueError(f"{name}: must be an integer >= 0")

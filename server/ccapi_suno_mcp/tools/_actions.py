@@ -220,7 +220,7 @@ async def _prepare(state: AppState, spec: ActionSpec, catalogue: Catalogue, argu
     except CatalogueError as exc:
         raise ToolError(f"Invalid input for {spec.tool}: {exc}. Nothing was submitted.") from None
     if not state.client.has_api_key:
-        raise ToolError(no_key_message(state.settings.api_key_placeholder))
+        raise ToolError(no_key_message(state.settings.api_key_placeholder, state.settings.api_key_problem))
     return _Prepared(body, parent_task_id, parent_clip_id)
 
 

@@ -11,13 +11,13 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, TextContent
 from pydantic import BaseModel, Field
 
-from ccapi_suno_mcp.ccapi import APITimeoutError, CCAPIError, NotFoundError, SunoTask
+from ccapi_suno_mcp.ccapi import CCAPIError, NotFoundError, SunoTask, within_deadline
 from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
 from ccapi_suno_mcp.ledger import LedgerError
 from ccapi_suno_mcp.spend._money import dollars, to_usd
 from ccapi_suno_mcp.state import AppState, app_state
 from ccapi_suno_mcp.views import TasksView, TaskView, render_task, render_tasks
-from ccapi_suno_mcp.watcher import is_refusal
+from ccapi_suno_mcp.watcher import POLL_DEADLINE, is_refusal
 
 __all__ = [
     "TaskId",
@@ -36,7 +36,7 @@ NONE_KNOWN = (
     "CCAPI knows none of these task ids for this key: check them (suno_list_tasks lists the tasks this server "
     "submitted)."
 )
-
+_LAST_KNOWN = "; this is the ledger's last known state"
 
 TaskId = Annotated[
     str,
@@ -83,17 +83,13 @@ async def refresh_tasks(
     if stale:
         seconds = max(0.0, deadline - anyio.current_time())
         try:
-            try:
-                with anyio.fail_after(seconds):
-                    remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
-            except TimeoutError:
-                message = f"CCAPI did not answer within {seconds:.0f} s"
-                raise APITimeoutError(message, request_may_have_been_sent=True) from None
+            with within_deadline(seconds):
+                remote = {task.task_id: task for task in await state.client.fetch_tasks(stale)}
         except CCAPIError as exc:
             if is_refusal(exc) or any(task_id not in known for task_id in stale):
                 raise
             logger.warning("CCAPI could not be read (%s); showing the ledger's last view", exc)
-            not_refreshed = f"not refreshed: {exc}; this is the ledger's last known state"
+            not_refreshed = f"not refreshed: {exc}{_LAST_KNOWN}"
         else:
             if state.watcher.last_error is not None:
                 state.watcher.note_success()
@@ -215,8 +211,8 @@ async def suno_wait_for_tasks(
     start = anyio.current_time()
     deadline = start + timeout_seconds
 
-    def ccapi_deadline() -> float:  # each refresh gets the call deadline, within the wait's own
-        return min(deadline, anyio.current_time() + state.settings.call_deadline)
+    def ccapi_deadline() -> float:  # each read of its own gets the poll deadline, within the wait's own
+        return min(deadline, anyio.current_time() + min(state.settings.call_deadline, POLL_DEADLINE))
 
     try:
         views, missing = await refresh_tasks(state, unique, deadline=ccapi_deadline())
@@ -236,10 +232,13 @@ async def suno_wait_for_tasks(
         remaining = deadline - anyio.current_time()
         if all(view.done for view in views) or remaining <= 0:
             break
-        await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
+        polled = await state.watcher.wait_for_cycle(min(remaining, max(1.0, state.watcher.interval * 3)))
         if (refusal := state.watcher.refusal) is not None:  # waiting longer cannot help: say what to fix
             raise state.error(refusal)
-        if all_in_ledger:  # the watcher keeps the ledger fresh: no CCAPI call of our own
+        # The watcher keeps the ledger fresh: no CCAPI call of our own, unless it missed a whole window (its poll
+        # is stuck, or it backs off) or its last poll failed.
+        overdue = not polled and anyio.current_time() < deadline
+        if all_in_ledger and not overdue and state.watcher.last_error is None:
             records = {r.task_id: r for r in await state.ledger.get_tasks(unique) if r.task_id}
             views = [render_task(records[view.task_id]) for view in views if view.task_id in records]
             continue
@@ -251,19 +250,25 @@ async def suno_wait_for_tasks(
             logger.warning("while waiting: %s", exc)
     if reported_at is not None:  # a result right behind a progress notification can lose the client's token
         await anyio.sleep(max(0.0, reported_at + PROGRESS_GAP_SECONDS - anyio.current_time()))
-    return wait_result(views, missing, round(anyio.current_time() - start, 1))
+    return wait_result(state, views, missing, round(anyio.current_time() - start, 1))
 
 
-def wait_result(views: list[TaskView], missing: list[str], waited: float) -> CallToolResult:
+def wait_result(state: AppState, views: list[TaskView], missing: list[str], waited: float) -> CallToolResult:
     """What `suno_wait_for_tasks` answers after `waited` seconds with these views: every task, and what next.
 
     The MCP task of a backgrounded call completes with the same result (`mcp_tasks`).
     """
     all_done = all(view.done for view in views)
+    running = [view.task_id for view in views if not view.done]
     if all_done:
         next_step = "All finished. Share titles and audio links; suno_download saves files."
+    elif (problem := _unreadable(state, views)) is not None:
+        next_step = (
+            f"Not finished as far as this server can tell, but CCAPI could not be read ({problem}), so this state "
+            f"may be out of date. Check CCAPI_BASE_URL and CCAPI's status, then call suno_wait_for_tasks again with "
+            f"{running}; do not submit the request again."
+        )
     else:
-        running = [view.task_id for view in views if not view.done]
         next_step = (
             f"Still running after {waited:.0f}s: this is normal (songs take 1 to 3 minutes). Call "
             f"suno_wait_for_tasks again with {running}; do not submit the request again."
@@ -273,6 +278,15 @@ def wait_result(views: list[TaskView], missing: list[str], waited: float) -> Cal
         next_step=next_step,
     )  # fmt: skip
     return tool_result(result, f"{render_tasks(views, missing)}\n{next_step}")
+
+
+def _unreadable(state: AppState, views: list[TaskView]) -> str | None:
+    """Why CCAPI's latest answers about these tasks could not be used, if they could not."""
+    error = state.watcher.last_error
+    if error is not None and not is_refusal(error):
+        return str(error)
+    stale = next((view.not_refreshed for view in views if view.not_refreshed and not view.done), None)
+    return stale.removeprefix("not refreshed: ").removesuffix(_LAST_KNOWN) if stale else None
 
 
 async def suno_list_tasks(
