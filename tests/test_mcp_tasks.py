@@ -63,7 +63,7 @@ async def test_a_declared_song_request_becomes_a_task_that_completes_with_what_t
     assert song["status"] == "SUCCESS" and song["tool"] == "suno_generate_music"
     assert len(song["clips"]) == 2
     for clip in song["clips"]:
-        assert clip["final"] and clip["title"] and clip["lyrics"] and clip["audio_url"].endswith(".wav")
+        assert clip["final"] and clip["title"] and clip["lyrics"] and clip["audio_url"].endswith(".mp3")
         assert clip["audio_url"] in result["content"][0]["text"]
     assert result["structuredContent"]["all_done"] and not result["structuredContent"]["timed_out"]
     same = dict(result["structuredContent"], waited_seconds=None)
