@@ -69,3 +69,24 @@ async def test_each_action_tool_submits_its_action_and_finishes(tmp_path: Path, 
     assert task["clips"] or task["result"], task
     if spec.follows_clip:
         assert task["parent_clip_id"] == clips[0]
+
+
+@pytest.mark.anyio
+@pytest.mark.parametrize("follow_up", [("suno_extract_stems", {}), ("suno_extend_music", {"continue_at": 0.5})])
+async def test_a_clip_can_still_be_followed_up_after_its_music_video_is_made(
+    tmp_path: Path, follow_up: tuple[str, dict[str, Any]]
+) -> None:
+    tool, options = follow_up
+    async with running(tmp_path) as harness:
+        song = await harness.call("suno_generate_music", {"lyrics": "[Verse]\nQuiet street", "title": "Quiet"})
+        [made] = (await harness.finished([song["task_id"]]))["tasks"]
+        clip = made["clips"][0]["clip_id"]
+        video = await harness.call("suno_generate_music_video", {"clip_id": clip})
+        await harness.finished([video["task_id"]])
+        submitted = await harness.call(tool, {"clip_id": clip, **options})
+        [task] = (await harness.finished([submitted["task_id"]]))["tasks"]
+        saved = await harness.call("suno_download", {"clip_id": clip, "kind": "video"})
+    assert (submitted["parent_task_id"], submitted["parent_clip_id"]) == (song["task_id"], clip)
+    assert task["status"] == "SUCCESS", task
+    assert Path(saved["path"]).read_bytes()[4:8] == b"ftyp"
+    assert saved["task_id"] == song["task_id"]

@@ -375,6 +375,36 @@ async def test_derived_task_clips_carry_the_lineage_of_their_task(ledger: TaskLe
 
 
 @pytest.mark.anyio
+async def test_a_clip_stays_its_songs_when_a_music_video_result_repeats_it(ledger: TaskLedger) -> None:
+    song = clip_json("clip_1")
+    await submitted(ledger, "task_a")
+    await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_0"), song]))
+    await submitted(
+        ledger,
+        "task_v",
+        {"task_id": "task_a", "clip_id": "clip_1"},
+        tool="suno_generate_music_video",
+        action="VIDEO",
+        parent_task_id="task_a",
+        parent_clip_id="clip_1",
+    )
+    video_url = "https://cdn1.suno.ai/clip_1.mp4"
+    echo = {**song, "title": "Echoed", "audio_url": "https://elsewhere.example/clip_1.mp3", "video_url": video_url}
+
+    assert await ledger.apply_update(ccapi_task("task_v", "SUCCESS", "100%", [echo]))
+    assert not await ledger.apply_update(ccapi_task("task_v", "SUCCESS", "100%", [echo]))
+
+    clip = await ledger.get_clip("clip_1")
+    song_task = await ledger.get_task("task_a")
+    assert clip is not None
+    assert song_task is not None
+    assert (clip.task_id, clip.parent_task_id, clip.parent_clip_id) == ("task_a", None, None)
+    assert (clip.title, clip.audio_url, clip.video_url) == (song["title"], song["audio_url"], video_url)
+    assert clip.raw == {**song, "video_url": video_url}
+    assert [each.clip_id for each in song_task.clips] == ["clip_0", "clip_1"]
+
+
+@pytest.mark.anyio
 async def test_get_clip_includes_its_local_files(ledger: TaskLedger) -> None:
     await submitted(ledger, "task_a")
     await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_1"), clip_json("clip_2")]))

@@ -309,20 +309,29 @@ def apply_update(session: Session, task: SunoTask, clock: Callable[[], float]) -
 
 
 def _upsert_clips(session: Session, task_id: str, clips: list[tuple[Clip, dict[str, Any]]], now: float) -> bool:
-    """Store the clips under `task_id` in result order; True if any was new or different."""
+    """Store the clips under `task_id` in result order; True if any was new or different.
+
+    A clip belongs to the task that first produced it: a later task whose result repeats it (a music video repeats
+    its source clip) only fills in what the stored clip lacks, such as its `video_url`. Taking the clip over would
+    make every follow-up on it name the wrong parent task, which CCAPI refuses.
+    """
     if not clips:
         return False
     dialect = session.dialect
     stored = {
-        row["clip_id"]: (row["task_id"], row["position"], json.loads(row["raw"]))
+        row["clip_id"]: row
         for row in session.execute(
-            f"SELECT clip_id, task_id, position, raw FROM clips WHERE {dialect.member('clip_id')}",
+            f"SELECT {_CLIP_FIELDS}, task_id, position, raw FROM clips WHERE {dialect.member('clip_id')}",
             (dialect.list_param([clip.clip_id for clip, _ in clips]),),
         )
     }
     changed = False
     for position, (clip, raw) in enumerate(clips):
-        if stored.get(clip.clip_id) == (task_id, position, raw):
+        row = stored.get(clip.clip_id)
+        if row is not None and row["task_id"] != task_id:
+            changed = _fill_in_echo(session, row, clip, raw) or changed
+            continue
+        if row is not None and (row["task_id"], row["position"], json.loads(row["raw"])) == (task_id, position, raw):
             continue
         changed = True
         session.execute(
@@ -350,6 +359,30 @@ def _upsert_clips(session: Session, task_id: str, clips: list[tuple[Clip, dict[s
             ),
         )
     return changed
+
+
+# The clip fields an echo may fill in where the stored clip has none (never replace).
+_ECHO_FILLS = ("title", "tags", "lyrics", "audio_url", "video_url", "image_url", "state", "duration", "created_at")
+_CLIP_FIELDS = ", ".join(("clip_id", *_ECHO_FILLS))
+
+
+def _fill_in_echo(session: Session, row: Row, clip: Clip, raw: dict[str, Any]) -> bool:
+    """Add to a stored clip what another task's repeat of it carries and it lacks; True if anything was added."""
+    fills = {
+        name: value
+        for name in _ECHO_FILLS
+        if row[name] in (None, "") and (value := getattr(clip, name)) not in (None, "")
+    }
+    stored_raw: dict[str, Any] = json.loads(row["raw"])
+    added = {key: value for key, value in raw.items() if stored_raw.get(key) in (None, "") and value not in (None, "")}
+    if not fills and not added:
+        return False
+    assignments = "".join(f"{name} = ?, " for name in fills)
+    session.execute(
+        f"UPDATE clips SET {assignments}raw = ? WHERE clip_id = ?",
+        (*fills.values(), json.dumps({**stored_raw, **added}, ensure_ascii=False), row["clip_id"]),
+    )
+    return True
 
 
 def _clip_titles(session: Session, task_id: str) -> list[str]:
