@@ -61,6 +61,28 @@ def _generated_token(home: Path) -> str:
     return token
 
 
+def _warn_if_others_can_read(path: Path | None) -> None:
+    """Warn, as ssh does of a key file, when a secret file can be read by other users of the machine.
+
+    A warning, not a refusal: secret volumes (Kubernetes, Docker) are often mounted 0644 inside a container that
+    has no other users, and refusing would stop a working deployment.
+    """
+    if path is None:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # settings already read it; a file gone since is not this check's business
+    if mode & 0o077:
+        logger.warning(
+            "%s holds bearer tokens but other users can read it (mode %s): anyone on this machine could spend your "
+            "CCAPI balance with them. Run: chmod 600 %s",
+            path,
+            oct(mode & 0o777)[2:].zfill(4),
+            path,
+        )
+
+
 def _configure_logging(level: str, *secrets: str | None) -> None:
     handler = logging.StreamHandler(sys.stderr)  # stdout is the MCP protocol channel
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
@@ -126,6 +148,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
     _configure_logging(args.log_level, *settings.secrets)
+    _warn_if_others_can_read(settings.tokens_file)
     if settings.api_key_placeholder is not None and not settings.sandbox:
         from ccapi_suno_mcp.errors import no_key_message
 

@@ -130,6 +130,8 @@ class Settings:
     """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
     principals: Mapping[str, str] | None = field(default=None, repr=False)
     """Bearer token to principal name, from CCAPI_SUNO_HTTP_TOKENS_FILE (None: one user)."""
+    tokens_file: Path | None = None
+    """The file `principals` came from (CCAPI_SUNO_HTTP_TOKENS_FILE)."""
     principal_budgets: Mapping[str, tuple[float | None, float | None]] = field(
         default_factory=lambda: dict[str, tuple[float | None, float | None]]()
     )
@@ -195,7 +197,8 @@ class Settings:
         download_text = env.get("CCAPI_SUNO_DOWNLOAD_DIR", "").strip()
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
-        principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
+        tokens_text = env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", "").strip()
+        principals, principal_budgets = _parse_tokens_file(tokens_text)
         settings = cls(
             api_key=None if placeholder else key or None,
             api_key_placeholder=key[:_PLACEHOLDER_SHOWN] if placeholder else None,
@@ -215,6 +218,7 @@ class Settings:
             confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
             ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
             principals=principals,
+            tokens_file=Path(tokens_text).expanduser() if tokens_text else None,
             principal_budgets=principal_budgets,
         )
         settings.catalogue()  # fail at start-up, not at the first call
