@@ -1,12 +1,13 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from ccapi_suno_mcp.sandbox import SandboxStats
-from postgres import PostgresCluster
+from postgres import PostgresCluster, survivors
 from stores import Store
 
 _FIGURES_KEY = pytest.StashKey["Figures"]()
@@ -68,6 +69,14 @@ def figures(request: pytest.FixtureRequest) -> Figures:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.stash[_FIGURES_KEY] = Figures()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A PostgreSQL server a test started and that still runs fails the run (its watchdog stops it later)."""
+    left = survivors()
+    if left:
+        sys.stderr.write(f"\nPostgreSQL servers still running after the session: {', '.join(left)}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:
