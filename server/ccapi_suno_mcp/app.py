@@ -24,6 +24,7 @@ from ccapi_suno_mcp.tools import listed_tools
 if TYPE_CHECKING:
     import httpx2
 
+    from ccapi_suno_mcp.ccapi._addresses import Resolver
     from ccapi_suno_mcp.ledger import TaskLedger
     from ccapi_suno_mcp.spend import Calendar
 
@@ -58,6 +59,7 @@ def create_server(
     settings: Settings,
     *,
     http_client: httpx2.AsyncClient | None = None,
+    resolve: Resolver | None = None,
     ledger: TaskLedger | None = None,
     poll_interval: float | None = None,
     calendar: Calendar | None = None,
@@ -67,6 +69,7 @@ def create_server(
     Args:
         settings: the configuration, read once by the caller.
         http_client: an httpx2 client for CCAPI calls (tests pass one with a mock transport).
+        resolve: resolves media hosts to addresses (default: the system's; tests with a mock CDN pass one).
         ledger: a task ledger to use instead of the SQLite file under `settings.home`; the caller owns it.
         poll_interval: seconds between the watcher's polls of pending tasks (default 5; 1 in sandbox mode).
         calendar: the clock and time zone of spend and budgets (default: now, in the machine's local time).
@@ -100,7 +103,8 @@ def create_server(
             state = AppState(
                 settings=settings, catalogue=catalogue, notifier=Notifier(bus), base_url=base_url, api_key=api_key,
                 ledger_path=settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path,
-                ledger=ledger, http_client=http_client, interval=interval, sandbox_url=sandbox_url, calendar=calendar,
+                ledger=ledger, http_client=http_client, resolve=resolve, interval=interval, sandbox_url=sandbox_url,
+                calendar=calendar,
             )  # fmt: skip
             stack.push_async_callback(state.aclose)
             tasks = await stack.enter_async_context(anyio.create_task_group())

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
+    from ccapi_suno_mcp.ccapi._addresses import Resolver
     from ccapi_suno_mcp.ledger import TaskLedger
     from ccapi_suno_mcp.spend import Calendar
     from ccapi_suno_mcp.watcher import Watcher
@@ -42,6 +43,7 @@ class AppState:
             settings name a PostgreSQL ledger outside sandbox mode).
         ledger: a ledger the caller owns, used instead.
         http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
+        resolve: how the CCAPI client resolves media hosts (tests with a mock CDN pass their own).
         interval: seconds between the watcher's polls (None: the watcher's default).
         sandbox_url: the in-process sandbox's origin, in sandbox mode.
         calendar: the clock and time zone of spend and budgets (None: now, in the machine's local time).
@@ -58,6 +60,7 @@ class AppState:
         ledger_path: Path,
         ledger: TaskLedger | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        resolve: Resolver | None = None,
         interval: float | None = None,
         sandbox_url: str | None = None,
         calendar: Calendar | None = None,
@@ -70,6 +73,7 @@ class AppState:
         self._api_key = api_key
         self._ledger_path = ledger_path
         self._http_client = http_client
+        self._resolve = resolve
         self._interval = interval
         self._client: SunoClient | None = None
         self._ledger = ledger
@@ -85,7 +89,9 @@ class AppState:
         if self._client is None:
             from ccapi_suno_mcp.ccapi import SunoClient
 
-            self._client = SunoClient(api_key=self._api_key, base_url=self._base_url, http_client=self._http_client)
+            self._client = SunoClient(
+                api_key=self._api_key, base_url=self._base_url, http_client=self._http_client, resolve=self._resolve
+            )
         return self._client
 
     @property

@@ -7,6 +7,7 @@ Every failure of a CCAPI call is raised as one of these, translated in exactly o
     ├── APIConnectionError          the request did not complete (connect, read, write, protocol)
     │   └── APITimeoutError         a timeout expired
     ├── UnexpectedResponseError     an answer we cannot read (not JSON, wrong envelope, HTML error page)
+    ├── ForbiddenAddressError       a media link to a non-public address: refused before connecting
     └── APIStatusError              CCAPI answered with an error (keeps status, code and message)
         ├── AuthenticationError         401: the key is missing or rejected
         ├── InsufficientBalanceError    402, or 403 about quota/balance
@@ -34,6 +35,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CCAPIError",
+    "ForbiddenAddressError",
     "InsufficientBalanceError",
     "MissingAPIKeyError",
     "NotFoundError",
@@ -67,6 +69,11 @@ class APIConnectionError(CCAPIError):
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired."""
+
+
+class ForbiddenAddressError(CCAPIError):
+    """A media link (or a redirect) points at a loopback, private, link-local or other non-public address;
+    nothing was connected to."""
 
 
 class UnexpectedResponseError(CCAPIError):

@@ -25,7 +25,7 @@ from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
 from ccapi_suno_mcp._json import json_object
-from ccapi_suno_mcp.ccapi import CCAPIError
+from ccapi_suno_mcp.ccapi import CCAPIError, ForbiddenAddressError
 from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
 from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
@@ -231,6 +231,8 @@ async def suno_download(
     target = _target(state.downloads, safe_file_name(title, identifier, kind, name_extension), overwrite)
     try:
         size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
+    except ForbiddenAddressError as exc:
+        raise ToolError(str(exc)) from None
     except CCAPIError as exc:
         raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
     owner_task = clip.task_id if clip else (task.task_id if task else None)
