@@ -24,6 +24,7 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
+from ccapi_suno_mcp._disk import saving_error
 from ccapi_suno_mcp._json import json_object
 from ccapi_suno_mcp.ccapi import CCAPIError, ForbiddenAddressError
 from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
@@ -233,6 +234,8 @@ async def suno_download(
         size, content_type = await _save(state, url, kind, target, overwrite=overwrite)
     except ForbiddenAddressError as exc:
         raise ToolError(str(exc)) from None
+    except OSError as exc:
+        raise saving_error(exc, target.parent) from None
     except CCAPIError as exc:
         raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
     owner_task = clip.task_id if clip else (task.task_id if task else None)

@@ -1,0 +1,74 @@
+"""A full disk, met by a real server process on small filesystems that fill up: the answer says the disk is
+full, where, and that nothing was billed or saved; once there is room again, the same server carries on."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import anyio
+import pytest
+from mcp import Client
+from mcp.types import CallToolResult
+
+from disks import fill, small_filesystem
+from harness import text_of
+from processes import control, sandbox_process, stdio_server
+
+
+def _structured(result: CallToolResult) -> dict[str, Any]:
+    assert not result.is_error and result.structured_content is not None, text_of(result)
+    return result.structured_content
+
+
+@pytest.mark.anyio
+async def test_a_full_ledger_disk_bills_nothing_says_so_and_recovers_when_there_is_room(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with anyio.fail_after(90), small_filesystem(home, 4096):
+        async with sandbox_process("--speed", "20") as origin:
+            async with Client(stdio_server(home, origin, tmp_path / "server.pid")) as client:
+                first = await client.call_tool("suno_generate_music", {"description": "a song before the disk fills"})
+                _structured(first)
+                filler = fill(home)
+                refused = await client.call_tool("suno_generate_music", {"description": "a song on a full disk"})
+                while_full = await control(origin, "stats")
+                filler.unlink()
+                again = await client.call_tool("suno_generate_music", {"description": "a song on a full disk"})
+            stats = await control(origin, "stats")
+    message = text_of(refused)
+    assert refused.is_error
+    assert f"The disk holding {home} is full" in message
+    assert "Nothing was sent to CCAPI, so nothing was billed." in message
+    assert "CCAPI_SUNO_HOME" in message and "Traceback" not in message
+    assert while_full["accepted_submits"] == 1  # only the first song reached CCAPI
+    assert _structured(again)["task_id"] != _structured(first)["task_id"]
+    assert stats["accepted_submits"] == 2
+
+
+@pytest.mark.anyio
+async def test_a_full_download_disk_saves_nothing_says_so_and_recovers_when_there_is_room(tmp_path: Path) -> None:
+    downloads = tmp_path / "downloads"
+    env = {"CCAPI_SUNO_DOWNLOAD_DIR": str(downloads)}
+    with anyio.fail_after(90), small_filesystem(downloads, 512):
+        async with (
+            sandbox_process("--speed", "20") as origin,
+            Client(stdio_server(tmp_path / "home", origin, tmp_path / "server.pid", env=env)) as client,
+        ):
+            task_id = _structured(await client.call_tool("suno_generate_music", {"description": "a calm piano piece"}))[
+                "task_id"
+            ]
+            waited = _structured(
+                await client.call_tool("suno_wait_for_tasks", {"task_ids": [task_id], "timeout_seconds": 40})
+            )
+            clip_id = waited["tasks"][0]["clips"][0]["clip_id"]
+            filler = fill(downloads)
+            refused = await client.call_tool("suno_download", {"clip_id": clip_id})
+            left_while_full = sorted(path.name for path in downloads.iterdir())
+            filler.unlink()
+            saved = _structured(await client.call_tool("suno_download", {"clip_id": clip_id}))
+    message = text_of(refused)
+    assert refused.is_error
+    assert f"The disk holding {downloads} is full: the file was not saved (no partial file is left)" in message
+    assert "CCAPI_SUNO_DOWNLOAD_DIR" in message
+    assert left_while_full == ["filler"]
+    assert Path(saved["path"]).parent == downloads and saved["size"] > 0
