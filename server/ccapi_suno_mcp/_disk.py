@@ -8,7 +8,7 @@ sentence naming the folder and saying what was and was not done.
 from __future__ import annotations
 
 import errno
-import tempfile
+import os
 from pathlib import Path
 
 __all__ = ["disk_full_message", "is_disk_full", "saving_error", "unwritable_message", "unwritable_reason"]
@@ -30,10 +30,11 @@ def is_disk_full(error: BaseException) -> bool:
 
 def unwritable_reason(folder: Path) -> str | None:
     """None if a file can be created in `folder` (made if missing), else why not ("Read-only file system")."""
+    probe = folder / f".ccapi-suno-check-{os.getpid()}"
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=folder, prefix=".ccapi-suno-check-"):
-            pass
+        os.close(os.open(probe, os.O_CREAT | os.O_WRONLY | os.O_TRUNC, 0o600))
+        probe.unlink()
     except OSError as exc:
         return exc.strerror or str(exc)
     return None

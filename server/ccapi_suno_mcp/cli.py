@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccapi_suno_mcp import __version__
+
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.settings import Settings
 
 __all__ = ["main"]
 
@@ -81,6 +85,24 @@ def _warn_if_others_can_read(path: Path | None) -> None:
             oct(mode & 0o777)[2:].zfill(4),
             path,
         )
+
+
+def _check_home(settings: Settings, *, needs_it: bool) -> None:
+    """Say in one line when CCAPI_SUNO_HOME cannot be written. Exit (2) when start-up itself must write there
+    (the sandbox's state, the HTTP token); otherwise serve, and each call that needs the ledger says the same."""
+    from ccapi_suno_mcp._disk import unwritable_message, unwritable_reason
+
+    reason = unwritable_reason(settings.home)
+    if reason is None:
+        return
+    message = unwritable_message(settings.home, reason, "CCAPI_SUNO_HOME")
+    if needs_it:
+        logger.error("cannot start: %s", message)
+        raise SystemExit(2)
+    shared = settings.ledger_url is not None
+    logger.error(
+        "%s%s", message, "" if shared else " The task ledger lives there: until then, calls that need it say so."
+    )
 
 
 def _configure_logging(level: str, *secrets: str | None) -> None:
@@ -159,6 +181,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "will explain how to set it. Set CCAPI_API_KEY=sk-... in the server's environment, or run with "
             "--sandbox to try everything offline."
         )
+
+    _check_home(settings, needs_it=settings.sandbox or (args.transport == "http" and not settings.http_tokens))
 
     from ccapi_suno_mcp.app import create_server
 
