@@ -35,6 +35,9 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "ccapi-suno"
 SANDBOX_API_KEY = "sk-sandbox"
 SANDBOX_POLL_INTERVAL = 1.0
+WATCHER_START_DELAY = 1.0
+"""Seconds after start-up before the watcher resumes pending tasks (sooner if a call needs it; at most one interval),
+so that its set-up does not hold up the client's handshake."""
 
 INSTRUCTIONS = """\
 Make music with Suno through CCAPI. The action tools (suno_generate_music and the other billable suno_* \
@@ -112,7 +115,7 @@ def create_server(
             if api_key is not None:
                 # Resumes the ledger's pending tasks after a restart. An unusable ledger stops it at its first
                 # poll, and each call that needs the ledger then says what is wrong.
-                tasks.start_soon(lambda: state.watcher.run())
+                tasks.start_soon(state.run_watcher, min(WATCHER_START_DELAY, interval or WATCHER_START_DELAY))
             if settings.ledger_url is not None and not settings.sandbox:
                 tasks.start_soon(state.follow_replicas)  # the other replicas' changes, for our clients and watcher
             running.append(state)

@@ -2,7 +2,7 @@
 
 The CCAPI client, the ledger and the watcher are made on first use, not when the server starts: listing the
 tools needs none of them, and importing and opening them would otherwise delay the client's first answer. With
-a key, the lifespan starts the watcher at once (it resumes pending tasks), which makes all three.
+a key, the lifespan starts the watcher a moment later (it resumes pending tasks), which makes all three.
 
 The ledger is the SQLite file in the home folder, or the PostgreSQL database of `CCAPI_SUNO_LEDGER_URL` that a
 team's replicas share; tools and resources see it as the principal of the request (`principals`), the watcher
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 
 from ccapi_suno_mcp.catalogue import Catalogue
@@ -79,6 +80,7 @@ class AppState:
         self._ledger = ledger
         self._owns_ledger = ledger is None
         self._watcher: Watcher | None = None
+        self._watcher_wanted = anyio.Event()
         self._calendar = calendar
         if settings.isolated:
             notifier.owned = self._owned_by  # each principal hears of its own tasks only
@@ -142,7 +144,16 @@ class AppState:
 
             interval = self._interval or DEFAULT_INTERVAL
             self._watcher = Watcher(self.client, self.whole_ledger, self.notifier, interval=interval)
+            self._watcher_wanted.set()
         return self._watcher
+
+    async def run_watcher(self, delay: float) -> None:
+        """Run the watcher until cancelled, starting `delay` seconds after start-up or at the first call that needs
+        it, whichever is sooner. Making it imports its models and opens the ledger (tens of milliseconds), which
+        would otherwise hold up the client's handshake and first `tools/list`."""
+        with anyio.move_on_after(delay):
+            await self._watcher_wanted.wait()
+        await self.watcher.run()
 
     @property
     def calendar(self) -> Calendar:
