@@ -3,6 +3,8 @@ full, where, and that nothing was billed or saved; once there is room again, the
 
 from __future__ import annotations
 
+import errno
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -11,6 +13,7 @@ import pytest
 from mcp import Client
 from mcp.types import CallToolResult
 
+from ccapi_suno_mcp._disk import is_disk_full
 from disks import fill, small_filesystem
 from harness import text_of
 from processes import control, sandbox_process, stdio_server
@@ -72,3 +75,35 @@ async def test_a_full_download_disk_saves_nothing_says_so_and_recovers_when_ther
     assert "CCAPI_SUNO_DOWNLOAD_DIR" in message
     assert left_while_full == ["filler"]
     assert Path(saved["path"]).parent == downloads and saved["size"] > 0
+
+
+def _sqlite_full_error() -> sqlite3.Error:
+    """SQLite's own SQLITE_FULL, from a database capped at a few pages."""
+    connection = sqlite3.connect(":memory:")
+    try:
+        connection.execute("PRAGMA max_page_count = 2")
+        connection.execute("CREATE TABLE t (x BLOB)")
+        connection.execute("INSERT INTO t VALUES (zeroblob(100000))")
+    except sqlite3.Error as error:
+        return error
+    finally:
+        connection.close()
+    raise AssertionError("the capped database took the row")
+
+
+def test_every_way_a_disk_says_it_is_full_is_recognised_and_nothing_else_is() -> None:
+    from psycopg import errors as postgres
+
+    full = [
+        OSError(errno.ENOSPC, "No space left on device"),
+        OSError(errno.EDQUOT, "Disk quota exceeded"),
+        _sqlite_full_error(),
+        postgres.DiskFull("could not extend file"),
+    ]
+    other = [
+        OSError(errno.EROFS, "Read-only file system"),
+        sqlite3.OperationalError("database is locked"),
+        ValueError(),
+    ]
+    assert [is_disk_full(error) for error in full] == [True] * len(full)
+    assert [is_disk_full(error) for error in other] == [False] * len(other)
