@@ -16,7 +16,7 @@ from mcp.types import CallToolResult
 from ccapi_suno_mcp._disk import is_disk_full
 from disks import fill, small_filesystem
 from harness import text_of
-from processes import control, sandbox_process, stdio_server
+from processes import control, sandbox_process, server_client, stdio_server
 
 
 def _structured(result: CallToolResult) -> dict[str, Any]:
@@ -25,11 +25,14 @@ def _structured(result: CallToolResult) -> dict[str, Any]:
 
 
 @pytest.mark.anyio
-async def test_a_full_ledger_disk_bills_nothing_says_so_and_recovers_when_there_is_room(tmp_path: Path) -> None:
+@pytest.mark.parametrize("transport", ["stdio", "http"])
+async def test_a_full_ledger_disk_bills_nothing_says_so_and_recovers_when_there_is_room(
+    tmp_path: Path, transport: str
+) -> None:
     home = tmp_path / "home"
     with anyio.fail_after(90), small_filesystem(home, 4096):
         async with sandbox_process("--speed", "20") as origin:
-            async with Client(stdio_server(home, origin, tmp_path / "server.pid")) as client:
+            async with server_client(transport, home, origin, tmp_path / "server.pid") as client:
                 first = await client.call_tool("suno_generate_music", {"description": "a song before the disk fills"})
                 _structured(first)
                 filler = fill(home)

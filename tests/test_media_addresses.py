@@ -11,17 +11,14 @@ import anyio
 import anyio.abc
 import httpx2
 import pytest
-from mcp import Client
-from mcp.client.streamable_http import streamable_http_client
 
 from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.ccapi import SunoClient, SunoTask
 from ccapi_suno_mcp.ccapi._addresses import Resolver, non_public_kind
 from ccapi_suno_mcp.ledger import SQLiteLedger
 from harness import PUBLIC_ADDRESS, resolve_public, text_of
-from processes import http_replica, stdio_server
+from processes import server_client
 
-TOKEN = "the-http-token-0123456789"
 NOWHERE = "http://127.0.0.1:1"  # CCAPI is never asked: the seeded task is finished
 MP3 = b"ID3\x04\x00" + bytes(range(256)) * 4
 
@@ -97,21 +94,6 @@ async def _seed(home: Path, audio_url: str) -> str:
     return "clip-local"
 
 
-@asynccontextmanager
-async def server_client(transport: str, home: Path) -> AsyncGenerator[Client]:
-    """An MCP client of a real server process (not in sandbox mode) over `transport`."""
-    if transport == "stdio":
-        async with Client(stdio_server(home, NOWHERE, home / "pid")) as client:
-            yield client
-        return
-    async with (
-        http_replica(home, NOWHERE, {"CCAPI_SUNO_HTTP_TOKEN": TOKEN}) as replica,
-        httpx2.AsyncClient(headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60) as http,
-        Client(streamable_http_client(replica.url, http_client=http)) as client,
-    ):
-        yield client
-
-
 @pytest.mark.anyio
 @pytest.mark.parametrize(
     ("transport", "host", "shown"),
@@ -128,7 +110,7 @@ async def test_a_media_link_to_a_local_service_is_refused_without_connecting(
     with anyio.fail_after(60):
         async with listening() as local_service:
             clip_id = await _seed(home, f"https://{host}:{local_service.port}/song.mp3")
-            async with server_client(transport, home) as client:
+            async with server_client(transport, home, NOWHERE, tmp_path / "pid") as client:
                 result = await client.call_tool("suno_download", {"clip_id": clip_id})
             connections = local_service.connections
     assert result.is_error
