@@ -14,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from ccapi_suno_mcp.ccapi._errors import APIConnectionError, ForbiddenAddressError
+from ccapi_suno_mcp.ccapi._errors import APIConnectionError, APITimeoutError, ForbiddenAddressError
 
 __all__ = ["Resolver", "checked_address", "non_public_kind", "system_resolve"]
 
@@ -22,6 +22,8 @@ Resolver = Callable[[str, int], Awaitable[list[str]]]
 """Resolves (host, port) to the addresses a connection may use."""
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+RESOLVE_TIMEOUT = 10.0
+"""Seconds a media host's name may take to resolve (the connect timeout's share)."""
 
 
 async def system_resolve(host: str, port: int) -> list[str]:
@@ -66,10 +68,15 @@ async def checked_address(host: str, port: int, resolve: Resolver) -> str:
     Raises:
         ForbiddenAddressError: the host is, or resolves to, a loopback, private, link-local or other
             non-public address. Nothing was connected to.
-        APIConnectionError: the name does not resolve.
+        APIConnectionError: the name does not resolve (`APITimeoutError`: not in time).
     """
     try:
-        addresses = [host] if _is_address(host) else await resolve(host, port)
+        with anyio.fail_after(RESOLVE_TIMEOUT):
+            addresses = [host] if _is_address(host) else await resolve(host, port)
+    except TimeoutError:
+        raise APITimeoutError(
+            f"the file host {host} did not resolve within {RESOLVE_TIMEOUT:g} s", request_may_have_been_sent=False
+        ) from None
     except OSError as exc:
         raise APIConnectionError(
             f"could not resolve the file host {host} ({exc})", request_may_have_been_sent=False
