@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -7,7 +8,7 @@ import pytest
 
 import machine
 from ccapi_suno_mcp.sandbox import SandboxStats
-from postgres import PostgresCluster
+from postgres import PostgresCluster, survivors
 from stores import Store
 
 _FIGURES_KEY = pytest.StashKey["Figures"]()
@@ -94,6 +95,14 @@ def pytest_collection_finish(session: pytest.Session) -> None:
     )
     if problem is not None:
         pytest.exit(problem, returncode=pytest.ExitCode.USAGE_ERROR)
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    """A PostgreSQL server a test started and that still runs fails the run (its watchdog stops it later)."""
+    left = survivors()
+    if left:
+        sys.stderr.write(f"\nPostgreSQL servers still running after the session: {', '.join(left)}\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter, config: pytest.Config) -> None:

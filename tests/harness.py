@@ -16,6 +16,14 @@ from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_sandbox
 from ccapi_suno_mcp.settings import Settings
 
 KEY = "sk-test-harness-key-0001"
+PUBLIC_ADDRESS = "93.184.215.14"
+
+
+async def resolve_public(host: str, port: int) -> list[str]:
+    """A resolver for a mock CDN: every name is one public address (nothing connects: the transport is a mock)."""
+    return [PUBLIC_ADDRESS]
+
+
 Mode = Literal["auto", "legacy"]
 MODES: tuple[Mode, ...] = ("auto", "legacy")
 

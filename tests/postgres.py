@@ -4,26 +4,73 @@ These machines run as root, and PostgreSQL refuses to run as root, so there the 
 system user (`runuser -u postgres --`); as any other user they run as that user. The cluster trusts loopback
 connections (it is reachable only from this machine, for the length of a test session), keeps its socket in its
 own folder, and is stopped and deleted when the session ends. Each test asks for a fresh database of its own.
+
+`pg_ctl` detaches the server from us, so nothing would stop it if the process that started it died without its
+`finally` (killed, a timeout's SIGKILL, an interrupted run). So each cluster has a watchdog: a small process in a
+session of its own, holding the read end of a pipe whose write end only the owner holds. When the owner goes, by
+`stop()` or by dying in any way, the pipe closes, and the watchdog stops the server and deletes the folder.
 """
 
 from __future__ import annotations
 
 import glob
 import itertools
+import json
 import os
 import pwd
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
 from processes import free_port
 
-__all__ = ["PostgresCluster", "find_binary"]
+__all__ = ["PostgresCluster", "find_binary", "survivors"]
 
 _SERVICE_USER = "postgres"
 _START_TIMEOUT = 60
 NEEDS = ("postgresql",)  # what tests using this module need installed (tests/machine.py)
+
+
+_STOP_TIMEOUT = 60
+
+# argv: the pipe's read end, then a JSON list of the stop command, the data folder and the cluster's folder.
+_WATCHDOG = """
+import json, os, shutil, subprocess, sys
+fd = int(sys.argv[1])
+stop, data, folder = json.loads(sys.argv[2])
+while os.read(fd, 4096):
+    pass
+if os.path.exists(os.path.join(data, "postmaster.pid")):
+    subprocess.run(stop, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False)
+shutil.rmtree(folder, ignore_errors=True)
+"""
+
+_started: list[Path] = []
+"""The data folders of every cluster this process started, for `survivors`."""
+
+
+def _postmaster_pid(data: Path) -> int | None:
+    try:
+        return int((data / "postmaster.pid").read_text(encoding="utf-8").split("\n", 1)[0])
+    except (OSError, ValueError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def survivors() -> list[str]:
+    """The data folders of clusters this process started whose server is still running."""
+    return [str(data) for data in _started if (pid := _postmaster_pid(data)) is not None and _alive(pid)]
 
 
 def find_binary(name: str) -> str:
@@ -67,6 +114,38 @@ class PostgresCluster:
             os.chown(self._folder, *self._owner)
         self.port = free_port()
         self._names = itertools.count(1)
+        self._lifeline: int | None = None
+        self._watchdog: subprocess.Popen[bytes] | None = None
+
+    @property
+    def folder(self) -> Path:
+        return self._folder
+
+    @property
+    def postmaster_pid(self) -> int | None:
+        """The server's process id while it runs."""
+        return _postmaster_pid(self._data)
+
+    def _start_watchdog(self) -> None:
+        read_end, self._lifeline = os.pipe()  # both ends non-inheritable: no other child keeps the pipe open
+        stop = [*self._prefix, find_binary("pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w", "stop"]
+        try:
+            self._watchdog = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-c",
+                    _WATCHDOG,
+                    str(read_end),
+                    json.dumps([stop, str(self._data), str(self._folder)]),
+                ],
+                pass_fds=(read_end,),
+                start_new_session=True,  # a Ctrl-C to the test run's process group does not reach it
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+        finally:
+            os.close(read_end)
 
     def _run(self, *command: str) -> None:
         result = subprocess.run([*self._prefix, *command], capture_output=True, text=True, check=False)
@@ -79,6 +158,8 @@ class PostgresCluster:
         Raises:
             RuntimeError: `initdb` or `pg_ctl` failed (with their output).
         """
+        self._start_watchdog()
+        _started.append(self._data)
         self._run(
             find_binary("initdb"), "-D", str(self._data), "--auth=trust", "-U", "postgres", "-E", "UTF8",
             "--locale=C.UTF-8", "--no-sync",
@@ -112,9 +193,14 @@ class PostgresCluster:
         return self.url(name)
 
     def stop(self) -> None:
-        """Stop the server at once and delete the folder."""
+        """Stop the server at once and delete the folder (the watchdog does both if this raises)."""
         try:
             if (self._data / "postmaster.pid").exists():
                 self._run(find_binary("pg_ctl"), "-D", str(self._data), "-m", "immediate", "-w", "stop")
-        finally:
             shutil.rmtree(self._folder, ignore_errors=True)
+        finally:
+            if self._lifeline is not None:
+                os.close(self._lifeline)
+                self._lifeline = None
+            if self._watchdog is not None:
+                self._watchdog.wait(timeout=_STOP_TIMEOUT)

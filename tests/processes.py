@@ -16,7 +16,8 @@ import anyio
 import anyio.abc
 import httpx2
 from anyio.streams.text import TextReceiveStream
-from mcp import StdioServerParameters
+from mcp import Client, StdioServerParameters
+from mcp.client.streamable_http import streamable_http_client
 
 # Runs `python -m ccapi_suno_mcp` after writing its own pid to the file named by the first argument.
 PID_WRAPPER = (
@@ -129,3 +130,23 @@ async def http_replica(
         finally:
             if process.returncode is None:
                 process.terminate()
+
+
+HTTP_TOKEN = "the-http-token-0123456789"
+
+
+@asynccontextmanager
+async def server_client(
+    transport: str, home: Path, origin: str, pid_file: Path, env: dict[str, str] | None = None
+) -> AsyncGenerator[Client]:
+    """An MCP client of a real server process against the CCAPI at `origin`, over `transport` ("stdio" or "http")."""
+    if transport == "stdio":
+        async with Client(stdio_server(home, origin, pid_file, env=env)) as client:
+            yield client
+        return
+    async with (
+        http_replica(home, origin, {"CCAPI_SUNO_HTTP_TOKEN": HTTP_TOKEN, **(env or {})}) as replica,
+        httpx2.AsyncClient(headers={"Authorization": f"Bearer {HTTP_TOKEN}"}, timeout=60) as http,
+        Client(streamable_http_client(replica.url, http_client=http)) as client,
+    ):
+        yield client

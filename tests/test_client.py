@@ -16,6 +16,7 @@ from ccapi_suno_mcp import ccapi
 from ccapi_suno_mcp.catalogue import ACTIONS, Catalogue
 from ccapi_suno_mcp.ccapi import SunoClient
 from ccapi_suno_mcp.ccapi._client import MAX_RETRY_AFTER
+from harness import resolve_public
 
 KEY = "sk-test-0123456789"
 BASE = "https://ccapi.test"
@@ -157,7 +158,10 @@ def make_client(
     jitter: Callable[[], float] = lambda: 1.0,  # the top of the range: each delay is exactly the backoff
 ) -> SunoClient:
     http = httpx2.AsyncClient(transport=httpx2.MockTransport(handler))
-    return SunoClient(api_key=api_key, base_url=BASE, http_client=http, sleep=sleep or SleepRecorder(), jitter=jitter)
+    return SunoClient(
+        api_key=api_key, base_url=BASE, http_client=http, sleep=sleep or SleepRecorder(), jitter=jitter,
+        resolve=resolve_public,
+    )  # fmt: skip
 
 
 def test_every_enabled_action_has_a_request_shape_example() -> None:

@@ -26,7 +26,7 @@ from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.settings import Settings
 from ccapi_suno_mcp.tools import _download as download_module
 from ccapi_suno_mcp.tools._download import _target as target_in  # pyright: ignore[reportPrivateUsage]
-from harness import KEY, running, text_of
+from harness import KEY, resolve_public, running, text_of
 from tagreader import audio_after_tag, id3_frames
 
 CDN = "https://cdn.example"
@@ -111,7 +111,7 @@ async def seeded_server(home: Path) -> AsyncGenerator[Setup]:
     async with (
         SQLiteLedger(home / "ledger.sqlite3") as ledger,
         httpx2.AsyncClient(transport=httpx2.MockTransport(cdn)) as http,
-        Client(create_server(settings, http_client=http, ledger=ledger)) as client,
+        Client(create_server(settings, http_client=http, resolve=resolve_public, ledger=ledger)) as client,
     ):
         yield Setup(client=client, ledger=ledger, cdn=cdn, downloads=settings.downloads)
 

@@ -26,6 +26,7 @@ from ccapi_suno_mcp.tools import listed_tools
 if TYPE_CHECKING:
     import httpx2
 
+    from ccapi_suno_mcp.ccapi._addresses import Resolver
     from ccapi_suno_mcp.ledger import TaskLedger
     from ccapi_suno_mcp.spend import Calendar
 
@@ -36,6 +37,9 @@ logger = logging.getLogger(__name__)
 SERVER_NAME = "ccapi-suno"
 SANDBOX_API_KEY = "sk-sandbox"
 SANDBOX_POLL_INTERVAL = 1.0
+WATCHER_START_DELAY = 1.0
+"""Seconds after start-up before the watcher resumes pending tasks (sooner if a call needs it; at most one interval),
+so that its set-up does not hold up the client's handshake."""
 
 INSTRUCTIONS = """\
 Make music with Suno through CCAPI. The action tools (suno_generate_music and the other billable suno_* \
@@ -68,6 +72,7 @@ def create_server(
     settings: Settings,
     *,
     http_client: httpx2.AsyncClient | None = None,
+    resolve: Resolver | None = None,
     ledger: TaskLedger | None = None,
     poll_interval: float | None = None,
     calendar: Calendar | None = None,
@@ -77,6 +82,7 @@ def create_server(
     Args:
         settings: the configuration, read once by the caller.
         http_client: an httpx2 client for CCAPI calls (tests pass one with a mock transport).
+        resolve: resolves media hosts to addresses (default: the system's; tests with a mock CDN pass one).
         ledger: a task ledger to use instead of the SQLite file under `settings.home`; the caller owns it.
         poll_interval: seconds between the watcher's polls of pending tasks (default 5; 1 in sandbox mode).
         calendar: the clock and time zone of spend and budgets (default: now, in the machine's local time).
@@ -110,7 +116,8 @@ def create_server(
             state = AppState(
                 settings=settings, catalogue=catalogue, notifier=Notifier(bus), base_url=base_url, api_key=api_key,
                 ledger_path=settings.home / "sandbox-ledger.sqlite3" if settings.sandbox else settings.ledger_path,
-                ledger=ledger, http_client=http_client, interval=interval, sandbox_url=sandbox_url, calendar=calendar,
+                ledger=ledger, http_client=http_client, resolve=resolve, interval=interval, sandbox_url=sandbox_url,
+                calendar=calendar,
             )  # fmt: skip
             stack.push_async_callback(state.aclose)
             tasks = await stack.enter_async_context(anyio.create_task_group())
@@ -118,7 +125,7 @@ def create_server(
             if api_key is not None:
                 # Resumes the ledger's pending tasks after a restart. An unusable ledger stops it at its first
                 # poll, and each call that needs the ledger then says what is wrong.
-                tasks.start_soon(lambda: state.watcher.run())
+                tasks.start_soon(state.run_watcher, min(WATCHER_START_DELAY, interval or WATCHER_START_DELAY))
             if settings.ledger_url is not None and not settings.sandbox:
                 tasks.start_soon(state.follow_replicas)  # the other replicas' changes, for our clients and watcher
             running.append(state)

@@ -8,8 +8,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ccapi_suno_mcp import __version__
+
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.settings import Settings
 
 __all__ = ["main"]
 
@@ -59,6 +63,46 @@ def _generated_token(home: Path) -> str:
         file.write(token + "\n")
     os.replace(temporary, path)
     return token
+
+
+def _warn_if_others_can_read(path: Path | None) -> None:
+    """Warn, as ssh does of a key file, when a secret file can be read by other users of the machine.
+
+    A warning, not a refusal: secret volumes (Kubernetes, Docker) are often mounted 0644 inside a container that
+    has no other users, and refusing would stop a working deployment.
+    """
+    if path is None:
+        return
+    try:
+        mode = path.stat().st_mode
+    except OSError:
+        return  # settings already read it; a file gone since is not this check's business
+    if mode & 0o077:
+        logger.warning(
+            "%s holds bearer tokens but other users can read it (mode %s): anyone on this machine could spend your "
+            "CCAPI balance with them. Run: chmod 600 %s",
+            path,
+            oct(mode & 0o777)[2:].zfill(4),
+            path,
+        )
+
+
+def _check_home(settings: Settings, *, needs_it: bool) -> None:
+    """Say in one line when CCAPI_SUNO_HOME cannot be written. Exit (2) when start-up itself must write there
+    (the sandbox's state, the HTTP token); otherwise serve, and each call that needs the ledger says the same."""
+    from ccapi_suno_mcp._disk import unwritable_message, unwritable_reason
+
+    reason = unwritable_reason(settings.home)
+    if reason is None:
+        return
+    message = unwritable_message(settings.home, reason, "CCAPI_SUNO_HOME")
+    if needs_it:
+        logger.error("cannot start: %s", message)
+        raise SystemExit(2)
+    shared = settings.ledger_url is not None
+    logger.error(
+        "%s%s", message, "" if shared else " The task ledger lives there: until then, calls that need it say so."
+    )
 
 
 def _configure_logging(level: str, *secrets: str | None) -> None:
@@ -127,6 +171,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         logger.error("configuration error: %s", exc)
         raise SystemExit(2) from None
     _configure_logging(args.log_level, *settings.secrets)
+    _warn_if_others_can_read(settings.tokens_file)
     if (settings.api_key_placeholder or settings.api_key_problem) is not None and not settings.sandbox:
         from ccapi_suno_mcp.errors import no_key_message
 
@@ -137,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> None:
             "will explain how to set it. Set CCAPI_API_KEY=sk-... in the server's environment, or run with "
             "--sandbox to try everything offline."
         )
+
+    _check_home(settings, needs_it=settings.sandbox or (args.transport == "http" and not settings.http_tokens))
 
     from ccapi_suno_mcp.app import create_server
 

@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import os
 import sqlite3
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Literal, TextIO
 
 from ccapi_suno_mcp import ccapi
+from ccapi_suno_mcp._disk import unwritable_reason
 from ccapi_suno_mcp.catalogue import Catalogue
 from ccapi_suno_mcp.errors import redact, tool_error
 from ccapi_suno_mcp.ledger import LedgerError, LedgerUnusableError, SQLiteLedger
@@ -34,21 +33,10 @@ class Check:
     detail: str
 
 
-def _writable(folder: Path) -> str | None:
-    """None if a file can be created in `folder` (made if missing), else why not."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".doctor-"):
-            pass
-    except OSError as exc:
-        return exc.strerror or str(exc)
-    return None
-
-
 async def _ledger_check(settings: Settings) -> Check:
     if settings.ledger_url is not None:
         return await _shared_ledger_check(settings.ledger_url)
-    reason = _writable(settings.home)
+    reason = unwritable_reason(settings.home)
     if reason is not None:
         return Check("ledger", "fail", f"cannot write {settings.home}: {reason} (set CCAPI_SUNO_HOME)")
     try:
@@ -103,7 +91,7 @@ async def collect_checks(settings: Settings, client: ccapi.SunoClient) -> list[C
         checks.append(Check("api key", "fail", "CCAPI_API_KEY is not set: add it to the server's environment"))
     checks.append(Check("base url", "ok", settings.base_url))
     checks.append(await _ledger_check(settings))
-    reason = _writable(settings.downloads)
+    reason = unwritable_reason(settings.downloads)
     checks.append(
         Check("downloads", "ok", str(settings.downloads))
         if reason is None

@@ -206,6 +206,8 @@ class Settings:
     """A PostgreSQL URL: the shared ledger of a team's replicas (None: the SQLite file in `home`)."""
     principals: Mapping[str, str] | None = field(default=None, repr=False)
     """Bearer token to principal name, from CCAPI_SUNO_HTTP_TOKENS_FILE (None: one user)."""
+    tokens_file: Path | None = None
+    """The file `principals` came from (CCAPI_SUNO_HTTP_TOKENS_FILE)."""
     principal_budgets: Mapping[str, tuple[float | None, float | None]] = field(
         default_factory=lambda: dict[str, tuple[float | None, float | None]]()
     )
@@ -285,7 +287,8 @@ class Settings:
         key = (env.get("CCAPI_API_KEY") or "").strip()
         placeholder = is_placeholder_key(key)
         problem = None if placeholder or not key else key_problem(key)
-        principals, principal_budgets = _parse_tokens_file(env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", ""))
+        tokens_text = env.get("CCAPI_SUNO_HTTP_TOKENS_FILE", "").strip()
+        principals, principal_budgets = _parse_tokens_file(tokens_text)
         oauth, people_budgets = _parse_oauth(env)
         if oauth is not None and principals is not None:
             clashing = [name for name in principals.values() if is_oauth_principal(name)]
@@ -315,6 +318,7 @@ class Settings:
             confirm=_parse_confirm(env.get("CCAPI_SUNO_CONFIRM", "")),
             ledger_url=_parse_ledger_url(env.get("CCAPI_SUNO_LEDGER_URL", "")),
             principals=principals,
+            tokens_file=Path(tokens_text).expanduser() if tokens_text else None,
             principal_budgets={**principal_budgets, **people_budgets},
             oauth=oauth,
         )

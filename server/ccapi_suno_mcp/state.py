@@ -2,7 +2,7 @@
 
 The CCAPI client, the ledger and the watcher are made on first use, not when the server starts: listing the
 tools needs none of them, and importing and opening them would otherwise delay the client's first answer. With
-a key, the lifespan starts the watcher at once (it resumes pending tasks), which makes all three.
+a key, the lifespan starts the watcher a moment later (it resumes pending tasks), which makes all three.
 
 The ledger is the SQLite file in the home folder, or the PostgreSQL database of `CCAPI_SUNO_LEDGER_URL` that a
 team's replicas share; tools and resources see it as the principal of the request (`principals`), the watcher
@@ -14,6 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import anyio
 from mcp.server.mcpserver import Context
 
 from ccapi_suno_mcp.catalogue import Catalogue
@@ -25,6 +26,7 @@ if TYPE_CHECKING:
     import httpx2
 
     from ccapi_suno_mcp.ccapi import CCAPIError, SunoClient
+    from ccapi_suno_mcp.ccapi._addresses import Resolver
     from ccapi_suno_mcp.ledger import TaskLedger
     from ccapi_suno_mcp.spend import Calendar
     from ccapi_suno_mcp.watcher import Watcher
@@ -42,6 +44,7 @@ class AppState:
             settings name a PostgreSQL ledger outside sandbox mode).
         ledger: a ledger the caller owns, used instead.
         http_client: an httpx2 client for the CCAPI client (tests pass one with a mock transport).
+        resolve: how the CCAPI client resolves media hosts (tests with a mock CDN pass their own).
         interval: seconds between the watcher's polls (None: the watcher's default).
         sandbox_url: the in-process sandbox's origin, in sandbox mode.
         calendar: the clock and time zone of spend and budgets (None: now, in the machine's local time).
@@ -58,6 +61,7 @@ class AppState:
         ledger_path: Path,
         ledger: TaskLedger | None = None,
         http_client: httpx2.AsyncClient | None = None,
+        resolve: Resolver | None = None,
         interval: float | None = None,
         sandbox_url: str | None = None,
         calendar: Calendar | None = None,
@@ -70,11 +74,13 @@ class AppState:
         self._api_key = api_key
         self._ledger_path = ledger_path
         self._http_client = http_client
+        self._resolve = resolve
         self._interval = interval
         self._client: SunoClient | None = None
         self._ledger = ledger
         self._owns_ledger = ledger is None
         self._watcher: Watcher | None = None
+        self._watcher_wanted = anyio.Event()
         self._calendar = calendar
         if settings.isolated:
             notifier.owned = self._owned_by  # each principal hears of its own tasks only
@@ -85,7 +91,9 @@ class AppState:
         if self._client is None:
             from ccapi_suno_mcp.ccapi import SunoClient
 
-            self._client = SunoClient(api_key=self._api_key, base_url=self._base_url, http_client=self._http_client)
+            self._client = SunoClient(
+                api_key=self._api_key, base_url=self._base_url, http_client=self._http_client, resolve=self._resolve
+            )
         return self._client
 
     @property
@@ -136,7 +144,16 @@ class AppState:
 
             interval = self._interval or DEFAULT_INTERVAL
             self._watcher = Watcher(self.client, self.whole_ledger, self.notifier, interval=interval)
+            self._watcher_wanted.set()
         return self._watcher
+
+    async def run_watcher(self, delay: float) -> None:
+        """Run the watcher until cancelled, starting `delay` seconds after start-up or at the first call that needs
+        it, whichever is sooner. Making it imports its models and opens the ledger (tens of milliseconds), which
+        would otherwise hold up the client's handshake and first `tools/list`."""
+        with anyio.move_on_after(delay):
+            await self._watcher_wanted.wait()
+        await self.watcher.run()
 
     @property
     def calendar(self) -> Calendar:

@@ -28,7 +28,7 @@ from ccapi_suno_mcp.ccapi import (
     SunoClient,
     within_deadline,
 )
-from ccapi_suno_mcp.ledger import LedgerUnusableError, TaskLedger
+from ccapi_suno_mcp.ledger import LedgerUnavailableError, LedgerUnusableError, TaskLedger
 from ccapi_suno_mcp.notifications import Notifier
 
 __all__ = [
@@ -144,6 +144,11 @@ class Watcher:
                 logger.info("the watcher stopped: the ledger cannot be used")
                 self._finish_cycle()
                 return
+            except LedgerUnavailableError as exc:  # a full disk, a database down: it says what to do
+                self.consecutive_failures += 1
+                delay = self._backoff()
+                logger.warning("the watcher's poll cycle failed: %s Next try in %.0fs.", exc, delay)
+                self._finish_cycle()
             except Exception:  # the top-level handler of a background loop: log, back off, keep going
                 self.consecutive_failures += 1
                 delay = self._backoff()

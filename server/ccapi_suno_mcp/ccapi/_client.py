@@ -19,7 +19,7 @@ from collections.abc import AsyncGenerator, AsyncIterator, Awaitable, Callable, 
 from contextlib import asynccontextmanager, contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import anyio
 import httpx2
@@ -43,12 +43,16 @@ from ccapi_suno_mcp.ccapi._errors import (
 from ccapi_suno_mcp.ccapi._keys import key_problem
 from ccapi_suno_mcp.ccapi._models import Balance, SunoTask, lenient
 
+if TYPE_CHECKING:
+    from ccapi_suno_mcp.ccapi._addresses import Resolver
+
 __all__ = [
     "BATCH_SIZE",
     "DEFAULT_BASE_URL",
     "DEFAULT_MAX_RETRIES",
     "DEFAULT_TIMEOUT",
     "INITIAL_RETRY_DELAY",
+    "MAX_MEDIA_REDIRECTS",
     "MAX_RESPONSE_BYTES",
     "MAX_RETRY_DELAY",
     "RETRYABLE_STATUS_CODES",
@@ -66,6 +70,7 @@ INITIAL_RETRY_DELAY = 0.5
 MAX_RETRY_DELAY = 8.0
 MAX_RETRY_AFTER = 60.0
 RETRYABLE_STATUS_CODES = frozenset({408, 429, 500, 502, 503, 504})
+MAX_MEDIA_REDIRECTS = 5
 BATCH_SIZE = 100
 """Ids per batch fetch: CCAPI documents no limit, so stay well inside any SQL `IN` or body cap."""
 
@@ -134,6 +139,8 @@ class SunoClient:
             the caller then owns it. Otherwise the client makes and closes its own.
         max_retries: retries of a retryable request after the first attempt.
         sleep: awaited between retries; tests pass a recorder so that nothing waits.
+        resolve: resolves a media host's name to its addresses (default: the system resolver); tests
+            pass their own so that a mock CDN's name needs no DNS.
     """
 
     def __init__(
@@ -146,6 +153,7 @@ class SunoClient:
         timeout: httpx2.Timeout = DEFAULT_TIMEOUT,
         sleep: Sleep = anyio.sleep,
         jitter: Callable[[], float] = random.random,
+        resolve: Resolver | None = None,
     ) -> None:
         self._api_key = api_key or None
         self.base_url = base_url.rstrip("/")
@@ -155,6 +163,7 @@ class SunoClient:
         self.max_retries = max_retries
         self._sleep = sleep
         self._jitter = jitter
+        self._resolve: Resolver = resolve or _system_resolve
 
     @property
     def has_api_key(self) -> bool:
@@ -269,25 +278,66 @@ class SunoClient:
     async def open_download(self, url: str) -> AsyncGenerator[tuple[str, AsyncIterator[bytes]]]:
         """Stream a result file (audio, image, video, WAV, MIDI) from its CDN link.
 
-        The CCAPI key is never sent to a media host. Yields the content type and the chunks.
+        The CCAPI key is never sent to a media host. Only public hosts are reached (CCAPI's own origin
+        aside): each hop's host is resolved and checked first, and the request goes to the checked address.
+        Up to `MAX_MEDIA_REDIRECTS` redirects are followed, each to an https link. Yields the content type
+        and the chunks.
 
         Raises:
+            ForbiddenAddressError: a link or redirect points at a non-public address (nothing connected to).
             APIConnectionError: the file could not be read.
             APIStatusError: the host answered with an error status.
+            UnexpectedResponseError: too many redirects, or one to a link that is not https.
         """
         try:
-            async with self._http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    raise APIStatusError(
-                        f"the file host answered HTTP {response.status_code}", status_code=response.status_code
-                    )
-                content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
-                yield content_type, response.aiter_bytes()
+            for _ in range(MAX_MEDIA_REDIRECTS + 1):
+                request = await self._media_request(url)
+                response = await self._http.send(request, stream=True)
+                try:
+                    location = response.headers.get("location")
+                    if response.is_redirect and location:
+                        url = str(httpx2.URL(url).join(location))
+                        if not (url.startswith("https://") or self._own_origin(url)):
+                            raise UnexpectedResponseError(
+                                f"the file host redirected to a link that is not https ({url.split(':', 1)[0]})",
+                                status_code=response.status_code,
+                            )
+                        continue
+                    if response.status_code >= 300:
+                        raise APIStatusError(
+                            f"the file host answered HTTP {response.status_code}", status_code=response.status_code
+                        )
+                    content_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+                    yield content_type, response.aiter_bytes()
+                    return
+                finally:
+                    await response.aclose()
+            raise UnexpectedResponseError(f"the file host redirected more than {MAX_MEDIA_REDIRECTS} times")
         except httpx2.TimeoutException as exc:
             raise APITimeoutError("timed out reading the file", request_may_have_been_sent=True) from exc
         except httpx2.RequestError as exc:
             message = f"could not read the file: {type(exc).__name__}"
             raise APIConnectionError(message, request_may_have_been_sent=True) from exc
+
+    def _own_origin(self, url: str) -> bool:
+        """Whether `url` is on CCAPI's own origin (the base URL), which needs no address check."""
+        return url == self.base_url or url.startswith(self.base_url + "/")
+
+    async def _media_request(self, url: str) -> httpx2.Request:
+        """The GET of one media hop, sent to the checked address of its host (Host and TLS name unchanged)."""
+        if self._own_origin(url):
+            return self._http.build_request("GET", url)
+        from ccapi_suno_mcp.ccapi._addresses import checked_address
+
+        target = httpx2.URL(url)
+        port = target.port or (443 if target.scheme == "https" else 80)
+        address = await checked_address(target.host, port, self._resolve)
+        return self._http.build_request(
+            "GET",
+            target.copy_with(host=address),
+            headers={"Host": target.netloc.decode("ascii")},
+            extensions={"sni_hostname": target.host},
+        )
 
     # -- the machinery -----------------------------------------------------------------------
 
@@ -442,6 +492,12 @@ def _glimpse(body: bytes, content_type: str) -> str:
     shown = shown if len(shown) <= _GLIMPSE else shown[: _GLIMPSE - 1] + "…"
     about = f"titled {shown!r}" if title else f"starting {shown!r}" if shown else "empty"
     return f"{kind}, {len(body):,} bytes, {about}"
+
+
+async def _system_resolve(host: str, port: int) -> list[str]:
+    from ccapi_suno_mcp.ccapi._addresses import system_resolve  # imported on a media download only
+
+    return await system_resolve(host, port)
 
 
 def _number(value: Any) -> float | None:

@@ -10,6 +10,7 @@ Every failure of a CCAPI call is raised as one of these, translated in exactly o
     │   └── APITimeoutError         a timeout expired
     ├── UnexpectedResponseError     an answer we cannot read (not JSON, wrong envelope, HTML error page)
     │   └── ResponseTooLargeError   an answer past the client's size cap: refused unread, never retried
+    ├── ForbiddenAddressError       a media link to a non-public address: refused before connecting
     └── APIStatusError              CCAPI answered with an error (keeps status, code and message)
         ├── AuthenticationError         401: the key is missing or rejected
         ├── InsufficientBalanceError    402, or 403 about quota/balance
@@ -37,6 +38,7 @@ __all__ = [
     "AuthenticationError",
     "BadRequestError",
     "CCAPIError",
+    "ForbiddenAddressError",
     "InsufficientBalanceError",
     "MalformedAPIKeyError",
     "MissingAPIKeyError",
@@ -76,6 +78,11 @@ class APIConnectionError(CCAPIError):
 
 class APITimeoutError(APIConnectionError):
     """A connect, read, write or pool timeout expired."""
+
+
+class ForbiddenAddressError(CCAPIError):
+    """A media link (or a redirect) points at a loopback, private, link-local or other non-public address;
+    nothing was connected to."""
 
 
 class UnexpectedResponseError(CCAPIError):

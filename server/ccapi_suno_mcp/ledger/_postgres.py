@@ -36,12 +36,14 @@ from urllib.parse import urlsplit, urlunsplit
 import anyio
 import anyio.to_thread
 
+from ccapi_suno_mcp._disk import is_disk_full
 from ccapi_suno_mcp.ledger._base import SQLLedger
 from ccapi_suno_mcp.ledger._dialect import ConflictError, Dialect, Row, Session
 from ccapi_suno_mcp.ledger._protocol import (
     ChangeListener,
     LedgerClosedError,
     LedgerError,
+    LedgerFullError,
     LedgerUnavailableError,
     LedgerUnusableError,
     SchemaVersionError,
@@ -317,6 +319,11 @@ class PostgresLedger(SQLLedger):
             raise LedgerError(f"the task ledger database {self.url} refused a statement ({error})") from error
 
     def _unavailable(self, error: Exception) -> LedgerUnavailableError:
+        if is_disk_full(error):
+            return LedgerFullError(
+                f"The disk of the task ledger database {self.url} is full: nothing of this was recorded. Free some "
+                "space on the database server; the server carries on once there is room, no restart needed."
+            )
         return LedgerUnavailableError(
             f"The task ledger database {self.url} cannot be reached ({str(error).strip() or type(error).__name__}); "
             "check that PostgreSQL is running and CCAPI_SUNO_LEDGER_URL is right, then try again"

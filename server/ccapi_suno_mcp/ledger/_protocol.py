@@ -89,7 +89,15 @@ class OverBudgetError(LedgerError):
 
 
 class LedgerUnavailableError(LedgerError):
-    """The ledger's database server cannot be reached just now (a shared ledger only); a later call may succeed."""
+    """The ledger cannot be used just now (its database server is unreachable, its disk is full, its folder cannot
+    be written); a later call may succeed. The message says what to do."""
+
+
+class LedgerFullError(LedgerUnavailableError):
+    """The disk holding the ledger is full: the write was not made (its transaction rolled back)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
 
 
 ChangeListener = Callable[[list[str], bool, bool], Awaitable[None]]

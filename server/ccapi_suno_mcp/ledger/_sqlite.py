@@ -26,12 +26,15 @@ from typing import Any, ClassVar, Self, TypeVar
 import anyio
 import anyio.to_thread
 
+from ccapi_suno_mcp._disk import disk_full_message, is_disk_full, unwritable_message, unwritable_reason
 from ccapi_suno_mcp.ledger._base import SQLLedger
 from ccapi_suno_mcp.ledger._dialect import ConflictError, Dialect, Row, Session
 from ccapi_suno_mcp.ledger._owner import owner_alive
 from ccapi_suno_mcp.ledger._protocol import (
     ChangeListener,
     LedgerClosedError,
+    LedgerFullError,
+    LedgerUnavailableError,
     LedgerUnusableError,
     SchemaVersionError,
 )
@@ -49,6 +52,8 @@ _T = TypeVar("_T")
 
 _DAMAGED = frozenset({sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB})
 """SQLite's answers for a file that is not a database or is damaged: the ledger is then unusable, untouched."""
+_NOT_WRITABLE = frozenset({sqlite3.SQLITE_READONLY, sqlite3.SQLITE_CANTOPEN})
+"""SQLite's answers when it may be the folder that cannot be written (then said as such)."""
 
 SQLITE = Dialect(
     name="sqlite",
@@ -233,7 +238,19 @@ class SQLiteLedger(SQLLedger):
             return work(session)
         except LedgerUnusableError as error:
             raise self._refuse(error) from None
-        except sqlite3.DatabaseError as error:
+        except (sqlite3.DatabaseError, OSError) as error:
+            if is_disk_full(error):  # not a refusal: the next call works once there is room
+                raise LedgerFullError(
+                    disk_full_message(
+                        Path(self._path).parent,
+                        "the task ledger could not record this, and nothing of it was kept",
+                        "CCAPI_SUNO_HOME",
+                    )
+                ) from error
+            if not isinstance(error, sqlite3.DatabaseError):
+                raise
+            if error.sqlite_errorcode & 0xFF in _NOT_WRITABLE and (folder_error := _folder_error(self._path)):
+                raise folder_error from error
             if error.sqlite_errorcode not in _DAMAGED:
                 raise
             raise self._refuse(
@@ -274,7 +291,7 @@ def _connect(path: str) -> sqlite3.Connection:
         # Autocommit mode: transactions are opened explicitly (BEGIN IMMEDIATE for writes) by the session.
         connection = sqlite3.connect(path, timeout=BUSY_TIMEOUT, isolation_level=None, check_same_thread=False)
     except (OSError, sqlite3.Error) as error:
-        raise LedgerUnusableError(path, f"it cannot be opened ({error})") from error
+        raise _folder_error(path) or LedgerUnusableError(path, f"it cannot be opened ({error})") from error
     try:
         connection.execute(f"PRAGMA busy_timeout = {int(BUSY_TIMEOUT * 1000)}")
         try:
@@ -293,6 +310,16 @@ def _connect(path: str) -> sqlite3.Connection:
         connection.close()
         raise
     return connection
+
+
+def _folder_error(path: str) -> LedgerUnavailableError | None:
+    """The error for a ledger whose folder cannot be written (read-only, no permission), or None if it can be."""
+    if path == ":memory:" or path.startswith("file:"):
+        return None
+    folder = Path(path).parent
+    reason = unwritable_reason(folder)
+    # The folder, not the file: nothing to move aside, and the next call works once the folder is writable.
+    return None if reason is None else LedgerUnavailableError(unwritable_message(folder, reason, "CCAPI_SUNO_HOME"))
 
 
 def _user_version(connection: sqlite3.Connection) -> int:

@@ -29,8 +29,9 @@ from mcp.server.mcpserver.exceptions import ToolError
 from mcp.types import CallToolResult, ResourceLink, TextContent
 from pydantic import BaseModel, Field
 
+from ccapi_suno_mcp._disk import saving_error
 from ccapi_suno_mcp._json import json_object
-from ccapi_suno_mcp.ccapi import CCAPIError
+from ccapi_suno_mcp.ccapi import CCAPIError, ForbiddenAddressError
 from ccapi_suno_mcp.ccapi.requests import ID_PATTERN, TASK_ID_PATTERN
 from ccapi_suno_mcp.ledger import ClipRecord, LocalFile, TaskRecord
 from ccapi_suno_mcp.notifications import clip_uri
@@ -254,12 +255,21 @@ async def _save(
         _place(placed, target, overwrite=overwrite)
         size = os.stat(target).st_size  # with its tags
     except OSError as exc:
-        raise ToolError(f"Could not write into {target.parent} ({exc.strerror or exc}): nothing was saved.") from None
+        raise _not_saved(exc, target.parent) from None
     finally:
         for leftover in {temp, placed}:
             with contextlib.suppress(FileNotFoundError):
                 leftover.unlink()
     return size, content_type, notes
+
+
+def _not_saved(error: OSError, folder: Path) -> ToolError:
+    """A write into `folder` failed: a full disk or a folder that cannot be written says so, else what the disk
+    said; nothing was saved either way."""
+    said = saving_error(error, folder)
+    if isinstance(said, ToolError):
+        return said
+    return ToolError(f"Could not write into {folder} ({error.strerror or error}): nothing was saved.")
 
 
 def write_file(target: Path, data: bytes, *, overwrite: bool) -> None:
@@ -316,6 +326,10 @@ async def save_link(
     _check_origin(url, _local_emulator(state))
     try:
         size, content_type, notes = await _save(state, url, kind, target, overwrite=overwrite, finish=finish)
+    except ForbiddenAddressError as exc:
+        raise ToolError(str(exc)) from None
+    except OSError as exc:  # the temporary file could not even be made
+        raise _not_saved(exc, target.parent) from None
     except CCAPIError as exc:
         raise ToolError(f"Could not download the {kind} file ({exc}); try again shortly.") from None
     await state.ledger.add_local_file(

@@ -267,5 +267,9 @@ class StrictTool(Tool):
             raise ToolError(f"Error executing tool {self.name}: {problem or _timed_out(limit or 0)}") from None
         except UnexpectedToolError as exc:
             if isinstance(exc.__cause__, LedgerUnusableError | LedgerUnavailableError):  # say what and how
-                raise ToolError(f"Error executing tool {self.name}: {exc.__cause__}") from None
+                # A billable call records its submission before sending it: a ledger that failed sent nothing.
+                billed = " Nothing was sent to CCAPI, so nothing was billed." if self.billable else ""
+                raise ToolError(
+                    f"Error executing tool {self.name}: {str(exc.__cause__).rstrip('.')}.{billed}"
+                ) from None
             raise
