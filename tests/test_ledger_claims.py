@@ -15,7 +15,7 @@ from psycopg import sql
 
 from ccapi_suno_mcp.ccapi import SunoTask
 from ccapi_suno_mcp.ledger import LedgerError, OverBudgetError, PostgresLedger, SpendGate, SpendLimit, SQLiteLedger
-from ccapi_suno_mcp.ledger._postgres import _CLAIMS_KEY, _lock_key  # pyright: ignore[reportPrivateUsage] - its locks
+from ccapi_suno_mcp.ledger._postgres_session import _CLAIMS_KEY, lock_key  # pyright: ignore[reportPrivateUsage] - its locks
 from polling import eventually
 
 BODY = {"gpt_description_prompt": "a short indie-pop song about rain", "mv": "chirp-v4-5"}
@@ -243,11 +243,11 @@ async def test_a_replica_that_found_its_presence_lock_still_held_takes_it_before
     # old session is ended only when the server notices): the new connection cannot take it at once.
     owner = "replica-a:7:boot/1"
     with psycopg.connect(postgres_url, autocommit=True) as lingering:
-        lingering.execute("SELECT pg_advisory_lock(%s)", (_lock_key(f"owner:{owner}"),))
+        lingering.execute("SELECT pg_advisory_lock(%s)", (lock_key(f"owner:{owner}"),))
         first = await PostgresLedger.open(postgres_url, owner=owner)
         await first.begin_submission(tool="t", action="MUSIC", body=BODY)
     # the old session is gone (once the server has ended it)
-    await eventually(lambda: not _lock_held(postgres_url, _lock_key(f"owner:{owner}")), within=10)
+    await eventually(lambda: not _lock_held(postgres_url, lock_key(f"owner:{owner}")), within=10)
     # the replica lives on and sends another call
     async with first, await PostgresLedger.open(postgres_url, owner="replica-b:7:boot/1") as second:
         sending = await first.begin_submission(tool="t", action="MUSIC", body={**BODY, "title": "later"})

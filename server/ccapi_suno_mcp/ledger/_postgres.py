@@ -1,8 +1,9 @@
 """The shared ledger: one PostgreSQL database that several server processes (replicas) use at once.
 
 The statements are the same as SQLite's (`_queries`); they run on pooled connections (psycopg 3 with
-psycopg_pool) in worker threads, so the event loop never waits on the network. What only a shared database
-needs is here too:
+psycopg_pool) in worker threads, so the event loop never waits on the network. How each connection is set up
+is `_postgres_connection`'s; the dialect, the session on a connection and the lock keys are `_postgres_session`'s.
+What only a shared database needs is here:
 
 - Claims are serialized across replicas by a transaction-level advisory lock, taken in the same transaction as
   the duplicate check and the insert: two replicas given the same call at once begin one submission.
@@ -20,25 +21,29 @@ loads it. Without the `postgres` extra installed, making one raises `LedgerUnava
 from __future__ import annotations
 
 import functools
-import hashlib
 import json
 import logging
-import os
 import threading
 import time
 import uuid
-from collections.abc import Callable, Generator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, ClassVar, LiteralString, Self, TypeVar, cast
-from urllib.parse import urlsplit, urlunsplit
+from typing import TYPE_CHECKING, Any, ClassVar, Self, TypeVar, cast
 
 import anyio
 import anyio.to_thread
 
 from ccapi_suno_mcp._disk import is_disk_full
 from ccapi_suno_mcp.ledger._base import SQLLedger
-from ccapi_suno_mcp.ledger._dialect import ConflictError, Dialect, Row, Session
+from ccapi_suno_mcp.ledger._dialect import Row, Session
+from ccapi_suno_mcp.ledger._postgres_connection import (
+    CONNECT_TIMEOUT,
+    apply_settings,
+    connection_options,
+    display_url,
+    session_settings,
+)
+from ccapi_suno_mcp.ledger._postgres_session import MIGRATE_KEY, WATCHER_KEY, PostgresSession, lock_key
 from ccapi_suno_mcp.ledger._protocol import (
     ChangeListener,
     LedgerClosedError,
@@ -54,7 +59,7 @@ if TYPE_CHECKING:
     import psycopg
     import psycopg_pool
 
-__all__ = ["CHANNEL", "POSTGRES", "PostgresLedger", "display_url"]
+__all__ = ["CHANNEL", "PostgresLedger"]
 
 logger = logging.getLogger(__name__)
 
@@ -64,95 +69,12 @@ CHANNEL = "ccapi_suno_ledger"
 """The NOTIFY channel on which replicas announce changes."""
 POOL_SIZE = 8
 """Connections (and worker threads) one process uses for the ledger's statements at most."""
-CONNECT_TIMEOUT = 10.0
-"""Seconds to wait for a connection before a call fails with `LedgerUnavailableError`."""
 _PAYLOAD_IDS = 100
 """Task ids per NOTIFY (a payload holds at most 8,000 bytes)."""
 _RECONNECT_BACKOFF = (0.5, 1.0, 2.0, 5.0, 10.0)
 CLOCK_WARNING_SECONDS = 5.0
 """A host clock this far off the database's is said in the log (the ledger keeps the database's time anyway)."""
 _DATABASE_TIME = "SELECT extract(epoch FROM clock_timestamp())::float8 AS now"
-IDLE_IN_TRANSACTION_MS = 60_000
-"""A ledger transaction left open this long is ended by the server (ours take milliseconds): one stuck mid-claim
-would otherwise hold the claims lock, and so every replica's paid calls, until TCP noticed its host was gone."""
-_KEEPALIVE = {"idle": 10, "interval": 5, "count": 3}
-"""TCP keepalives on both ends of every connection: a host gone without closing its connections (power, network)
-is noticed in about 25 s, by the server (its locks are freed) and by us (a silently dropped LISTEN is redone)."""
-
-
-def _connection_options(url: str) -> dict[str, Any]:
-    """libpq's own settings for every connection of the ledger: a connect time-out and this end's TCP keepalives
-    (those the URL gives are the operator's and kept). Nothing here is sent to the server, so a pooler in front
-    of it (PgBouncer) sees a plain start-up."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    given = conninfo_to_dict(url)
-    ours: dict[str, Any] = {
-        "connect_timeout": int(CONNECT_TIMEOUT),
-        "keepalives": 1,
-        **{f"keepalives_{name}": value for name, value in _KEEPALIVE.items()},
-    }
-    return {name: value for name, value in ours.items() if name not in given}
-
-
-def _session_settings(url: str) -> list[str]:
-    """The server's side, set on each new connection: its TCP keepalives and the idle-transaction limit, each
-    unless the operator sets it (`options` in the URL, or PGOPTIONS)."""
-    from psycopg.conninfo import conninfo_to_dict
-
-    given = f"{conninfo_to_dict(url).get('options', '')} {os.environ.get('PGOPTIONS', '')}"
-    ours = {
-        **{f"tcp_keepalives_{name}": value for name, value in _KEEPALIVE.items()},
-        "idle_in_transaction_session_timeout": IDLE_IN_TRANSACTION_MS,
-    }
-    return [f"SET {name} = {value}" for name, value in ours.items() if name not in given]
-
-
-def _apply(settings: Sequence[str], connection: psycopg.Connection[Any]) -> None:
-    """Set the session settings on a new pool connection (autocommit: they hold for the whole session)."""
-    for statement in settings:
-        connection.execute(cast(LiteralString, statement))
-
-
-def _lock_key(name: str) -> int:
-    """A 64-bit advisory lock key for `name`, in a namespace of this program's own."""
-    return int.from_bytes(hashlib.sha256(f"ccapi-suno-mcp:{name}".encode()).digest()[:8], "big", signed=True)
-
-
-_CLAIMS_KEY = _lock_key("claims")
-_WATCHER_KEY = _lock_key("watcher")
-_MIGRATE_KEY = _lock_key("migrate")
-
-POSTGRES = Dialect(
-    name="postgresql",
-    in_list="{column} = ANY(?)",
-    list_param=list,
-    contains="strpos({column}, ?) > 0",
-    like="ILIKE",
-    clip_order="seq",
-    for_update=" FOR UPDATE",
-)
-
-
-def display_url(url: str) -> str:
-    """The URL without its password, for messages and logs."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rsplit("@", 1)[-1]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}@{host}" if user else host))
-
-
-@functools.lru_cache(maxsize=512)
-def _translate(sql: str) -> LiteralString:
-    """The shared SQL's `?` placeholders as psycopg's `%s` (a literal `%` doubled)."""
-    return cast(LiteralString, sql.replace("%", "%%").replace("?", "%s"))
-
-
-def _clean(value: Any) -> Any:
-    # PostgreSQL text cannot hold NUL; SQLite keeps it. CCAPI never sends one on purpose.
-    return value.replace("\x00", "\ufffd") if isinstance(value, str) and "\x00" in value else value
 
 
 def _import_psycopg() -> tuple[Any, Any]:
@@ -170,62 +92,6 @@ def _import_psycopg() -> tuple[Any, Any]:
             "ccapi-suno-mcp[postgres] (for example uvx --from 'ccapi-suno-mcp[postgres]' ccapi-suno-mcp)"
         ) from error
     return psycopg, psycopg_pool
-
-
-class _PostgresSession(Session):
-    """A pooled connection in autocommit mode: `transaction` opens each transaction explicitly."""
-
-    dialect = POSTGRES
-
-    def __init__(self, connection: psycopg.Connection[Row], errors: Any) -> None:
-        self.connection = connection
-        self._errors = errors
-
-    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        try:
-            with self.connection.cursor() as cursor:
-                cursor.execute(_translate(sql), [_clean(value) for value in params])
-                return cursor.fetchall() if cursor.description is not None else []
-        except self._errors.UniqueViolation as error:
-            raise ConflictError(str(error)) from error
-
-    @contextmanager
-    def transaction(self, *, write: bool = True, durable: bool = False) -> Generator[None]:
-        """A read sees one snapshot throughout (REPEATABLE READ); a write locks the rows it reads to change.
-
-        A write is READ COMMITTED whatever the database's default: each statement sees what was committed before
-        it began, so a claim's reads after it waited for the claims lock see the claim that held it (at REPEATABLE
-        READ its snapshot would be older than the lock, and two replicas could both begin one call).
-
-        Every commit is durable (PostgreSQL's synchronous commit), so `durable` asks for nothing more.
-        """
-        self.connection.execute(
-            "BEGIN ISOLATION LEVEL READ COMMITTED" if write else "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"
-        )
-        try:
-            yield
-        except BaseException:
-            if not self.connection.broken:
-                self.connection.execute("ROLLBACK")
-            raise
-        self.connection.execute("COMMIT")
-
-    def lock_claims(self) -> None:
-        """Wait for the claims lock, held by this transaction until it ends (on every replica the same lock)."""
-        self.connection.execute("SELECT pg_advisory_xact_lock(%s)", (_CLAIMS_KEY,))
-
-    def owner_alive(self, owner: str | None) -> bool | None:
-        """Whether a process of any replica holds the presence lock named after `owner`."""
-        if not owner:
-            return None
-        key = _lock_key(f"owner:{owner}")
-        row = self.connection.execute(
-            "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND granted AND objsubid = 1 "
-            "AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-            "AND classid::bigint = %s AND objid::bigint = %s",
-            ((key >> 32) & 0xFFFFFFFF, key & 0xFFFFFFFF),
-        ).fetchone()
-        return bool(row and row["n"])
 
 
 @dataclass(slots=True)
@@ -312,7 +178,7 @@ class PostgresLedger(SQLLedger):
         pool = self._ready()
         try:
             with pool.connection(timeout=CONNECT_TIMEOUT) as connection:
-                return work(_PostgresSession(connection, psycopg.errors))
+                return work(PostgresSession(connection, psycopg.errors))
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as error:
             raise self._unavailable(error) from error
         except psycopg.Error as error:  # the engine's own errors leave the ledger as the ledger's
@@ -343,15 +209,15 @@ class PostgresLedger(SQLLedger):
         with self._ready_lock:
             if self._s.pool is not None:
                 return self._s.pool
-            options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, **_connection_options(self._url)}
+            options: dict[str, Any] = {"autocommit": True, "row_factory": dict_row, **connection_options(self._url)}
             try:
                 # One connection of our own first: a server that refuses is known at once (a pool would retry
                 # until its timeout), and the schema is migrated before anything else uses it.
                 with psycopg.connect(self._url, **options) as connection:
-                    settings = _session_settings(self._url)
+                    settings = session_settings(self._url)
                     for statement in settings:
                         connection.execute(statement)
-                    self._migrate(_PostgresSession(connection, psycopg.errors))
+                    self._migrate(PostgresSession(connection, psycopg.errors))
                     before = self._wall_clock()
                     row = connection.execute(_DATABASE_TIME).fetchone()
                     self._note_offset(float(row["now"]) if row else None, before)
@@ -366,7 +232,7 @@ class PostgresLedger(SQLLedger):
                 min_size=1,
                 max_size=self._pool_size,
                 kwargs=options,
-                configure=functools.partial(_apply, settings),
+                configure=functools.partial(apply_settings, settings),
                 open=False,
                 name="ccapi-suno-ledger",
             )
@@ -374,11 +240,11 @@ class PostgresLedger(SQLLedger):
             self._s.pool = pool
             return pool
 
-    def _migrate(self, session: _PostgresSession) -> None:
+    def _migrate(self, session: PostgresSession) -> None:
         """Run the steps the database lacks, each in its own transaction, one replica at a time."""
         while True:
             with session.transaction():
-                session.execute("SELECT pg_advisory_xact_lock(?)", (_MIGRATE_KEY,))
+                session.execute("SELECT pg_advisory_xact_lock(?)", (MIGRATE_KEY,))
                 session.execute("CREATE TABLE IF NOT EXISTS ledger_schema (version INTEGER NOT NULL)")
                 rows = session.execute("SELECT version FROM ledger_schema")
                 if not rows:
@@ -431,9 +297,9 @@ class PostgresLedger(SQLLedger):
         await self._run(lambda _session: None)  # the schema first (and a clear error if the server is away)
         try:
             connection = await psycopg.AsyncConnection.connect(
-                self._url, autocommit=True, **_connection_options(self._url)
+                self._url, autocommit=True, **connection_options(self._url)
             )
-            for statement in _session_settings(self._url):
+            for statement in session_settings(self._url):
                 await connection.execute(statement)
             present = await self._take_presence(connection)
         except psycopg.OperationalError as error:
@@ -463,7 +329,7 @@ class PostgresLedger(SQLLedger):
         on each later use (every claim, every watcher cycle) until it is ours: a claim never goes out under a
         lock nobody holds, which would leave this live process's submissions settled as a dead one's.
         """
-        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (_lock_key(f"owner:{self.owner}"),))
+        cursor = await connection.execute("SELECT pg_try_advisory_lock(%s)", (lock_key(f"owner:{self.owner}"),))
         row = await cursor.fetchone()
         return bool(row and row[0])
 
@@ -477,7 +343,7 @@ class PostgresLedger(SQLLedger):
         async with self._presence_lock:
             connection = await self._present()
             if not self._s.leading:
-                row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (_WATCHER_KEY,))).fetchone()
+                row = await (await connection.execute("SELECT pg_try_advisory_lock(%s)", (WATCHER_KEY,))).fetchone()
                 self._s.leading = bool(row and row[0])
                 if self._s.leading:
                     logger.info("this replica's watcher now polls CCAPI for the shared ledger")
@@ -514,10 +380,10 @@ class PostgresLedger(SQLLedger):
         while not self._s.closed:
             try:
                 connection = await psycopg.AsyncConnection.connect(
-                    self._url, autocommit=True, **_connection_options(self._url)
+                    self._url, autocommit=True, **connection_options(self._url)
                 )
                 async with connection:
-                    for statement in _session_settings(self._url):
+                    for statement in session_settings(self._url):
                         await connection.execute(statement)
                     await connection.execute(f"LISTEN {CHANNEL}")
                     if failures:

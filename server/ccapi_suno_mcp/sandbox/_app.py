@@ -10,7 +10,6 @@ import random
 import string
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
-from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Literal, cast
@@ -20,11 +19,12 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
-from starlette.types import Receive, Scope, Send
 
 from ._actions import ACTIONS, ActionSpec, RequestRejected, validate_submit
-from ._clock import Clock, ManualClock, SystemClock
-from ._faults import GENERIC_FAULTS, SHAPING_FAULTS, FaultCounter, Faults, SandboxStats, update_faults
+from ._clock import Clock, SystemClock
+from ._control import SandboxControls
+from ._faults import GENERIC_FAULTS, SHAPING_FAULTS, FaultCounter, Faults, SandboxStats
+from ._http import HTML_502, HTML_PAGE, DroppedResponse, json_object, openai_error, task_error, task_ids
 from ._media import CONTENT_TYPES, MediaItem, media_bytes
 from ._results import Body, Job, Studio, TaskFails, previews, primary_link
 from ._store import SavedState, StateFile
@@ -41,41 +41,9 @@ _ALPHANUMERIC = string.ascii_letters + string.digits
 _MARKER_FIELDS = ("prompt", "gpt_description_prompt", "tags", "description")
 _MARKER_FAILURE = "The upstream model rejected this request and produced nothing (sandbox:fail marker)."
 _FAULT_FAILURE = "Generation failed upstream: the job was aborted (sandbox fault injection)."
-_HTML_502 = (
-    "<html>\r\n<head><title>502 Bad Gateway</title></head>\r\n<body>\r\n<center><h1>502 Bad Gateway</h1></center>\r\n"
-    "<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n"
-)
-_HTML_PAGE = (
-    '<!DOCTYPE html>\n<html><head><meta charset="utf-8"><title>Scheduled maintenance</title></head>\n'
-    "<body><h1>We'll be back soon</h1><p>The service is undergoing maintenance.</p></body></html>\n"
-)
 
 
-class _DroppedResponse(Response):
-    """Starts a response and never finishes it.
-
-    Over a real server (uvicorn) the app returning mid-body makes the server close the connection, so the
-    client sees a transport error (httpx2.RemoteProtocolError), not a response.
-    """
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        headers = [(b"content-type", b"application/json"), (b"content-length", b"1024")]
-        await send({"type": "http.response.start", "status": 200, "headers": headers})
-        await send({"type": "http.response.body", "body": b'{"code":"success","data":', "more_body": True})
-
-
-def _task_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    """new-api's task error body, used on the /suno routes."""
-    return JSONResponse({"code": code, "message": message, "data": None}, status_code=status, headers=headers)
-
-
-def _openai_error(status: int, message: str, code: str = "", headers: dict[str, str] | None = None) -> JSONResponse:
-    """new-api's OpenAI-style error body, used by its middleware and on the /v1 and /api routes."""
-    body = {"error": {"message": message, "type": "new_api_error", "code": code}}
-    return JSONResponse(body, status_code=status, headers=headers)
-
-
-class Sandbox:
+class Sandbox(SandboxControls):
     """An in-memory emulation of CCAPI's Suno API, with switches for the failures a client must survive.
 
     Args:
@@ -143,10 +111,6 @@ class Sandbox:
         """
         return self._tasks[task_id].render(self.clock.now(), self.base_url)
 
-    def reset_stats(self) -> None:
-        """Zero every counter (in place, so references to `stats` stay valid)."""
-        vars(self.stats).update(vars(SandboxStats()))
-
     def _routes(self) -> list[Route]:
         return [
             Route("/suno/submit/{action}", self._api("submit", self._submit), methods=["POST"]),
@@ -212,21 +176,21 @@ class Sandbox:
             case None:
                 return None
             case "dropped":
-                return _DroppedResponse()
+                return DroppedResponse()
             case "rate_limited":
                 headers = {"Retry-After": str(self.faults.retry_after_seconds)}
                 message = "upstream load saturated, retry later"
                 if openai_style:
-                    return _openai_error(429, message, "rate_limit_exceeded", headers)
-                return _task_error(429, "rate_limit_exceeded", message, headers)
+                    return openai_error(429, message, "rate_limit_exceeded", headers)
+                return task_error(429, "rate_limit_exceeded", message, headers)
             case "server_errors":
                 if openai_style:
-                    return _openai_error(500, "请求上游地址失败", "do_request_failed")
-                return _task_error(500, "do_request_failed", "请求上游地址失败")  # new-api: "upstream request failed"
+                    return openai_error(500, "请求上游地址失败", "do_request_failed")
+                return task_error(500, "do_request_failed", "请求上游地址失败")  # new-api: "upstream request failed"
             case "html_errors":
-                return HTMLResponse(_HTML_502, status_code=502)
+                return HTMLResponse(HTML_502, status_code=502)
             case "html_pages":
-                return HTMLResponse(_HTML_PAGE, status_code=200)
+                return HTMLResponse(HTML_PAGE, status_code=200)
             case _:  # malformed: a truncated body under a JSON content type
                 return Response(b'{"code":"success","message":"","data":{"id":', media_type="application/json")
 
@@ -272,16 +236,16 @@ class Sandbox:
     def _unauthorized(self, reason: str) -> Response:
         stamp = datetime.fromtimestamp(self.clock.now(), UTC).strftime("%Y%m%d%H%M%S")
         request_id = stamp + "".join(self._random.choices(_ALPHANUMERIC, k=8))
-        return _openai_error(401, f"{reason} (request id: {request_id})")
+        return openai_error(401, f"{reason} (request id: {request_id})")
 
     # --- /suno ---
 
     async def _submit(self, request: Request, account: Account) -> Response:
         spec = ACTIONS.get(request.path_params["action"].upper())
         if spec is None:
-            return _task_error(400, "invalid_action", "invalid_action")
+            return task_error(400, "invalid_action", "invalid_action")
         try:
-            body = await _json_object(request)
+            body = await json_object(request)
             sources = validate_submit(
                 spec,
                 body,
@@ -291,10 +255,10 @@ class Sandbox:
             )
             self._charge(account, spec.quota)
         except RequestRejected as rejected:
-            return _task_error(rejected.status, rejected.code, rejected.message)
+            return task_error(rejected.status, rejected.code, rejected.message)
         task = self._create_task(spec, body, sources, account)
         if self._take("lost_submit_responses"):
-            return _DroppedResponse()
+            return DroppedResponse()
         if self._take("held_submits"):
             self.held += 1
             try:
@@ -306,14 +270,14 @@ class Sandbox:
     async def _fetch_one(self, request: Request, account: Account) -> Response:
         task = self._owned_task(account, request.path_params["task_id"])
         if task is None:
-            return _task_error(400, "task_not_exist", "task_not_exist")
+            return task_error(400, "task_not_exist", "task_not_exist")
         return JSONResponse({"code": "success", "message": "", "data": task.render(self.clock.now(), self.base_url)})
 
     async def _fetch_batch(self, request: Request, account: Account) -> Response:
         try:
-            ids = _task_ids(await _json_object(request))
+            ids = task_ids(await json_object(request))
         except RequestRejected as rejected:
-            return _task_error(rejected.status, rejected.code, rejected.message)
+            return task_error(rejected.status, rejected.code, rejected.message)
         now, origin = self.clock.now(), self.base_url
         tasks = (self._owned_task(account, task_id) for task_id in dict.fromkeys(ids))
         data = [task.render(now, origin) for task in tasks if task]
@@ -479,67 +443,3 @@ class Sandbox:
         if clip_id not in self._clips:
             return Response("Not Found", status_code=404, media_type="text/plain")
         return Response(media_bytes(MediaItem("audio", clip_id)), media_type=CONTENT_TYPES["audio"])
-
-    # --- control (no auth, for tests and demos) ---
-
-    async def _control_stats(self, request: Request) -> Response:
-        return JSONResponse(asdict(self.stats))
-
-    async def _control_faults(self, request: Request) -> Response:
-        if request.method == "POST":
-            try:
-                update_faults(self.faults, await _json_object(request))
-            except (RequestRejected, ValueError) as error:
-                return JSONResponse({"error": str(error)}, status_code=400)
-        return JSONResponse(asdict(self.faults))
-
-    async def _control_advance(self, request: Request) -> Response:
-        if not isinstance(self.clock, ManualClock):
-            return JSONResponse({"error": "the sandbox runs on the system clock; only a ManualClock can advance"}, 409)
-        try:
-            seconds = (await _json_object(request)).get("seconds")
-        except RequestRejected as rejected:
-            return JSONResponse({"error": rejected.message}, status_code=400)
-        if isinstance(seconds, bool) or not isinstance(seconds, int | float) or seconds < 0:
-            return JSONResponse({"error": "seconds: must be a number >= 0"}, status_code=400)
-        self.clock.advance(seconds)
-        return JSONResponse({"now": self.clock.now()})
-
-    async def _control_held(self, request: Request) -> Response:
-        return JSONResponse({"held": self.held})
-
-    def release_held_submits(self) -> None:
-        """Answer every submit held back by `Faults.held_submits`."""
-        self._release.set()
-        self._release = anyio.Event()
-
-    async def _control_release(self, request: Request) -> Response:
-        held = self.held
-        self.release_held_submits()
-        return JSONResponse({"released": held})
-
-    async def _control_reset(self, request: Request) -> Response:
-        self.reset_stats()
-        return JSONResponse(asdict(self.stats))
-
-
-async def _json_object(request: Request) -> Body:
-    """The request body as a JSON object.
-
-    Raises:
-        RequestRejected: `invalid_request` when the body is not a JSON object.
-    """
-    try:
-        parsed: object = json.loads(await request.body())
-    except (json.JSONDecodeError, UnicodeDecodeError) as error:
-        raise RequestRejected("invalid_request", f"invalid JSON body: {error}") from error
-    if not isinstance(parsed, dict):
-        raise RequestRejected("invalid_request", "the request body must be a JSON object")
-    return cast(Body, parsed)
-
-
-def _task_ids(body: Body) -> list[str]:
-    ids = body.get("ids")
-    if not isinstance(ids, list) or not all(isinstance(item, str) for item in cast(list[object], ids)):
-        raise RequestRejected("invalid_request", "ids: must be a list of task ids")
-    return cast(list[str], ids)
