@@ -411,8 +411,8 @@ async def test_a_full_disk_leaves_no_partial_file_and_says_so(tmp_path: Path, mo
         FullDisk(monkeypatch, room=0)
         failed, message, _ = await setup.download(clip_id)
         failed_release, release_message, _ = await setup.download(clip_id, kind="release")
-    assert failed and "No space left on device" in message and "nothing was saved" in message
-    assert failed_release and "No space left on device" in release_message
+    assert failed and "is full: the file was not saved (no partial file is left)" in message
+    assert failed_release and "is full: the file was not saved" in release_message
     assert [entry for entry in setup.downloads.rglob("*") if entry.is_file()] == []
 
 
