@@ -413,6 +413,21 @@ _PRINCIPAL_FIELDS = ("token", "daily_budget_usd", "monthly_budget_usd")
 _OwnBudgets = dict[str, tuple[float | None, float | None]]
 
 
+def _json_file(name: str, text: str) -> tuple[Path, object]:
+    """The path named by setting `name` and its JSON document.
+
+    Raises:
+        SettingsError: the file cannot be read or is not JSON.
+    """
+    path = Path(text.strip()).expanduser()
+    try:
+        return path, json.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
+    except ValueError as exc:
+        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+
+
 def _parse_tokens_file(text: str) -> tuple[dict[str, str] | None, _OwnBudgets]:
     """`principals` (bearer token to principal) and `principal_budgets`, from the JSON file
     `{"<principal>": {"token": "<token>", "daily_budget_usd": 5, "monthly_budget_usd": 50}, ...}` (budgets optional).
@@ -420,13 +435,7 @@ def _parse_tokens_file(text: str) -> tuple[dict[str, str] | None, _OwnBudgets]:
     name = "CCAPI_SUNO_HTTP_TOKENS_FILE"
     if not text.strip():
         return None, {}
-    path = Path(text.strip()).expanduser()
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+    path, document = _json_file(name, text)
     if not isinstance(document, dict) or not document:
         raise SettingsError(f'{name}: {path} must be a JSON object of principals, e.g. {{"alice": {{"token": "..."}}}}')
     tokens: dict[str, str] = {}
@@ -532,13 +541,7 @@ def _parse_people_file(text: str, issuer: str) -> tuple[_Budget | None, _OwnBudg
     name = "CCAPI_SUNO_OAUTH_PEOPLE_FILE"
     if not text.strip():
         return None, {}
-    path = Path(text.strip()).expanduser()
-    try:
-        document = json.loads(path.read_text(encoding="utf-8"))
-    except OSError as exc:
-        raise SettingsError(f"{name}: cannot read {path} ({exc.strerror or exc})") from None
-    except ValueError as exc:
-        raise SettingsError(f"{name}: {path} is not JSON ({exc})") from None
+    path, document = _json_file(name, text)
     if not isinstance(document, dict):
         raise SettingsError(f'{name}: {path} must be a JSON object, e.g. {{"*": {{"daily_budget_usd": 2}}}}')
     default: _Budget | None = None
