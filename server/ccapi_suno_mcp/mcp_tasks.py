@@ -30,7 +30,7 @@ from mcp.types import INTERNAL_ERROR, INVALID_PARAMS, CallToolRequestParams, Cal
 from pydantic import Field
 
 from ccapi_suno_mcp.catalogue import Catalogue
-from ccapi_suno_mcp.ccapi.requests import TASK_ID_PATTERN
+from ccapi_suno_mcp.ccapi._constants import TASK_ID_PATTERN
 from ccapi_suno_mcp.state import AppState
 
 if TYPE_CHECKING:

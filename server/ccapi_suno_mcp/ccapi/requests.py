@@ -14,6 +14,8 @@ from typing import Annotated, Any, Literal, Self, cast
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from ccapi_suno_mcp.ccapi._constants import ID_PATTERN, TASK_ID_PATTERN
+
 __all__ = [
     "EXTRA_MAX_BYTES",
     "EXTRA_MAX_DEPTH",
@@ -52,8 +54,6 @@ _OLD_MODELS: frozenset[str] = frozenset({"v3.5", "v4"})
 _OLD_LYRICS_MAX, LYRICS_MAX = 3000, 5000
 _OLD_TAGS_MAX, TAGS_MAX = 200, 1000
 
-ID_PATTERN = r"^[\w.:-]{1,128}$"  # word characters, dot, colon, dash: never a path or a space
-TASK_ID_PATTERN = r"^task_[A-Za-z0-9]{1,64}$"
 
 EXTRA_MAX_BYTES = 32_768
 """The most `extra` may weigh as JSON (UTF-8): a few unmodelled fields, not a payload of its own."""
