@@ -94,3 +94,48 @@ async def test_a_read_only_home_over_http_without_a_token_exits_with_one_line(tm
     assert finished.returncode == 2
     assert stderr.strip().splitlines()[-1].endswith(f"cannot start: {_fix_line(home)}")
     assert "Traceback" not in stderr
+
+
+SERVES_WITH = """
+import gc, sys
+import anyio
+from ccapi_suno_mcp import cli
+
+def report(*_arguments):
+    sys.stderr.write(f"serving: collector on {gc.isenabled()}, frozen {gc.get_freeze_count()}\\n")
+
+anyio.run = report  # stop where the server would start serving stdio
+try:
+    cli.main(sys.argv[1:])
+except SystemExit as exc:
+    sys.stderr.write(f"exit {exc.code}: collector on {gc.isenabled()}, frozen {gc.get_freeze_count()}\\n")
+"""
+
+
+def _start(home: Path, *arguments: str, **settings: str) -> str:
+    """What the real entry point reports where it would start serving stdio (or exits): the collector's state."""
+    env = {**_server_env(home), "CCAPI_API_KEY": "sk-start-0000000000000001", **settings}
+    finished = subprocess.run(
+        [sys.executable, "-c", SERVES_WITH, *arguments],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr
+    return finished.stderr.splitlines()[-1]
+
+
+@pytest.mark.parametrize("arguments", [[], ["--sandbox"]])
+def test_the_server_serves_with_the_garbage_collector_on_and_what_it_loaded_frozen(
+    tmp_path: Path, arguments: list[str]
+) -> None:
+    line = _start(tmp_path / "home", *arguments)
+    assert line.startswith("serving: collector on True, frozen "), line
+    assert int(line.rsplit(" ", 1)[1]) > 50_000  # the SDK's and our models: loaded once, never walked again
+
+
+def test_a_start_up_that_fails_leaves_the_collector_on_and_nothing_frozen(tmp_path: Path) -> None:
+    line = _start(tmp_path / "home", CCAPI_SUNO_DEADLINE_SECONDS="soon")
+    assert line == "exit 2: collector on True, frozen 0"

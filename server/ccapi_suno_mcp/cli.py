@@ -3,17 +3,22 @@
 from __future__ import annotations
 
 import argparse
+import gc
 import logging
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ccapi_suno_mcp import __version__
 
 if TYPE_CHECKING:
+    from mcp.server import MCPServer
+
     from ccapi_suno_mcp.settings import Settings
+    from ccapi_suno_mcp.state import AppState
 
 __all__ = ["main"]
 
@@ -162,7 +167,47 @@ def main(argv: Sequence[str] | None = None) -> None:
 
         raise SystemExit(anyio.run(lambda: run_doctor(out=sys.stdout)))
 
-    from ccapi_suno_mcp.settings import DEFAULT_PRINCIPAL, LOOPBACK_HOSTS, Settings, SettingsError
+    with _loading():
+        settings, server = _prepare(args)
+    if args.transport == "stdio":
+        if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
+            from ccapi_suno_mcp._terminal import terminal_hint
+
+            sys.stderr.write(terminal_hint(sandbox=settings.sandbox) + "\n")  # stdout is the protocol's
+            sys.stderr.flush()
+        import anyio
+
+        from ccapi_suno_mcp.stdio import serve_stdio
+
+        anyio.run(serve_stdio, server)
+        return
+    _serve_http(args, settings, server)
+
+
+@contextmanager
+def _loading() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the server loads, then freeze what was loaded.
+
+    Loading builds the SDK's ~550 pydantic models and ours: some 130,000 long-lived objects. With the collector
+    on, it walks that growing heap about 200 times before the first answer, some 8% of start-up. Loading makes
+    almost no cyclic garbage (about a thousand objects), so nothing is lost by not collecting it; frozen, the
+    loaded objects are never walked again, and new ones are collected as usual.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
+    gc.freeze()  # only after a load that succeeded (an error exits, or is a test's)
+
+
+def _prepare(args: argparse.Namespace) -> tuple[Settings, MCPServer[AppState]]:
+    """The settings and the server they describe, with every start-up warning logged.
+
+    Raises:
+        SystemExit: for settings that cannot run (exit code 2, one line in the log).
+    """
+    from ccapi_suno_mcp.settings import Settings, SettingsError
 
     try:
         settings = Settings.from_env(sandbox=args.sandbox)
@@ -187,19 +232,12 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     from ccapi_suno_mcp.app import create_server
 
-    server = create_server(settings)
-    if args.transport == "stdio":
-        if sys.stdin.isatty():  # a person started it, not an MCP client: say what it is waiting for
-            from ccapi_suno_mcp._terminal import terminal_hint
+    return settings, create_server(settings)
 
-            sys.stderr.write(terminal_hint(sandbox=settings.sandbox) + "\n")  # stdout is the protocol's
-            sys.stderr.flush()
-        import anyio
 
-        from ccapi_suno_mcp.stdio import serve_stdio
+def _serve_http(args: argparse.Namespace, settings: Settings, server: MCPServer[AppState]) -> None:
+    from ccapi_suno_mcp.settings import DEFAULT_PRINCIPAL, LOOPBACK_HOSTS
 
-        anyio.run(serve_stdio, server)
-        return
     tokens = settings.http_tokens
     if settings.oauth is not None:
         import anyio
