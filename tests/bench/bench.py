@@ -9,12 +9,16 @@ with it. Nothing here asserts a figure: `tests/test_bench.py` only checks that t
 
 How each figure is taken:
 
-1. Start-up: wall time from spawning `python -m ccapi_suno_mcp` (with a key, an existing empty ledger) to the
-   answer to `tools/list`, beside `floor_server.py` (a bare one-tool `MCPServer`, same SDK) spawned the same way,
-   alternating the two, for a client of each protocol era. The exchange is raw JSON-RPC over the pipes, so that no
-   client library start-up is counted: a 2025 client's `initialize`, `notifications/initialized`, `tools/list`,
-   and a 2026-07-28 client's `server/discover`, `subscriptions/listen` and `tools/list` as Claude Code sends them.
-   Bytecode is compiled first and each command is spawned once, unmeasured, to warm the page cache.
+1. Start-up: wall time from spawning the `ccapi-suno-mcp` console script (what `uvx ccapi-suno-mcp` runs; with a
+   key, an existing empty ledger) to the answer to `tools/list`, beside `floor_server.py` (a bare one-tool
+   `MCPServer`, same SDK) spawned the same way, for a client of each protocol era: one of each per round, the
+   order swapped every round. The exchange is raw JSON-RPC over the pipes, so that no client library start-up is
+   counted: a 2025 client's `initialize`, `notifications/initialized`, `tools/list`, and a 2026-07-28 client's
+   `server/discover`, `subscriptions/listen` and `tools/list` as Claude Code sends them. Bytecode is compiled
+   first and each command is spawned once, unmeasured, to warm the page cache. A single start-up here varies by
+   ±20% from run to run (the same `import mcp` takes 1.2 to 1.8 s), so a full run takes 21 rounds, and also
+   counts the instructions each process executes (valgrind's callgrind), a figure that does not vary: the work
+   itself, without the machine's noise.
 2. Call overhead: `suno_get_task` through the server in memory (`Client(server)`) and over stdio (a subprocess
    of the real command), against the sandbox on a loopback port, beside raw `httpx2` requests to the same
    sandbox. A pending task (it never finishes: `sandbox:stuck`) makes the tool call CCAPI (`POST /suno/fetch`);
@@ -63,6 +67,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import AsyncExitStack
 from dataclasses import dataclass
 from functools import partial
@@ -94,7 +99,8 @@ BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parents[1]
 PACKAGE = REPO / "server" / "ccapi_suno_mcp"
 FLOOR_SERVER = BENCH_DIR / "floor_server.py"
-SERVER_COMMAND = (sys.executable, "-m", "ccapi_suno_mcp")
+SERVER_COMMAND = (str(Path(sys.executable).with_name("ccapi-suno-mcp")),)
+"""The console script, as `uvx ccapi-suno-mcp` and every client configuration run it."""
 FLOOR_COMMAND = (sys.executable, str(FLOOR_SERVER))
 
 KEY = "sk-bench-0000000000000001"
@@ -110,6 +116,8 @@ Era = Literal["2025", "2026"]
 NOWHERE = "http://127.0.0.1:9"
 """CCAPI for the start-up runs: they have a key, but nothing there may reach the network."""
 SPAWN_TIMEOUT = 60.0
+CALLGRIND_TIMEOUT = 600.0
+"""A session under callgrind takes about a minute; ten is a hung one."""
 SHORT_INTERVAL = 0.1
 LEDGER_POLL_SECONDS = 0.002  # the resolution of the no-waiter latency figure
 SETTLE = 0.3
@@ -151,7 +159,7 @@ class Plan:
 
     @classmethod
     def full(cls) -> Plan:
-        return cls("full", 9, 400, (1, 10, 100, 1_000), (10_000, 100_000), 40, 5, 100_000, 2_000)
+        return cls("full", 21, 400, (1, 10, 100, 1_000), (10_000, 100_000), 40, 5, 100_000, 2_000)
 
     @classmethod
     def quick(cls) -> Plan:
@@ -225,12 +233,12 @@ def song_body(index: int) -> dict[str, Any]:
 class RawStdioServer:
     """A server process spoken to in raw JSON-RPC lines, with no MCP client library in the way."""
 
-    def __init__(self, command: Sequence[str], env: Mapping[str, str]) -> None:
+    def __init__(self, command: Sequence[str], env: Mapping[str, str], *, timeout: float = SPAWN_TIMEOUT) -> None:
         self.spawned_at = time.perf_counter()
         self.process = subprocess.Popen(
             list(command), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=dict(env)
         )
-        self._watchdog = threading.Timer(SPAWN_TIMEOUT, self.process.kill)  # a hung server cannot hang the bench
+        self._watchdog = threading.Timer(timeout, self.process.kill)  # a hung server cannot hang the bench
         self._watchdog.daemon = True
         self._watchdog.start()
         self._next_id = 0
@@ -311,13 +319,13 @@ class RawStdioServer:
                 fields[name] = int(value.split()[0]) / 1024  # kB
         return fields["VmRSS"], fields["VmHWM"]
 
-    def close(self) -> None:
-        """Close stdin (the server's cue to exit); kill it if it lingers."""
+    def close(self, timeout: float = 10) -> None:
+        """Close stdin (the server's cue to exit); kill it if it lingers `timeout` seconds."""
         self._watchdog.cancel()
         if self.process.stdin is not None:
             self.process.stdin.close()
         try:
-            self.process.wait(timeout=10)
+            self.process.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
             self.process.kill()
             self.process.wait()
@@ -340,6 +348,7 @@ def startup_rows(plan: Plan, tmp: Path) -> list[Row]:
     home = tmp / "startup"
     env = server_env(home, CCAPI_API_KEY=KEY, CCAPI_BASE_URL=NOWHERE)  # with a key, as users run it
     eras: tuple[Era, ...] = ("2025", "2026")
+    commands = (("server", SERVER_COMMAND), ("floor", FLOOR_COMMAND))
     times: dict[tuple[str, Era], list[float]] = {}
     cpu: dict[tuple[str, Era], list[float]] = {}
     rss: dict[str, list[float]] = {"server": [], "floor": []}
@@ -347,7 +356,7 @@ def startup_rows(plan: Plan, tmp: Path) -> list[Row]:
     tool_count = 0
     for run in range(plan.startup_runs + 1):  # run 0 warms the page cache and creates the ledger
         for era in eras:
-            for name, command in (("server", SERVER_COMMAND), ("floor", FLOOR_COMMAND)):
+            for name, command in commands if run % 2 else commands[::-1]:  # neither always goes first
                 process = RawStdioServer(command, env)
                 try:
                     to_first, to_tools, count = process.start_session(era)
@@ -363,19 +372,22 @@ def startup_rows(plan: Plan, tmp: Path) -> list[Row]:
                     if name == "server":
                         first_answer[era].append(to_first)
                         tool_count = count
+    instructions = instruction_counts(env, eras) if plan.name == "full" else None
     rows: list[Row] = []
     labels: tuple[tuple[str, Era, str], ...] = (("1a", "2025", "initialize"), ("1b", "2026", "server/discover"))
     for key, era, handshake in labels:
         server, floor = median(times[("server", era)]), median(times[("floor", era)])
         server_cpu, floor_cpu = median(cpu[("server", era)]), median(cpu[("floor", era)])
         ratio = server / floor
+        spread = quartiles([a / b for a, b in zip(times[("server", era)], times[("floor", era)], strict=True)])
         rows.append(
             Row(
                 key,
                 f"start-up over stdio, {era} client ({handshake}), with a key: spawn → tools/list answered",
                 f"server {ms(server)} ({handshake} answered at {ms(median(first_answer[era]))}; {tool_count} tools), "
-                f"floor {ms(floor)}; median of {plan.startup_runs}, interleaved; CPU time {ms(server_cpu)} vs "
-                f"{ms(floor_cpu)} ({server_cpu / floor_cpu:.2f} ×)",
+                f"floor {ms(floor)}; median of {plan.startup_runs} rounds (each round's ratio: quartiles "
+                f"{spread[0]:.2f}–{spread[1]:.2f}); CPU time {ms(server_cpu)} vs {ms(floor_cpu)} "
+                f"({server_cpu / floor_cpu:.2f} ×); {_instructions_figure(instructions, era)}",
                 f"≤ {STARTUP_TARGET:.2f} × floor",
                 f"{ratio:.2f} × floor: {meets(ratio <= STARTUP_TARGET)}",
             )
@@ -391,6 +403,53 @@ def startup_rows(plan: Plan, tmp: Path) -> list[Row]:
         )
     )
     return rows
+
+
+def quartiles(samples: Sequence[float]) -> tuple[float, float]:
+    """The first and third quartiles."""
+    first, _, third = statistics.quantiles(samples, n=4)
+    return first, third
+
+
+Counts = dict[tuple[str, Era], int] | str
+"""Instructions per (command, era), or why they were not counted."""
+
+
+def instruction_counts(env: Mapping[str, str], eras: Sequence[Era]) -> Counts:
+    """The instructions each command executes for one session of each era, from exec to its exit at the end of
+    its input, counted by valgrind's callgrind: the same every run (within 0.1%), where wall time varies by 20%.
+
+    Callgrind runs a process some 40 times slower, so the sessions run two at a time, one per CPU.
+    """
+    valgrind = shutil.which("valgrind")
+    if valgrind is None:
+        return "instructions not counted: valgrind is not installed (apt-get install valgrind)"
+    jobs = [(name, command, era) for era in eras for name, command in (("server", SERVER_COMMAND),
+                                                                       ("floor", FLOOR_COMMAND))]  # fmt: skip
+
+    def count(job: tuple[str, Sequence[str], Era]) -> tuple[tuple[str, Era], int]:
+        name, command, era = job
+        out = Path(env["CCAPI_SUNO_HOME"]).parent / f"callgrind.{name}.{era}"
+        prefix = [valgrind, "--tool=callgrind", f"--callgrind-out-file={out}"]
+        process = RawStdioServer([*prefix, *command], env, timeout=CALLGRIND_TIMEOUT)
+        try:
+            process.start_session(era)
+        finally:
+            process.close(timeout=CALLGRIND_TIMEOUT)
+        totals = [line for line in out.read_text().splitlines() if line.startswith("totals:")]
+        return (name, era), int(totals[0].split()[1])
+
+    with ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
+        return dict(pool.map(count, jobs))
+
+
+def _instructions_figure(counts: Counts | None, era: Era) -> str:
+    if counts is None:
+        return "instructions counted in a full run only"
+    if isinstance(counts, str):
+        return counts
+    server, floor = counts[("server", era)], counts[("floor", era)]
+    return f"instructions (callgrind) {server / 1e9:.3f} G vs {floor / 1e9:.3f} G ({server / floor:.3f} ×)"
 
 
 # -- 2. call overhead ---------------------------------------------------------------------------------------
