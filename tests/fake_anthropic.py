@@ -61,6 +61,17 @@ class FakeModel:
             texts.append(text_of_message(users[-1]) if users else "")
         return texts
 
+    def tool_results(self) -> list[str]:
+        """The text of each tool result Claude Code sent back, in order, once each (later turns repeat it)."""
+        results: dict[str, str] = {}
+        for request in self.turns:
+            for message in request.get("messages", []):
+                content = message.get("content")
+                for block in cast(list[dict[str, Any]], content if isinstance(content, list) else []):
+                    if block.get("type") == "tool_result":
+                        results.setdefault(str(block.get("tool_use_id")), text_of_message({"content": [block]}))
+        return list(results.values())
+
     def reply(self, request: dict[str, Any]) -> list[dict[str, Any]]:
         """The content blocks of the answer, and remember the request."""
         with self._lock:

@@ -7,7 +7,6 @@ import itertools
 import json
 import os
 import signal
-import sys
 from collections.abc import AsyncGenerator, Mapping
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from typing import Any, cast
 import anyio
 import httpx2
 
-from rawstdio import RawServer, server_environment
+from rawstdio import RawServer, server_process
 
 TASKS = "io.modelcontextprotocol/tasks"
 MODERN = "2026-07-28"
@@ -75,21 +74,9 @@ class ModernStdio:
 async def modern_server(
     home: Path, *arguments: str, env: Mapping[str, str] | None = None, stderr: Path | None = None
 ) -> AsyncGenerator[ModernStdio]:
-    """`python -m ccapi_suno_mcp ARGUMENTS` over stdio, with no handshake (the 2026-07-28 era has none)."""
-    command = [sys.executable, "-m", "ccapi_suno_mcp", *arguments]
-    with open(stderr or os.devnull, "wb") as errors:  # noqa: ASYNC230 - opened once, before the process starts
-        async with await anyio.open_process(command, env=server_environment(home, env), stderr=errors) as process:
-            server = ModernStdio(RawServer(process))
-            try:
-                yield server
-            finally:
-                if process.returncode is None:
-                    assert process.stdin is not None
-                    await process.stdin.aclose()  # the server exits at the end of its input
-                    with anyio.move_on_after(10):
-                        await process.wait()
-                    if process.returncode is None:
-                        process.kill()
+    """The server process (`rawstdio.server_process`) spoken to in the 2026-07-28 era, which has no handshake."""
+    async with server_process(home, *arguments, env=env, stderr=stderr) as raw:
+        yield ModernStdio(raw)
 
 
 async def until_done(server: ModernStdio, task_id: str, *, within: float = 30) -> dict[str, Any]:

@@ -72,19 +72,40 @@ class RawServer:
 
 
 @asynccontextmanager
-async def raw_server(
+async def server_process(
     home: Path, *arguments: str, env: Mapping[str, str] | None = None, stderr: Path | None = None
 ) -> AsyncGenerator[RawServer]:
-    """`python -m ccapi_suno_mcp ARGUMENTS`, initialized over its stdin and stdout; stderr goes to a file."""
+    """`python -m ccapi_suno_mcp ARGUMENTS` on piped stdin and stdout (stderr goes to a file), with no handshake.
+
+    At the end its input is closed, its cue to exit. One still running 10 s later is killed, and fails the test
+    unless the test is failing already.
+    """
     command = [sys.executable, "-m", "ccapi_suno_mcp", *arguments]
     with open(stderr or os.devnull, "wb") as errors:  # noqa: ASYNC230 - opened once, before the process starts
         async with await anyio.open_process(command, env=server_environment(home, env), stderr=errors) as process:
-            server = RawServer(process)
-            for message in HANDSHAKE:
-                await server.send(message)
-            initialized = await server.answer("init")
-            assert "result" in initialized, initialized
-            yield server
-            assert process.stdin is not None
-            await process.stdin.aclose()  # the server exits at the end of its input
-            await process.wait()
+            lingered = False
+            try:
+                yield RawServer(process)
+            finally:
+                if process.returncode is None:
+                    assert process.stdin is not None
+                    await process.stdin.aclose()
+                    with anyio.move_on_after(10):
+                        await process.wait()
+                    if process.returncode is None:
+                        lingered = True
+                        process.kill()
+            assert not lingered, "the server was still running 10 s after the end of its input"
+
+
+@asynccontextmanager
+async def raw_server(
+    home: Path, *arguments: str, env: Mapping[str, str] | None = None, stderr: Path | None = None
+) -> AsyncGenerator[RawServer]:
+    """The server process (`server_process`), initialized as a 2025-era client does it."""
+    async with server_process(home, *arguments, env=env, stderr=stderr) as server:
+        for message in HANDSHAKE:
+            await server.send(message)
+        initialized = await server.answer("init")
+        assert "result" in initialized, initialized
+        yield server

@@ -20,8 +20,7 @@ import anyio.to_thread
 import pytest
 from mcp.client.auth import OAuthClientProvider
 
-from ccapi_suno_mcp.sandbox import serve_asgi
-from fake_model import FakeModel
+from fake_anthropic import FakeModel, fake_anthropic
 from harness import call
 from oidc_provider import sign_in
 from test_sign_in_processes import Deployment, connected, deployment, person
@@ -103,17 +102,18 @@ async def test_claude_code_signs_in_with_mcp_login_and_calls_a_tool_as_that_pers
     project.mkdir()
     model = FakeModel(f"mcp__{NAME}__suno_generate_music", {"description": "a song made from Claude Code"})
     with anyio.fail_after(300):
-        async with deployment(tmp_path / "server") as site, serve_asgi(model.app) as model_origin:
-            env = environment(home, model_origin)
-            added = await anyio.to_thread.run_sync(
-                lambda: run(claude, env, project, "mcp", "add", "--transport", "http", NAME, site.resource)
-            )
-            shown = await anyio.to_thread.run_sync(lambda: login_in_a_terminal(claude, env, project, "alice"))
-            got = await anyio.to_thread.run_sync(lambda: run(claude, env, project, "mcp", "get", NAME))
-            prompt = ["-p", "Make a song.", "--allowedTools", f"mcp__{NAME}__*", "--output-format", "text"]
-            asked = await anyio.to_thread.run_sync(lambda: run(claude, env, project, *prompt))
-            alices, bobs = await tasks_of(site, person(site, "alice")), await tasks_of(site, person(site, "bob"))
-            log = site.replica.log
+        async with deployment(tmp_path / "server") as site:
+            with fake_anthropic(model) as model_origin:
+                env = environment(home, model_origin)
+                added = await anyio.to_thread.run_sync(
+                    lambda: run(claude, env, project, "mcp", "add", "--transport", "http", NAME, site.resource)
+                )
+                shown = await anyio.to_thread.run_sync(lambda: login_in_a_terminal(claude, env, project, "alice"))
+                got = await anyio.to_thread.run_sync(lambda: run(claude, env, project, "mcp", "get", NAME))
+                prompt = ["-p", "Make a song.", "--allowedTools", f"mcp__{NAME}__*", "--output-format", "text"]
+                asked = await anyio.to_thread.run_sync(lambda: run(claude, env, project, *prompt))
+                alices, bobs = await tasks_of(site, person(site, "alice")), await tasks_of(site, person(site, "bob"))
+                log = site.replica.log
     assert added.returncode == 0, added.stderr
     assert f'Authenticated with "{NAME}"' in shown, shown
     assert "✔ Connected" in got.stdout, got.stdout + got.stderr
