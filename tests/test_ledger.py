@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -402,6 +403,59 @@ async def test_a_clip_stays_its_songs_when_a_music_video_result_repeats_it(ledge
     assert (clip.title, clip.audio_url, clip.video_url) == (song["title"], song["audio_url"], video_url)
     assert clip.raw == {**song, "video_url": video_url}
     assert [each.clip_id for each in song_task.clips] == ["clip_0", "clip_1"]
+
+
+def _as_written_before_the_clip_rule(store: Store, clip_id: str, holder: str, repeat: dict[str, Any]) -> None:
+    """Make the database what ledgers before schema step 6 held after a repeat: the clip moved to the repeating
+    task, with the repeat's fields, and the schema one step back."""
+    update = (
+        "UPDATE clips SET task_id = {p}, position = 0, title = {p}, audio_url = {p}, video_url = {p}, raw = {p} "
+        "WHERE clip_id = {p}"
+    )
+    values = (holder, repeat["title"], repeat["audio_url"], repeat["video_url"], json.dumps(repeat), clip_id)
+    before = SQLiteLedger.SCHEMA_VERSION - 1
+    if store.backend == "sqlite":
+        with sqlite3.connect(store.location) as connection:
+            connection.execute(update.format(p="?"), values)
+            connection.execute(f"PRAGMA user_version = {before}")
+        connection.close()
+        return
+    with psycopg.connect(store.location) as pg:
+        pg.execute(update.format(p="%s"), values)
+        pg.execute("UPDATE ledger_schema SET version = %s", (before,))
+
+
+@pytest.mark.anyio
+async def test_a_ledger_written_before_gives_a_clip_its_music_video_took_back_to_the_song(store: Store) -> None:
+    song, video_url = clip_json("clip_1"), "https://cdn1.suno.ai/clip_1.mp4"
+    repeat = {**song, "title": "Echoed", "audio_url": "https://elsewhere.example/clip_1.mp3", "video_url": video_url}
+    async with await store.open() as ledger:
+        await submitted(ledger, "task_a")
+        await ledger.apply_update(ccapi_task("task_a", "SUCCESS", "100%", [clip_json("clip_0"), song]))
+        await submitted(
+            ledger, "task_v", {"task_id": "task_a", "clip_id": "clip_1"}, tool="suno_generate_music_video",
+            action="VIDEO", parent_task_id="task_a", parent_clip_id="clip_1",
+        )  # fmt: skip
+        await ledger.apply_update(ccapi_task("task_v", "SUCCESS", "100%", [repeat]))
+    _as_written_before_the_clip_rule(store, "clip_1", "task_v", repeat)
+
+    async with await store.open() as ledger:
+        clip, song_task, video_task = (
+            await ledger.get_clip("clip_1"),
+            await ledger.get_task("task_a"),
+            await ledger.get_task("task_v"),
+        )
+
+    assert clip is not None and song_task is not None and video_task is not None
+    assert (clip.task_id, clip.title, clip.audio_url, clip.video_url) == (
+        "task_a",
+        song["title"],
+        song["audio_url"],
+        video_url,
+    )
+    assert clip.raw == {**song, "video_url": video_url}
+    assert [each.clip_id for each in song_task.clips] == ["clip_0", "clip_1"]
+    assert video_task.clips == []
 
 
 @pytest.mark.anyio
@@ -902,6 +956,7 @@ async def test_a_ledger_made_before_principals_belongs_to_the_default_principal(
     with sqlite3.connect(path) as connection:
         for step in SQLITE_MIGRATIONS[:3]:
             for statement in step:
+                assert isinstance(statement, str)  # the early steps are all SQL
                 connection.execute(statement)
         connection.execute("PRAGMA user_version = 3")
         connection.execute(

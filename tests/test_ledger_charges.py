@@ -200,6 +200,7 @@ async def test_a_ledger_of_the_previous_version_is_migrated_and_keeps_its_tasks(
     with sqlite3.connect(path) as connection:
         for step in _MIGRATIONS[:2]:
             for statement in step:
+                assert isinstance(statement, str)  # the early steps are all SQL
                 connection.execute(statement)
         connection.execute(
             "INSERT INTO tasks (submission_id, task_id, tool, action, request, fingerprint, state, status, created_at, "

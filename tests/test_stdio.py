@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import json
 import os
+import sqlite3
 import sys
 from pathlib import Path
+from typing import Any, cast
 
 import anyio
 import pytest
 from mcp import Client, StdioServerParameters
+from mcp.types import TextResourceContents
 
 from ccapi_suno_mcp.catalogue import ACTIONS
+from ccapi_suno_mcp.ledger import SQLiteLedger
 
 
 def _server(home: Path, *arguments: str, key: str | None = None) -> StdioServerParameters:
@@ -59,6 +64,38 @@ async def test_two_sandbox_servers_on_one_home_keep_each_others_songs_across_a_r
                 for clip_id in clip_ids
             ]
     assert [result.is_error for result in extended] == [False, False], [str(result.content) for result in extended]
+
+
+async def _finished(client: Client, tool: str, arguments: dict[str, Any]) -> dict[str, Any]:
+    submitted = await client.call_tool(tool, arguments)
+    assert submitted.structured_content is not None, submitted
+    task_ids = [submitted.structured_content["task_id"]]
+    waited = await client.call_tool("suno_wait_for_tasks", {"task_ids": task_ids, "timeout_seconds": 40})
+    assert waited.structured_content is not None and waited.structured_content["all_done"], waited
+    return cast(dict[str, Any], waited.structured_content["tasks"][0])
+
+
+@pytest.mark.anyio
+async def test_a_clip_an_older_build_let_its_music_video_take_is_given_back_on_upgrade(tmp_path: Path) -> None:
+    """A sandbox ledger as builds before schema step 6 left it after a music video (the clip under the video's
+    task): the upgraded server gives the clip back to its song, so its stems name the song, and the video stays."""
+    with anyio.fail_after(120):
+        async with Client(_server(tmp_path, "--sandbox")) as client:
+            song = await _finished(client, "suno_generate_music", {"description": "a song that gets a video"})
+            clip_id = song["clips"][0]["clip_id"]
+            video = await _finished(client, "suno_generate_music_video", {"clip_id": clip_id})
+        with sqlite3.connect(tmp_path / "sandbox-ledger.sqlite3") as connection:
+            connection.execute(
+                "UPDATE clips SET task_id = ?, position = 0 WHERE clip_id = ?", (video["task_id"], clip_id)
+            )
+            connection.execute(f"PRAGMA user_version = {SQLiteLedger.SCHEMA_VERSION - 1}")
+        connection.close()
+        async with Client(_server(tmp_path, "--sandbox")) as upgraded:
+            stems = await _finished(upgraded, "suno_extract_stems", {"clip_id": clip_id})
+            clip = await upgraded.read_resource(f"suno://clips/{clip_id}")
+    assert (stems["status"], stems["parent_task_id"], stems["parent_clip_id"]) == ("SUCCESS", song["task_id"], clip_id)
+    shown = json.loads(cast(TextResourceContents, clip.contents[0]).text)
+    assert shown["task_id"] == song["task_id"] and shown["video_url"]
 
 
 @pytest.mark.anyio

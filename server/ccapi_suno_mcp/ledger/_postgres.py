@@ -260,8 +260,11 @@ class PostgresLedger(SQLLedger):
                     )
                 if version == SCHEMA_VERSION:
                     return
-                for statement in POSTGRES_MIGRATIONS[version]:
-                    session.execute(statement)
+                for step in POSTGRES_MIGRATIONS[version]:
+                    if callable(step):
+                        step(session)
+                    else:
+                        session.execute(step)
                 session.execute("UPDATE ledger_schema SET version = ?", (version + 1,))
 
     # -- presence, the watcher lock, and changes between replicas --------------------------------------

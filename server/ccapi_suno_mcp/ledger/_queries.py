@@ -12,7 +12,7 @@ import re
 from collections.abc import Callable
 from typing import Any, Literal
 
-from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus
+from ccapi_suno_mcp.ccapi import Clip, SunoTask, TaskStatus, lenient
 from ccapi_suno_mcp.ledger._charges import SpendGate, settled_charge
 from ccapi_suno_mcp.ledger._dialect import ConflictError, Row, Session
 from ccapi_suno_mcp.ledger._models import TERMINAL_STATUSES, ClipRecord, LocalFile, TaskPage, TaskRecord
@@ -47,6 +47,7 @@ __all__ = [
     "pending_task_ids",
     "read_tasks",
     "record_task_id",
+    "restore_repeated_clips",
     "search_ids",
     "settle_interrupted",
 ]
@@ -383,6 +384,49 @@ def _fill_in_echo(session: Session, row: Row, clip: Clip, raw: dict[str, Any]) -
         (*fills.values(), json.dumps({**stored_raw, **added}, ensure_ascii=False), row["clip_id"]),
     )
     return True
+
+
+def restore_repeated_clips(session: Session) -> int:
+    """Give each clip that a repeat took over back to the task that made it; how many were given back.
+
+    Ledgers written before the rule in `_upsert_clips` handed a clip to whichever task's result repeated it last: a
+    music video's task (its `parent_clip_id` the clip) took its source clip from the song. The song's own stored
+    result says where the clip stood and what it was; what the repeat added (its `video_url`) is kept.
+    """
+    rows = session.execute(
+        "SELECT clips.clip_id, clips.raw, holder.parent_task_id AS owner_id, owner.result AS owner_result "
+        "FROM clips JOIN tasks holder ON holder.task_id = clips.task_id "
+        "JOIN tasks owner ON owner.task_id = holder.parent_task_id "
+        "WHERE holder.parent_clip_id = clips.clip_id AND owner.result IS NOT NULL"
+    )
+    restored = 0
+    for row in rows:
+        made = SunoTask(task_id=row["owner_id"], data=loads(row["owner_result"]))
+        found = [
+            (position, raw)
+            for position, (clip, raw) in enumerate(clips_with_raw(made))
+            if clip.clip_id == row["clip_id"]
+        ]
+        if not found:
+            continue
+        position, raw = found[0]
+        repeat: dict[str, Any] = json.loads(row["raw"])
+        raw = {
+            **raw,
+            **{key: value for key, value in repeat.items() if raw.get(key) in (None, "") and value not in (None, "")},
+        }
+        clip = lenient(Clip, raw)
+        session.execute(
+            "UPDATE clips SET task_id = ?, position = ?, title = ?, tags = ?, lyrics = ?, audio_url = ?, "
+            "video_url = ?, image_url = ?, state = ?, duration = ?, created_at = ?, raw = ? WHERE clip_id = ?",
+            (
+                row["owner_id"], position, clip.title, clip.tags, clip.lyrics, clip.audio_url, clip.video_url,
+                clip.image_url, clip.state, clip.duration, clip.created_at, json.dumps(raw, ensure_ascii=False),
+                clip.clip_id,
+            ),
+        )  # fmt: skip
+        restored += 1
+    return restored
 
 
 def _clip_titles(session: Session, task_id: str) -> list[str]:

@@ -7,10 +7,18 @@ only the types are spelled differently. Never edit a released step: append a new
 
 from __future__ import annotations
 
-__all__ = ["POSTGRES_MIGRATIONS", "SCHEMA_VERSION", "SQLITE_MIGRATIONS"]
+from collections.abc import Callable
+
+from ccapi_suno_mcp.ledger._dialect import Session
+from ccapi_suno_mcp.ledger._queries import restore_repeated_clips
+
+__all__ = ["POSTGRES_MIGRATIONS", "SCHEMA_VERSION", "SQLITE_MIGRATIONS", "Step"]
+
+Step = str | Callable[[Session], object]
+"""A statement, or a repair of the data written in shared SQL (`_queries`), run in the step's transaction."""
 
 # Each step runs in its own transaction and sets PRAGMA user_version to its position (1-based).
-SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+SQLITE_MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """
         CREATE TABLE tasks (
@@ -124,12 +132,16 @@ SQLITE_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX mcp_tasks_by_expiry ON mcp_tasks (expires_at)",
     ),
+    (
+        # Clips a music video's result took from their song before the ledger stopped letting repeats take clips.
+        restore_repeated_clips,
+    ),
 )
 
 # The same steps on PostgreSQL: identity columns for SQLite's integer primary keys, double precision for REAL, a
 # `seq` on clips for the order SQLite keeps as its rowid. Each step runs in its own transaction and sets
 # `ledger_schema.version` to its position.
-POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
+POSTGRES_MIGRATIONS: tuple[tuple[Step, ...], ...] = (
     (
         """
         CREATE TABLE tasks (
@@ -239,6 +251,7 @@ POSTGRES_MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """,
         "CREATE INDEX mcp_tasks_by_expiry ON mcp_tasks (expires_at)",
     ),
+    (restore_repeated_clips,),
 )
 
 SCHEMA_VERSION = len(SQLITE_MIGRATIONS)

@@ -344,6 +344,9 @@ def _migrate(session: _SQLiteSession, path: str) -> None:
             # Another process may have migrated since we looked.
             if int(session.execute("PRAGMA user_version")[0]["user_version"]) >= target:
                 continue
-            for statement in SQLITE_MIGRATIONS[target - 1]:
-                session.execute(statement)
+            for step in SQLITE_MIGRATIONS[target - 1]:
+                if callable(step):
+                    step(session)
+                else:
+                    session.execute(step)
             session.execute(f"PRAGMA user_version = {target}")

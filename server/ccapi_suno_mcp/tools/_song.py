@@ -76,10 +76,6 @@ async def song_facts_for(state: AppState, clip: ClipRecord, *, album: str | None
     The album is the title of the song it came from (an extension's or a stem's source), or its own title.
     """
     task = await state.ledger.get_task(clip.task_id)
-    while task is not None and task.parent_clip_id == clip.clip_id and task.parent_task_id:
-        # a follow-up whose result repeats its source clip (a music video does) did not make the clip; the ledger
-        # no longer lets such a repeat take a clip over, but ledgers written before that still hold some
-        task = await state.ledger.get_task(task.parent_task_id)
     if album is None:
         parent = await state.ledger.get_clip(task.parent_clip_id) if task and task.parent_clip_id else None
         album = (parent.title if parent else None) or clip.title
