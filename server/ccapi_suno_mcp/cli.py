@@ -7,7 +7,7 @@ import gc
 import logging
 import os
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Generator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -185,7 +185,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 @contextmanager
-def _loading() -> Iterator[None]:
+def _loading() -> Generator[None]:
     """Pause Python's cyclic garbage collector while the server loads, then freeze what was loaded.
 
     Loading builds the SDK's ~550 pydantic models and ours: some 130,000 long-lived objects. With the collector
