@@ -10,12 +10,11 @@ from pathlib import Path
 import anyio
 import httpx2
 import pytest
-from mcp.server.subscriptions import InMemorySubscriptionBus
 
 from ccapi_suno_mcp.ccapi import APITimeoutError, SunoClient, SunoTask
 from ccapi_suno_mcp.ledger import SQLiteLedger
-from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.watcher import REJECTED_INTERVAL, Watcher
+from watching import no_sleep, pending_watcher
 
 TASK = "task_" + "a" * 32
 
@@ -36,22 +35,12 @@ class FlakyCCAPI:
         return httpx2.Response(200, json={"code": "success", "message": "", "data": records})
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 @asynccontextmanager
 async def watching(home: Path) -> AsyncGenerator[tuple[FlakyCCAPI, SQLiteLedger, Watcher]]:
     """A watcher over a real ledger holding one pending task, polling a CCAPI that fails until told not to."""
     ccapi = FlakyCCAPI()
-    async with (
-        await SQLiteLedger.open(home / "ledger.sqlite3") as ledger,
-        httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
-    ):
-        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
-        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
-        await ledger.record_task_id(record.submission_id, TASK)
-        yield ccapi, ledger, Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0)
+    async with pending_watcher(home, ccapi, TASK) as (ledger, watcher):
+        yield ccapi, ledger, watcher
 
 
 @pytest.mark.anyio
@@ -100,7 +89,7 @@ async def test_the_watcher_slows_to_a_long_interval_while_the_key_is_rejected_an
             api_key="sk-x",
             base_url="https://ccapi.test",
             http_client=httpx2.AsyncClient(transport=httpx2.MockTransport(revoked)),
-            sleep=_no_sleep,
+            sleep=no_sleep,
         )
         assert await watcher.poll_once() == REJECTED_INTERVAL
         assert await watcher.poll_once() == REJECTED_INTERVAL  # no exponential climb: a fixed, long interval
@@ -124,14 +113,7 @@ async def test_a_poll_whose_answer_never_finishes_is_cut_at_the_poll_deadline(tm
 
         return httpx2.Response(200, content=forever())
 
-    async with (
-        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
-        httpx2.AsyncClient(transport=httpx2.MockTransport(dripping)) as http,
-    ):
-        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
-        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
-        await ledger.record_task_id(record.submission_id, TASK)
-        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=1.0, poll_deadline=0.5)
+    async with pending_watcher(tmp_path, dripping, TASK, poll_deadline=0.5) as (_, watcher):
         with anyio.fail_after(5):
             delay = await watcher.poll_once()
     assert delay == 2.0  # a failed cycle: backing off, not stalled

@@ -18,6 +18,7 @@ from ccapi_suno_mcp.ledger import SQLiteLedger
 from ccapi_suno_mcp.ledger._sqlite import INTERRUPTED_AFTER
 from ccapi_suno_mcp.notifications import Notifier
 from ccapi_suno_mcp.watcher import GIVE_UP_AFTER_SECONDS, MAX_BACKOFF, Watcher
+from watching import no_sleep, pending_watcher
 
 TASK = "task_" + "b" * 32
 BACK = "task_" + "c" * 32
@@ -66,23 +67,12 @@ class Clock:
         return self.now
 
 
-async def _no_sleep(_seconds: float) -> None:
-    return None
-
-
 @pytest.mark.anyio
 async def test_a_task_ccapi_leaves_out_for_ten_minutes_is_no_longer_polled(
     tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     ccapi, clock = ForgetfulCCAPI(), Clock()
-    async with (
-        await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
-        httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http,
-    ):
-        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
-        record = await ledger.begin_submission(tool="suno_generate_music", action="MUSIC", body={"prompt": "a"})
-        await ledger.record_task_id(record.submission_id, TASK)
-        watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()), interval=5.0, clock=clock)
+    async with pending_watcher(tmp_path, ccapi, TASK, interval=5.0, clock=clock) as (ledger, watcher):
         delays: list[float | None] = []
         for now in (1_000.0, 1_000.0 + GIVE_UP_AFTER_SECONDS - 1, 1_000.0 + GIVE_UP_AFTER_SECONDS, 5_000.0):
             clock.now = now
@@ -103,7 +93,7 @@ async def test_wait_for_cycle_says_whether_a_cycle_completed_and_never_waits_pas
         await SQLiteLedger.open(tmp_path / "ledger.sqlite3") as ledger,
         httpx2.AsyncClient(transport=httpx2.MockTransport(ForgetfulCCAPI())) as http,
     ):
-        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
+        client = SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=no_sleep)
         watcher = Watcher(client, ledger, Notifier(InMemorySubscriptionBus()))
         with anyio.fail_after(0.9):  # well under a second: a short wait is never stretched
             timed_out = await watcher.wait_for_cycle(0.05)
@@ -126,7 +116,7 @@ async def test_wait_for_cycle_says_whether_a_cycle_completed_and_never_waits_pas
 async def forgetful_client() -> AsyncGenerator[tuple[ForgetfulCCAPI, SunoClient]]:
     ccapi = ForgetfulCCAPI()
     async with httpx2.AsyncClient(transport=httpx2.MockTransport(ccapi)) as http:
-        yield ccapi, SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=_no_sleep)
+        yield ccapi, SunoClient(api_key="sk-x", base_url="https://ccapi.test", http_client=http, sleep=no_sleep)
 
 
 @pytest.mark.anyio
