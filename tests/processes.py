@@ -19,6 +19,14 @@ from anyio.streams.text import TextReceiveStream
 from mcp import Client, StdioServerParameters
 from mcp.client.streamable_http import streamable_http_client
 
+INITIALIZE = {
+    "jsonrpc": "2.0", "id": 1, "method": "initialize",
+    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
+}  # fmt: skip
+"""A 2025-era client's first request, as one raw streamable HTTP POST sends it."""
+MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+"""The headers every streamable HTTP POST carries."""
+
 # Runs `python -m ccapi_suno_mcp` after writing its own pid to the file named by the first argument.
 PID_WRAPPER = (
     "import os, runpy, sys; "

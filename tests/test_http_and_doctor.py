@@ -21,13 +21,9 @@ from ccapi_suno_mcp.http import build_http_app
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_asgi, serve_sandbox
 from ccapi_suno_mcp.settings import Settings
 from harness import KEY, MODES, Mode
+from processes import INITIALIZE, MCP_HEADERS
 
 TOKEN = "http-token-for-tests-0123456789"
-INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
-MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
 @asynccontextmanager

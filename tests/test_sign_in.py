@@ -31,15 +31,11 @@ from ccapi_suno_mcp.principals import oauth_principal
 from ccapi_suno_mcp.sandbox import ManualClock, Sandbox, serve_asgi, serve_sandbox
 from ccapi_suno_mcp.settings import OAuthSettings, Settings, SettingsError
 from harness import KEY, call, text_of
+from processes import INITIALIZE, MCP_HEADERS
 from signin import ISSUER, METADATA_URL, OAUTH, RESOURCE, LocalProvider
 
 CHALLENGE = f'Bearer resource_metadata="{METADATA_URL}", scope="suno:use"'
 SERVICE_TOKEN = "service-token-0123456789abcdef"
-INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
-MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
 
 
 class KeyClock:

@@ -26,13 +26,7 @@ from mcp.shared.auth import OAuthClientMetadata
 
 from harness import call, text_of
 from oidc_provider import REDIRECT_URI, MemoryStorage, ScriptedLogin, identity_provider, sign_in
-from processes import Replica, free_port, http_replica, sandbox_process
-
-INITIALIZE = {
-    "jsonrpc": "2.0", "id": 1, "method": "initialize",
-    "params": {"protocolVersion": "2025-11-25", "capabilities": {}, "clientInfo": {"name": "t", "version": "1"}},
-}  # fmt: skip
-MCP_HEADERS = {"accept": "application/json, text/event-stream", "content-type": "application/json"}
+from processes import INITIALIZE, MCP_HEADERS, Replica, free_port, http_replica, sandbox_process
 
 
 @dataclass
