@@ -53,7 +53,7 @@ from ccapi_suno_mcp.ledger._protocol import (
     LedgerUnusableError,
     SchemaVersionError,
 )
-from ccapi_suno_mcp.ledger._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION
+from ccapi_suno_mcp.ledger._schema import POSTGRES_MIGRATIONS, SCHEMA_VERSION, run_step
 
 if TYPE_CHECKING:
     import psycopg
@@ -261,10 +261,7 @@ class PostgresLedger(SQLLedger):
                 if version == SCHEMA_VERSION:
                     return
                 for step in POSTGRES_MIGRATIONS[version]:
-                    if callable(step):
-                        step(session)
-                    else:
-                        session.execute(step)
+                    run_step(session, step)
                 session.execute("UPDATE ledger_schema SET version = ?", (version + 1,))
 
     # -- presence, the watcher lock, and changes between replicas --------------------------------------

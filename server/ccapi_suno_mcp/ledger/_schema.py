@@ -12,10 +12,19 @@ from collections.abc import Callable
 from ccapi_suno_mcp.ledger._dialect import Session
 from ccapi_suno_mcp.ledger._queries import restore_repeated_clips
 
-__all__ = ["POSTGRES_MIGRATIONS", "SCHEMA_VERSION", "SQLITE_MIGRATIONS", "Step"]
+__all__ = ["POSTGRES_MIGRATIONS", "SCHEMA_VERSION", "SQLITE_MIGRATIONS", "Step", "run_step"]
 
 Step = str | Callable[[Session], object]
 """A statement, or a repair of the data written in shared SQL (`_queries`), run in the step's transaction."""
+
+
+def run_step(session: Session, step: Step) -> None:
+    """Run one part of a migration step in the session's open transaction."""
+    if callable(step):
+        step(session)
+    else:
+        session.execute(step)
+
 
 # Each step runs in its own transaction and sets PRAGMA user_version to its position (1-based).
 SQLITE_MIGRATIONS: tuple[tuple[Step, ...], ...] = (

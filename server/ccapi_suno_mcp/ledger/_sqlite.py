@@ -39,7 +39,7 @@ from ccapi_suno_mcp.ledger._protocol import (
     SchemaVersionError,
 )
 from ccapi_suno_mcp.ledger._queries import INTERRUPTED_AFTER
-from ccapi_suno_mcp.ledger._schema import SCHEMA_VERSION, SQLITE_MIGRATIONS
+from ccapi_suno_mcp.ledger._schema import SCHEMA_VERSION, SQLITE_MIGRATIONS, run_step
 
 __all__ = ["BUSY_TIMEOUT", "INTERRUPTED_AFTER", "SQLITE", "SQLiteLedger"]
 
@@ -345,8 +345,5 @@ def _migrate(session: _SQLiteSession, path: str) -> None:
             if int(session.execute("PRAGMA user_version")[0]["user_version"]) >= target:
                 continue
             for step in SQLITE_MIGRATIONS[target - 1]:
-                if callable(step):
-                    step(session)
-                else:
-                    session.execute(step)
+                run_step(session, step)
             session.execute(f"PRAGMA user_version = {target}")
